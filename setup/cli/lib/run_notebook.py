@@ -1,0 +1,88 @@
+"""Execute one notebook top to bottom in real Jupyter with the tslab kernel.
+
+tslab's error reply is empty: a failing cell's real message (a TypeScript
+diagnostic or a thrown error) is in the cell's stderr stream, so on failure this
+prints the cell's source and every output it produced, not just the reply.
+
+Exit status 0 = every cell ran. The last stdout line is a JSON summary that the
+Node side parses: {"ok", "seconds", "cells", "failedCell", "verified"}.
+"""
+import json
+import re
+import sys
+import time
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+VERIFIED = re.compile(r"^trace [0-9a-f-]{36} verified\b", re.M)
+
+
+def text_of(output):
+    if output.get("output_type") == "stream":
+        return output.get("text", "")
+    if output.get("output_type") == "error":
+        return "%s: %s\n%s" % (output.get("ename", ""), output.get("evalue", ""), "\n".join(output.get("traceback", [])))
+    data = output.get("data", {})
+    return data.get("text/plain", "")
+
+
+def main():
+    path, out_path, cell_timeout = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        kernel_name="tslab",
+        timeout=cell_timeout,
+        allow_errors=False,
+        resources={"metadata": {"path": path.rsplit("/", 1)[0] if "/" in path else "."}},
+    )
+    started = time.time()
+    failed = None
+    error = None
+    try:
+        client.execute()
+    except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
+        error = exc
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
+                continue
+            if any(o.get("output_type") == "error" for o in cell.get("outputs", [])) or cell.get("execution_count") is None:
+                failed = index
+                break
+    finally:
+        nbformat.write(nb, out_path)
+
+    verified = 0
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    for cell in code_cells:
+        for output in cell.get("outputs", []):
+            verified += len(VERIFIED.findall(text_of(output)))
+
+    if error is not None:
+        cell = nb.cells[failed] if failed is not None else None
+        print("=" * 78, file=sys.stderr)
+        print("FAILED %s, cell %s" % (path, failed), file=sys.stderr)
+        if cell is not None:
+            print("--- source " + "-" * 67, file=sys.stderr)
+            print(cell.source, file=sys.stderr)
+            print("--- output " + "-" * 67, file=sys.stderr)
+            for output in cell.get("outputs", []):
+                print(text_of(output), file=sys.stderr, end="" if text_of(output).endswith("\n") else "\n")
+        if not isinstance(error, CellExecutionError) or cell is None:
+            print("%s: %s" % (type(error).__name__, error), file=sys.stderr)
+        print("=" * 78, file=sys.stderr)
+
+    print(json.dumps({
+        "ok": error is None,
+        "seconds": round(time.time() - started, 1),
+        "cells": len(code_cells),
+        "failedCell": failed,
+        "verified": verified,
+    }))
+    sys.exit(0 if error is None else 1)
+
+
+if __name__ == "__main__":
+    main()
