@@ -1,0 +1,176 @@
+import { chooseOption, overlap, type Option } from "./choose.js";
+import { valueForSchema } from "./schema-fill.js";
+import { countTokens, hashHex, identifierKeywords, keywords, messageText, truncateToTokens, truncateWords } from "./text.js";
+import type { ChatCompletionRequest, ChatMessage, ChatTool, ChatToolCall, FinishReason } from "./wire.js";
+
+// The "model": a pure function from a chat request to a reply. Everything here
+// is deterministic so traces, notebooks and tests reproduce run after run.
+
+export const REPLY_PREFIX = "[local-model]";
+
+export type Reply =
+  | { kind: "text"; content: string; finishReason: Exclude<FinishReason, "tool_calls"> }
+  | { kind: "tool_calls"; calls: ChatToolCall[] };
+
+const CHOICE_INSTRUCTION =
+  /\b(?:choose|pick|select|classify|categori[sz]e|route|decide|determine)\b|\bone of\b|\b(?:respond|reply|answer|output|return)\s+(?:with\s+)?(?:only|just|exactly)\b/i;
+const INLINE_OPTIONS =
+  /(?:\bone of|\bamong|\bfrom|\bbetween|\boptions?(?: are)?|\blabels?(?: are)?|\bcategories(?: are)?|\bchoices(?: are)?)\s*(?:the\s+(?:following\s+)?[\w-]*\s*)?:?\s*[[(]?([^\n.;!?\])]+)/gi;
+const BULLET = /^\s*(?:[-*\u2022]|\d+[.)])\s+(.+?)\s*$/gm;
+const QUOTED = /(["'`])([^"'`\n]{1,40})\1/g;
+const SUMMARY_REQUEST = /\bsummar(?:y|ies|ise|ize|ized|ised)\b|\btl;?dr\b/i;
+
+function cleanLabel(raw: string): string {
+  return raw.trim().replace(/^[`"'*_]+|[`"'*_]+$/g, "").trim();
+}
+
+function isLabel(label: string): boolean {
+  return label !== "" && label.length <= 40 && label.split(/\s+/).length <= 3;
+}
+
+/** Options listed in a routing/classification instruction, or undefined when it is not one. */
+export function listedOptions(instructions: string): Option[] | undefined {
+  if (!CHOICE_INSTRUCTION.test(instructions)) return undefined;
+  for (const match of instructions.matchAll(INLINE_OPTIONS)) {
+    const labels = (match[1] ?? "").split(/\s*(?:,|\||\bor\b|\band\b)\s*/i).map(cleanLabel).filter((label) => label !== "");
+    if (labels.length >= 2 && labels.every(isLabel)) return labels.map((label) => ({ label }));
+  }
+  const bullets: Option[] = [];
+  for (const match of instructions.matchAll(BULLET)) {
+    const line = match[1] ?? "";
+    const split = /^(.+?)\s*(?::|\s[-\u2013\u2014]\s)\s*(.*)$/.exec(line);
+    const label = cleanLabel(split?.[1] ?? line);
+    if (isLabel(label)) bullets.push({ label, description: split?.[2] ?? "" });
+  }
+  if (bullets.length >= 2) return bullets;
+  const quoted = [...new Set([...instructions.matchAll(QUOTED)].map((match) => cleanLabel(match[2] ?? "")))].filter(isLabel);
+  if (quoted.length >= 2) return quoted.map((label) => ({ label }));
+  return undefined;
+}
+
+interface Conversation {
+  instructions: string;
+  userText: string;
+  userTurns: number;
+  toolResults: { name: string; content: string }[] | undefined;
+}
+
+function readConversation(messages: ChatMessage[]): Conversation {
+  const instructions = messages
+    .filter((message) => message.role === "system" || message.role === "developer")
+    .map(messageText)
+    .join("\n");
+  const users = messages.filter((message) => message.role === "user");
+  const lastUser = users.at(-1);
+  const last = messages.at(-1);
+  const userText = messageText(lastUser ?? last ?? { content: "" });
+  let toolResults: Conversation["toolResults"];
+  if (last && (last.role === "tool" || last.role === "function")) {
+    const callerIndex = messages.findLastIndex((message) => message.role === "assistant");
+    const caller = messages[callerIndex];
+    const names = new Map((caller?.tool_calls ?? []).map((call) => [call.id, call.function.name]));
+    toolResults = messages
+      .slice(callerIndex + 1)
+      .filter((message) => message.role === "tool" || message.role === "function")
+      .map((message) => ({
+        name: (message.tool_call_id !== undefined ? names.get(message.tool_call_id) : undefined) ?? message.name ?? "tool",
+        content: messageText(message),
+      }));
+  }
+  return { instructions, userText, userTurns: users.length, toolResults };
+}
+
+function toolScore(tool: ChatTool, text: string, words: Set<string>): number {
+  const { name, description } = tool.function;
+  const spoken = identifierKeywords(name);
+  const mentioned = text.toLowerCase().includes(name.toLowerCase()) ? 3 : 0;
+  return mentioned + 2 * overlap(spoken, words) + overlap(keywords(description ?? ""), words);
+}
+
+/**
+ * Which tools a user turn calls: every tool named in the text (by its name or the
+ * words of its name), else the single tool whose description shares the most
+ * words with the text, else none. A forced `tool_choice` always yields a call.
+ */
+function selectTools(request: ChatCompletionRequest, text: string): ChatTool[] {
+  const tools = request.tools ?? [];
+  const choice = request.tool_choice;
+  if (tools.length === 0 || choice === "none") return [];
+  if (typeof choice === "object") {
+    const forced = tools.find((tool) => tool.function.name === choice.function.name);
+    return forced ? [forced] : [];
+  }
+  const words = new Set(keywords(text));
+  const scored = tools.map((tool) => ({ tool, score: toolScore(tool, text, words) }));
+  const named = scored.filter((entry) => entry.score >= 2);
+  const best = scored.reduce((top, entry) => (entry.score > top.score ? entry : top), { tool: tools[0] as ChatTool, score: 0 });
+  let selected = named.length > 0 ? named.map((entry) => entry.tool) : best.score > 0 ? [best.tool] : [];
+  if (selected.length === 0 && choice === "required") selected = [best.tool];
+  if (request.parallel_tool_calls === false) selected = selected.slice(0, 1);
+  return selected;
+}
+
+function toolCall(request: ChatCompletionRequest, tool: ChatTool, text: string, index: number): ChatToolCall {
+  const schema = tool.function.parameters ?? { type: "object", properties: {} };
+  const value = valueForSchema(schema, text);
+  const args = typeof value === "object" && value !== null && !Array.isArray(value) ? value : {};
+  return {
+    id: `call_${hashHex([request.model, request.messages, tool.function.name, index])}`,
+    type: "function",
+    function: { name: tool.function.name, arguments: JSON.stringify(args) },
+  };
+}
+
+function proseReply(conversation: Conversation): string {
+  const { instructions, userText, userTurns, toolResults } = conversation;
+  const question = truncateWords(userText, 40);
+  if (toolResults) {
+    const results = toolResults.map((result) => `${result.name} returned "${truncateWords(result.content, 40)}"`).join("; ");
+    return `${REPLY_PREFIX} Tool results for "${question}": ${results}.`;
+  }
+  const options = listedOptions(instructions) ?? listedOptions(userText);
+  if (options) return (options[chooseOption(options, userText)] as Option).label;
+  if (userText.trim() === "") return `${REPLY_PREFIX} (no text in the last message)`;
+  if (SUMMARY_REQUEST.test(instructions) || SUMMARY_REQUEST.test(userText)) {
+    const body = userText.replace(/^[^:\n]*\bsummar\w*[^:\n]*:\s*/i, "").trim();
+    const firstSentence = body.split(/(?<=[.!?])\s+/u)[0] ?? body;
+    return `${REPLY_PREFIX} Summary: ${truncateWords(firstSentence, 25)}`;
+  }
+  const turn = userTurns > 1 ? ` This is turn ${userTurns} of our conversation.` : "";
+  return `${REPLY_PREFIX} You said: "${question}". This is a deterministic reply from the local model endpoint.${turn}`;
+}
+
+function applyLimits(request: ChatCompletionRequest, content: string): Reply {
+  const stops = typeof request.stop === "string" ? [request.stop] : (request.stop ?? []);
+  let text = content;
+  for (const stop of stops) {
+    const at = stop === "" ? -1 : text.indexOf(stop);
+    if (at >= 0) text = text.slice(0, at);
+  }
+  const limit = request.max_completion_tokens ?? request.max_tokens;
+  if (typeof limit === "number" && countTokens(text) > limit) {
+    return { kind: "text", content: truncateToTokens(text, limit), finishReason: "length" };
+  }
+  return { kind: "text", content: text, finishReason: "stop" };
+}
+
+/** The reply for choice `index` of `request`; identical requests get identical replies. */
+export function respond(request: ChatCompletionRequest, index = 0): Reply {
+  const conversation = readConversation(request.messages);
+  const forced = typeof request.tool_choice === "object" || request.tool_choice === "required";
+  const lastRole = request.messages.at(-1)?.role;
+  if (forced || (conversation.toolResults === undefined && lastRole === "user")) {
+    const tools = selectTools(request, conversation.userText);
+    if (tools.length > 0) return { kind: "tool_calls", calls: tools.map((tool, i) => toolCall(request, tool, conversation.userText, i)) };
+  }
+  const format = request.response_format;
+  let content: string;
+  if (format?.type === "json_schema") {
+    content = JSON.stringify(valueForSchema(format.json_schema.schema ?? { type: "object", properties: {} }, conversation.userText));
+  } else {
+    const prose = proseReply(conversation);
+    const varied = index > 0 && prose.startsWith(REPLY_PREFIX) ? `${prose} (choice ${index + 1})` : prose;
+    content = format?.type === "json_object" ? JSON.stringify({ answer: varied }) : varied;
+  }
+  return applyLimits(request, content);
+}
