@@ -1,0 +1,687 @@
+/**
+ * LangSmith tracing for express 5: the JS counterpart of the Python SDK's
+ * `TracingMiddleware`. Copy this one file into your service.
+ *
+ *   app.use(langsmithTracing({ trust: "edge" }));   // first, before your routes
+ *   app.post("/chat", handler);                       // traceable() calls nest under the request
+ *   app.use(traceErrors());                           // after your routes: records thrown errors
+ *
+ * For every request it creates one "server" run (`POST /chat`), either as the
+ * child of a trusted caller's run or as a fresh root, keeps it current for the
+ * request's lifetime (so `traceable` functions and `getCurrentRunTree()` nest
+ * under it), puts its trace id in the `x-trace-id` response header and ends it
+ * with the status code, matched route and error, also when the client hangs up.
+ * `tracedFetch` / `injectTraceHeaders` carry the context to the next service.
+ *
+ * Why a file and not three lines of `RunTree.fromHeaders`: in langsmith 0.12
+ * that call throws on bad percent-encoding or bad JSON in `baggage`, accepts any
+ * `langsmith-trace` string as a parent, and lets the caller choose the project
+ * and extra replicas the run is written to. Everything that reaches it here has
+ * been validated and filtered first, and the call is still wrapped.
+ *
+ * Imports: express types, langsmith and node built-ins only.
+ */
+import type {
+  ErrorRequestHandler,
+  NextFunction,
+  Request as ExpressRequest,
+  RequestHandler,
+  Response as ExpressResponse,
+} from "express";
+import type { Client } from "langsmith";
+import { RunTree, isRunTree } from "langsmith/run_trees";
+// Import these from "langsmith/traceable", not "langsmith/singletons/traceable":
+// loading traceable.js is what installs the SDK's AsyncLocalStorage. Without it
+// the singleton store is a no-op and withRunTree silently keeps no context.
+import { getCurrentRunTree, withRunTree } from "langsmith/traceable";
+
+/**
+ * Whose tracing headers to believe.
+ * - "edge": public traffic. Inbound headers never become the parent; the
+ *   request starts a new trace and the caller's claim is kept as metadata.
+ * - "mesh": traffic from your own services. Valid headers are continued.
+ * - a function: decide per request (say, by a verified mTLS identity or an
+ *   internal network interface). Returning true means trusted. It should be
+ *   cheap and must not read the body; if it throws, the request is untrusted.
+ */
+export type TrustPolicy = "edge" | "mesh" | ((req: ExpressRequest) => boolean);
+
+export interface TracingLogger {
+  warn(message: string): void;
+}
+
+export interface HeaderLimits {
+  /** Longest accepted `langsmith-trace` value, in characters. */
+  maxTraceHeaderLength: number;
+  /** Most dotted-order segments (nesting depth of the caller's run). */
+  maxTraceDepth: number;
+  /** Largest accepted `baggage` (all headers together), in UTF-8 bytes; W3C suggests 8192. */
+  maxBaggageBytes: number;
+  /** Caller metadata entries kept; the rest are dropped. */
+  maxMetadataEntries: number;
+  /** Caller tags kept; the rest are dropped. */
+  maxTags: number;
+  /** Longest metadata key, value (as JSON), tag or project name kept. */
+  maxValueLength: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<HeaderLimits> = Object.freeze({
+  maxTraceHeaderLength: 8192,
+  maxTraceDepth: 128,
+  maxBaggageBytes: 8192,
+  maxMetadataEntries: 32,
+  maxTags: 32,
+  maxValueLength: 256,
+});
+
+export interface LangSmithTracingOptions {
+  /** Default "edge": a service that forgets to choose must not be steerable from outside. */
+  trust?: TrustPolicy;
+  /** Let a trusted caller's baggage pick the project (or agent address) the run goes to. Default false. */
+  allowProjectOverride?: boolean;
+  /** Let a trusted caller's baggage add `langsmith-replicas` (extra projects written to). Default false. */
+  allowReplicas?: boolean;
+  limits?: Partial<HeaderLimits>;
+  /** Recorded as metadata `LANGSMITH_SERVICE` on this service's runs. Default: the env var of that name. */
+  service?: string;
+  /** Project for runs this service starts. Default: LANGSMITH_PROJECT, as in the SDK. */
+  projectName?: string;
+  /** Client to write runs with. Default: the SDK's shared client (configured from env). */
+  client?: Client;
+  /** Force tracing on or off. Default: LANGSMITH_TRACING / LANGSMITH_TRACING_V2 (and LANGCHAIN_ forms), read per request. */
+  enabled?: boolean;
+  /** Added to every server run (and inherited by its children). */
+  metadata?: Record<string, string | number | boolean>;
+  tags?: readonly string[];
+  /**
+   * Request headers copied into the run's inputs. Credential-looking headers
+   * (authorization, cookies, api keys, tokens) are never copied, even if listed.
+   */
+  recordHeaders?: readonly string[];
+  /** Run name. Default: `${method} ${route}`, with the matched route pattern once known. */
+  runName?: (req: ExpressRequest) => string;
+  /** Response header that carries the trace id; false to not send one. Default "x-trace-id". */
+  traceIdHeader?: string | false;
+  /** Where warnings go; each cause is reported once per middleware instance. Default: console. */
+  logger?: TracingLogger;
+  /** Called after the run's final update is queued: metrics, logs, or flushing in serverless. */
+  onRunEnd?: (run: RunTree, req: ExpressRequest, res: ExpressResponse) => void | Promise<void>;
+}
+
+/** Why an inbound context was not continued (the request still gets a trace). */
+export type InboundRejection =
+  | "trace-header-duplicate"
+  | "trace-header-too-long"
+  | "trace-header-too-deep"
+  | "trace-header-malformed"
+  | "baggage-too-large"
+  | "baggage-bad-encoding"
+  | "baggage-bad-metadata"
+  | "baggage-bad-replicas"
+  | "baggage-duplicate-entry"
+  | "sdk-rejected";
+
+/** Parts of trusted baggage that were dropped while the trace was still continued. */
+export type BaggageAdjustment =
+  | "project-override-ignored"
+  | "address-override-ignored"
+  | "replicas-ignored"
+  | "metadata-trimmed"
+  | "tags-trimmed";
+
+export interface TraceHeader {
+  /** The validated `langsmith-trace` value: the caller's run's dotted order. */
+  dottedOrder: string;
+  traceId: string;
+  /** The caller's run, which becomes this request's parent. */
+  parentRunId: string;
+}
+
+export type TraceHeaderResult =
+  | { kind: "absent" }
+  | { kind: "valid"; header: TraceHeader }
+  | { kind: "invalid"; reason: InboundRejection };
+
+export type BaggageResult =
+  | { kind: "valid"; baggage: string; adjustments: BaggageAdjustment[] }
+  | { kind: "invalid"; reason: InboundRejection };
+
+export interface BaggagePolicy {
+  allowProjectOverride: boolean;
+  allowReplicas: boolean;
+  limits: HeaderLimits;
+}
+
+const TRACE_HEADER = "langsmith-trace";
+const BAGGAGE_HEADER = "baggage";
+
+// One dotted-order segment as the SDKs write it: a UTC timestamp with
+// microseconds, punctuation stripped, then the run id (lower-case UUID).
+// Example: 20250101T120000123456Z0193f1e2-7a6b-7c3d-8e9f-0123456789ab
+const SEGMENT =
+  /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})\d{6}Z([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+
+function isRealUtcTime(y: number, mo: number, d: number, h: number, mi: number, s: number): boolean {
+  const t = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+  return (
+    t.getUTCFullYear() === y &&
+    t.getUTCMonth() === mo - 1 &&
+    t.getUTCDate() === d &&
+    t.getUTCHours() === h &&
+    t.getUTCMinutes() === mi &&
+    t.getUTCSeconds() === s
+  );
+}
+
+/**
+ * Validates `langsmith-trace` before the SDK sees it. `RunTree.fromHeaders`
+ * splits on "." and "Z" and takes whatever is there as ids, so "x" or
+ * "Z../../etc" would become a parent run id and a trace id.
+ */
+export function parseTraceHeader(values: readonly string[] | undefined, limits: HeaderLimits = DEFAULT_LIMITS): TraceHeaderResult {
+  if (values === undefined || values.length === 0) return { kind: "absent" };
+  // Two values means two callers' claims (or a proxy appending its own): neither is the parent.
+  if (values.length > 1) return { kind: "invalid", reason: "trace-header-duplicate" };
+  const raw = (values[0] ?? "").trim();
+  if (raw.length > limits.maxTraceHeaderLength) return { kind: "invalid", reason: "trace-header-too-long" };
+  const segments = raw.split(".");
+  if (segments.length > limits.maxTraceDepth) return { kind: "invalid", reason: "trace-header-too-deep" };
+  const ids = new Set<string>();
+  for (const segment of segments) {
+    const m = SEGMENT.exec(segment);
+    if (m === null) return { kind: "invalid", reason: "trace-header-malformed" };
+    const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+    const id = m[7] as string;
+    if (!isRealUtcTime(y, mo, d, h, mi, s) || ids.has(id)) return { kind: "invalid", reason: "trace-header-malformed" };
+    ids.add(id);
+  }
+  const first = SEGMENT.exec(segments[0] as string);
+  const last = SEGMENT.exec(segments[segments.length - 1] as string);
+  return {
+    kind: "valid",
+    header: { dottedOrder: raw, traceId: first?.[7] as string, parentRunId: last?.[7] as string },
+  };
+}
+
+// Metadata keys this middleware writes itself. A caller must not be able to
+// pre-set them (a spoofed `untrusted_parent_trace_id` would survive when the
+// middleware has no value of its own), and LANGSMITH_SERVICE must describe the
+// service that emitted the run, not the one that called it.
+const OWN_KEY = /^(?:http\.|trace\.|untrusted_)|^LANGSMITH_SERVICE$/;
+// JSON.parse creates these as own properties; they are harmless when spread,
+// but nothing legitimate sends them.
+const PROTOTYPE_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+// eslint-disable-next-line no-control-regex -- control characters are exactly what is being rejected
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+
+function jsonLength(value: unknown): number {
+  return typeof value === "string" ? value.length : (JSON.stringify(value)?.length ?? Infinity);
+}
+
+function sanitizeMetadata(parsed: unknown, limits: HeaderLimits): { metadata: Record<string, unknown>; trimmed: boolean } | undefined {
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return undefined;
+  const metadata: Record<string, unknown> = {};
+  let kept = 0;
+  let trimmed = false;
+  for (const [key, value] of Object.entries(parsed)) {
+    const acceptable =
+      kept < limits.maxMetadataEntries &&
+      key.length > 0 &&
+      key.length <= limits.maxValueLength &&
+      !PROTOTYPE_KEYS.has(key) &&
+      !OWN_KEY.test(key) &&
+      value !== undefined &&
+      jsonLength(value) <= limits.maxValueLength;
+    if (acceptable) {
+      metadata[key] = value;
+      kept += 1;
+    } else {
+      trimmed = true;
+    }
+  }
+  return { metadata, trimmed };
+}
+
+function sanitizeTags(value: string, limits: HeaderLimits): { tags: string[]; trimmed: boolean } {
+  const all = value.split(",").map((t) => t.trim()).filter((t) => t.length > 0);
+  const tags = [...new Set(all.filter((t) => t.length <= limits.maxValueLength && !CONTROL_CHARS.test(t)))].slice(0, limits.maxTags);
+  return { tags, trimmed: tags.length !== all.length };
+}
+
+function isPlainName(value: string, limits: HeaderLimits): boolean {
+  return value.length > 0 && value.length <= limits.maxValueLength && !CONTROL_CHARS.test(value);
+}
+
+/**
+ * Rebuilds `baggage` from the langsmith members a caller may set, validated.
+ * Only the result goes to `RunTree.fromHeaders`, whose own parser would
+ * - throw URIError on one bad escape anywhere, including in another vendor's
+ *   member, since it decodes every member;
+ * - throw SyntaxError on bad JSON in `langsmith-metadata`/`langsmith-replicas`;
+ * - let `langsmith-project` / `langsmith-address` redirect the run and
+ *   `langsmith-replicas` copy it into more projects.
+ * Bad encoding or JSON rejects the whole context (a malformed header means a
+ * caller that is not a well-behaved SDK); over-limit entries are just dropped.
+ */
+export function sanitizeBaggage(values: readonly string[] | undefined, policy: BaggagePolicy): BaggageResult {
+  const adjustments = new Set<BaggageAdjustment>();
+  if (values === undefined || values.length === 0) return { kind: "valid", baggage: "", adjustments: [] };
+  // W3C baggage may arrive in several header lines; together they are one list.
+  const raw = values.join(",");
+  if (Buffer.byteLength(raw, "utf8") > policy.limits.maxBaggageBytes) return { kind: "invalid", reason: "baggage-too-large" };
+
+  const seen = new Set<string>();
+  const members: string[] = [];
+  for (const member of raw.split(",")) {
+    const eq = member.indexOf("=");
+    if (eq < 0) continue;
+    const key = member.slice(0, eq).trim();
+    // Other vendors' members are not ours to judge, so they are neither decoded nor forwarded.
+    if (!key.startsWith("langsmith-")) continue;
+    if (seen.has(key)) return { kind: "invalid", reason: "baggage-duplicate-entry" };
+    seen.add(key);
+
+    if (key === "langsmith-project" || key === "langsmith-address") {
+      if (!policy.allowProjectOverride) {
+        adjustments.add(key === "langsmith-project" ? "project-override-ignored" : "address-override-ignored");
+        continue;
+      }
+    } else if (key === "langsmith-replicas") {
+      if (!policy.allowReplicas) {
+        adjustments.add("replicas-ignored");
+        continue;
+      }
+    } else if (key !== "langsmith-metadata" && key !== "langsmith-tags") {
+      continue;
+    }
+
+    // W3C member properties (";k=v") carry nothing langsmith uses.
+    const encoded = member.slice(eq + 1).split(";")[0]?.trim() ?? "";
+    let value: string;
+    try {
+      value = decodeURIComponent(encoded);
+    } catch {
+      return { kind: "invalid", reason: "baggage-bad-encoding" };
+    }
+
+    if (key === "langsmith-metadata") {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(value);
+      } catch {
+        return { kind: "invalid", reason: "baggage-bad-metadata" };
+      }
+      const clean = sanitizeMetadata(parsed, policy.limits);
+      if (clean === undefined) return { kind: "invalid", reason: "baggage-bad-metadata" };
+      if (clean.trimmed) adjustments.add("metadata-trimmed");
+      if (Object.keys(clean.metadata).length > 0) members.push(`${key}=${encodeURIComponent(JSON.stringify(clean.metadata))}`);
+    } else if (key === "langsmith-tags") {
+      const clean = sanitizeTags(value, policy.limits);
+      if (clean.trimmed) adjustments.add("tags-trimmed");
+      if (clean.tags.length > 0) members.push(`${key}=${encodeURIComponent(clean.tags.join(","))}`);
+    } else if (key === "langsmith-replicas") {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(value);
+      } catch {
+        return { kind: "invalid", reason: "baggage-bad-replicas" };
+      }
+      if (!Array.isArray(parsed) || parsed.some((r) => typeof r !== "object" || r === null)) {
+        return { kind: "invalid", reason: "baggage-bad-replicas" };
+      }
+      // The SDK keeps only projectName/primary/updates/reroot/address of each
+      // header replica, so a caller cannot point a copy at another server or key.
+      members.push(`${key}=${encodeURIComponent(JSON.stringify(parsed))}`);
+    } else if (isPlainName(value, policy.limits)) {
+      members.push(`${key}=${encodeURIComponent(value)}`);
+    } else {
+      adjustments.add(key === "langsmith-project" ? "project-override-ignored" : "address-override-ignored");
+    }
+  }
+  return { kind: "valid", baggage: members.join(","), adjustments: [...adjustments] };
+}
+
+/** How this request's run relates to what the caller sent; recorded as run metadata. */
+export interface InboundDecision {
+  inbound: "none" | "continued" | "restarted";
+  reason?: "untrusted-caller" | InboundRejection;
+  /** At the edge: the ids the caller claimed, validated as UUIDs, never followed. */
+  claimed?: TraceHeader;
+  adjustments: BaggageAdjustment[];
+}
+
+interface Settings {
+  trust: TrustPolicy;
+  policy: BaggagePolicy;
+  service: string | undefined;
+  projectName: string | undefined;
+  client: Client | undefined;
+  metadata: Record<string, string | number | boolean>;
+  tags: string[];
+  recordHeaders: string[];
+  runName: ((req: ExpressRequest) => string) | undefined;
+  traceIdHeader: string | false;
+  onRunEnd: LangSmithTracingOptions["onRunEnd"];
+}
+
+const DEFAULT_RECORDED_HEADERS = ["user-agent", "content-type", "content-length", "accept", "x-request-id"];
+const SECRET_HEADER = /auth|cookie|token|secret|key|session|password|signature|^langsmith-trace$|^baggage$/i;
+const MAX_PATH_LENGTH = 512;
+
+// Per request, without touching the request object's shape.
+const requestRuns = new WeakMap<ExpressRequest, RunTree>();
+const requestErrors = new WeakMap<ExpressRequest, string>();
+
+/** The SDK's own rule (langsmith/lib/env.js), so this middleware and `traceable` agree. */
+function tracingEnabledFromEnv(): boolean {
+  const read = (name: string): string | undefined => process.env[`LANGSMITH_${name}`] || process.env[`LANGCHAIN_${name}`];
+  return read("TRACING_V2") === "true" || read("TRACING") === "true";
+}
+
+function bounded(value: string, max: number): string {
+  return value.length <= max ? value : `${value.slice(0, max)}...`;
+}
+
+function requestPath(req: ExpressRequest): string {
+  // The query string is left out: it is where tokens and personal data tend to be.
+  return bounded(req.originalUrl.split("?")[0] ?? "/", MAX_PATH_LENGTH);
+}
+
+/** The matched route pattern ("/users/:id"), known only after routing. */
+function matchedRoute(req: ExpressRequest): string | undefined {
+  const route: unknown = req.route;
+  if (typeof route !== "object" || route === null || !("path" in route)) return undefined;
+  const path: unknown = route.path;
+  const pattern = typeof path === "string" ? path : Array.isArray(path) ? path.map(String).join("|") : undefined;
+  return pattern === undefined ? undefined : bounded(`${req.baseUrl}${pattern}`, MAX_PATH_LENGTH);
+}
+
+function recordedHeaders(req: ExpressRequest, names: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of names) {
+    const lower = name.toLowerCase();
+    if (SECRET_HEADER.test(lower)) continue;
+    const value = req.headers[lower];
+    if (value !== undefined) out[lower] = bounded(Array.isArray(value) ? value.join(", ") : value, DEFAULT_LIMITS.maxValueLength);
+  }
+  return out;
+}
+
+function describeError(err: unknown): string {
+  const text = err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : String(err);
+  return bounded(text, 4096);
+}
+
+function isTrusted(req: ExpressRequest, trust: TrustPolicy, warn: (cause: string, message: string) => void): boolean {
+  if (trust === "edge") return false;
+  if (trust === "mesh") return true;
+  try {
+    return trust(req) === true;
+  } catch {
+    warn("trust-threw", "The trust policy function threw; the request was treated as untrusted.");
+    return false;
+  }
+}
+
+const WARNINGS: Record<InboundRejection | BaggageAdjustment, string> = {
+  "trace-header-duplicate": "more than one langsmith-trace header",
+  "trace-header-too-long": "langsmith-trace longer than the limit",
+  "trace-header-too-deep": "langsmith-trace with more segments than the limit",
+  "trace-header-malformed": "langsmith-trace that is not a valid dotted order",
+  "baggage-too-large": "baggage larger than the limit",
+  "baggage-bad-encoding": "baggage with invalid percent-encoding",
+  "baggage-bad-metadata": "baggage with langsmith-metadata that is not a JSON object",
+  "baggage-bad-replicas": "baggage with langsmith-replicas that is not a JSON array of objects",
+  "baggage-duplicate-entry": "baggage naming the same langsmith entry twice",
+  "sdk-rejected": "tracing headers the langsmith SDK refused",
+  "project-override-ignored": "baggage choosing the project (set allowProjectOverride to honour it)",
+  "address-override-ignored": "baggage choosing the agent address (set allowProjectOverride to honour it)",
+  "replicas-ignored": "baggage adding replicas (set allowReplicas to honour it)",
+  "metadata-trimmed": "baggage metadata over the limits; the excess was dropped",
+  "tags-trimmed": "baggage tags over the limits; the excess was dropped",
+};
+
+interface Started {
+  run: RunTree;
+  decision: InboundDecision;
+}
+
+function startServerRun(req: ExpressRequest, settings: Settings, warn: (cause: string, message: string) => void): Started {
+  const name = settings.runName ? settings.runName(req) : `${req.method} ${requestPath(req)}`;
+  const metadata: Record<string, unknown> = { ...settings.metadata };
+  if (settings.service) metadata.LANGSMITH_SERVICE = settings.service;
+  const inputs = { method: req.method, path: requestPath(req), headers: recordedHeaders(req, settings.recordHeaders) };
+  const runConfig = { name, run_type: "chain", inputs, metadata };
+  const root = (decision: InboundDecision): Started => ({
+    run: new RunTree({
+      ...runConfig,
+      tags: [...settings.tags],
+      client: settings.client,
+      project_name: settings.projectName,
+      tracingEnabled: true,
+    }),
+    decision,
+  });
+
+  const headers = req.headersDistinct;
+  const trace = parseTraceHeader(headers[TRACE_HEADER], settings.policy.limits);
+  if (trace.kind === "absent") return root({ inbound: "none", adjustments: [] });
+
+  if (!isTrusted(req, settings.trust, warn)) {
+    // Not a warning: browsers and partners sending headers to a public edge is normal.
+    return root({
+      inbound: "restarted",
+      reason: "untrusted-caller",
+      claimed: trace.kind === "valid" ? trace.header : undefined,
+      adjustments: [],
+    });
+  }
+  if (trace.kind === "invalid") {
+    warn(trace.reason, `Started a new trace instead of continuing ${WARNINGS[trace.reason]}.`);
+    return root({ inbound: "restarted", reason: trace.reason, adjustments: [] });
+  }
+
+  const baggage = sanitizeBaggage(headers[BAGGAGE_HEADER], settings.policy);
+  if (baggage.kind === "invalid") {
+    warn(baggage.reason, `Started a new trace instead of continuing one with ${WARNINGS[baggage.reason]}.`);
+    return root({ inbound: "restarted", reason: baggage.reason, adjustments: [] });
+  }
+  for (const adjustment of baggage.adjustments) warn(adjustment, `Continued a trace but ignored ${WARNINGS[adjustment]}.`);
+
+  let parent: RunTree | undefined;
+  try {
+    parent = RunTree.fromHeaders(
+      { [TRACE_HEADER]: trace.header.dottedOrder, ...(baggage.baggage ? { [BAGGAGE_HEADER]: baggage.baggage } : {}) },
+      { client: settings.client, project_name: settings.projectName, tracingEnabled: true },
+    );
+  } catch {
+    parent = undefined;
+  }
+  if (parent === undefined) {
+    warn("sdk-rejected", `Started a new trace instead of continuing ${WARNINGS["sdk-rejected"]}.`);
+    return root({ inbound: "restarted", reason: "sdk-rejected", adjustments: baggage.adjustments });
+  }
+  // createChild does not inherit tags, so the caller's (already filtered) baggage
+  // tags would otherwise stay on the synthetic parent, which is never sent.
+  const run = parent.createChild({ ...runConfig, tags: [...new Set([...(parent.tags ?? []), ...settings.tags])] });
+  return { run, decision: { inbound: "continued", adjustments: baggage.adjustments } };
+}
+
+function decisionMetadata(decision: InboundDecision): Record<string, string> {
+  const out: Record<string, string> = { "trace.inbound": decision.inbound };
+  if (decision.reason) out["trace.inbound_reason"] = decision.reason;
+  if (decision.adjustments.length > 0) out["trace.baggage_adjusted"] = decision.adjustments.join(",");
+  if (decision.claimed) {
+    out.untrusted_parent_trace_id = decision.claimed.traceId;
+    out.untrusted_parent_run_id = decision.claimed.parentRunId;
+  }
+  return out;
+}
+
+/**
+ * The middleware. Register it before body parsers and routes so every request,
+ * including rejected ones, gets a run and an `x-trace-id`.
+ */
+export function langsmithTracing(options: LangSmithTracingOptions = {}): RequestHandler {
+  const limits: HeaderLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const settings: Settings = {
+    trust: options.trust ?? "edge",
+    policy: { allowProjectOverride: options.allowProjectOverride ?? false, allowReplicas: options.allowReplicas ?? false, limits },
+    service: options.service ?? process.env.LANGSMITH_SERVICE,
+    projectName: options.projectName,
+    client: options.client,
+    metadata: { ...options.metadata },
+    tags: [...(options.tags ?? [])],
+    recordHeaders: [...(options.recordHeaders ?? DEFAULT_RECORDED_HEADERS)],
+    runName: options.runName,
+    traceIdHeader: options.traceIdHeader ?? "x-trace-id",
+    onRunEnd: options.onRunEnd,
+  };
+  const logger = options.logger ?? console;
+  // Once per cause: an attacker replaying bad headers must not be able to flood the logs.
+  const warned = new Set<string>();
+  const warn = (cause: string, message: string): void => {
+    if (warned.has(cause)) return;
+    warned.add(cause);
+    try {
+      logger.warn(`[langsmith-tracing] ${message} (cause: ${cause}; reported once)`);
+    } catch {
+      // A broken logger must not break requests.
+    }
+  };
+
+  return (req: ExpressRequest, res: ExpressResponse, next: NextFunction): void => {
+    if (!(options.enabled ?? tracingEnabledFromEnv())) {
+      next();
+      return;
+    }
+    let started: Started;
+    try {
+      started = startServerRun(req, settings, warn);
+    } catch (err) {
+      // Tracing is an observer: if it cannot start (say, a bad LANGSMITH_RUNS_ENDPOINTS), serve untraced.
+      warn("start-failed", `Could not start a run; serving the request untraced: ${describeError(err).split("\n")[0]}`);
+      next();
+      return;
+    }
+    const { run, decision } = started;
+    requestRuns.set(req, run);
+    // Before the handler runs, so the id is present on errors and streamed responses too.
+    if (settings.traceIdHeader) res.setHeader(settings.traceIdHeader, run.trace_id);
+
+    // Posting now makes in-flight requests visible. Inputs must be set before
+    // this: the SDK leaves inputs out of the final patch by default
+    // (LANGSMITH_EXCLUDE_INPUTS_ON_PATCH). postRun logs its own failures.
+    const posted = run.postRun();
+    let ended = false;
+    const finish = (disconnected: boolean): void => {
+      if (ended) return;
+      ended = true;
+      const route = matchedRoute(req);
+      if (!settings.runName && route !== undefined) run.name = `${req.method} ${route}`;
+      const status = res.statusCode;
+      const thrown = requestErrors.get(req);
+      const error = disconnected ? "client disconnected" : (thrown ?? (status >= 500 ? `HTTP ${status}` : undefined));
+      const metadata: Record<string, unknown> = { "http.method": req.method, ...decisionMetadata(decision) };
+      if (route !== undefined) metadata["http.route"] = route;
+      if (!disconnected || res.headersSent) metadata["http.status_code"] = status;
+      if (disconnected) metadata["http.client_disconnected"] = true;
+      const outputs = disconnected && !res.headersSent ? {} : { status_code: status };
+      void (async () => {
+        await run.end(outputs, error, Date.now(), metadata);
+        // The patch must not overtake the create: both go through the same batch queue.
+        await posted;
+        await run.patchRun();
+        await settings.onRunEnd?.(run, req, res);
+      })().catch((err: unknown) => warn("end-failed", `Could not finish a run: ${describeError(err).split("\n")[0]}`));
+    };
+    res.once("finish", () => finish(false));
+    // "close" without "finish": the client went away before the response was complete.
+    res.once("close", () => finish(!res.writableFinished));
+
+    // withRunTree keeps the run current for everything the rest of the chain
+    // awaits: traceable() calls, getCurrentRunTree(), tracedFetch().
+    withRunTree(run, () => next()).catch((err: unknown) => next(err));
+  };
+}
+
+/**
+ * Error middleware that records a thrown error on the request's run, then
+ * passes it on unchanged. Register it after your routes and before your own
+ * error handlers. Without it a failing request is still marked as an error
+ * (from its 5xx status) but without the message and stack.
+ */
+export function traceErrors(): ErrorRequestHandler {
+  return (err: unknown, req: ExpressRequest, _res: ExpressResponse, next: NextFunction): void => {
+    if (requestRuns.has(req)) requestErrors.set(req, describeError(err));
+    next(err);
+  };
+}
+
+/** The request's server run, or undefined when tracing is off. Works outside the async context too (e.g. in event callbacks). */
+export function getRequestRun(req: ExpressRequest): RunTree | undefined {
+  return requestRuns.get(req);
+}
+
+/** The current run inside a traced request or traceable; undefined elsewhere and when tracing is off. */
+export function currentRun(): RunTree | undefined {
+  // With tracing off, traceable stores a placeholder ({ tracingEnabled: false }),
+  // not a RunTree: its toHeaders does not exist, so check before using it.
+  const current: unknown = getCurrentRunTree(true);
+  return isRunTree(current) && current.tracingEnabled !== false ? current : undefined;
+}
+
+const OUTBOUND_DROPPED_KEYS = /^LANGSMITH_SERVICE$/;
+let outboundWarned = false;
+
+/** Rewrites the SDK's baggage for the wire: without our service name, within the size a receiver accepts. */
+function outboundBaggage(sdkBaggage: string): string {
+  const members = sdkBaggage
+    .split(",")
+    .filter((m) => m.length > 0)
+    .map((member) => {
+      if (!member.startsWith("langsmith-metadata=")) return member;
+      // The SDK wrote this member itself, so it decodes and parses.
+      const metadata = JSON.parse(decodeURIComponent(member.slice("langsmith-metadata=".length))) as Record<string, unknown>;
+      const kept = Object.fromEntries(Object.entries(metadata).filter(([k]) => !OUTBOUND_DROPPED_KEYS.test(k)));
+      return Object.keys(kept).length > 0 ? `langsmith-metadata=${encodeURIComponent(JSON.stringify(kept))}` : "";
+    })
+    .filter((m) => m.length > 0);
+  const baggage = members.join(",");
+  if (Buffer.byteLength(baggage, "utf8") <= DEFAULT_LIMITS.maxBaggageBytes) return baggage;
+  // A receiver would reject the whole context; a connected tree without the
+  // metadata is the better half to keep.
+  if (!outboundWarned) {
+    outboundWarned = true;
+    console.warn("[langsmith-tracing] Outbound baggage exceeded 8 KiB and was not sent; the trace header still was. (reported once)");
+  }
+  return "";
+}
+
+/**
+ * Returns `init` plus `langsmith-trace` and `baggage` for the current run, for
+ * calls into your own services only: the headers reveal run ids, metadata and
+ * tags. Other vendors' baggage members already in `init` are kept; stale
+ * langsmith ones are replaced. Outside a traced context it adds nothing.
+ */
+export function injectTraceHeaders(init?: HeadersInit): Headers {
+  const headers = new Headers(init);
+  const run = currentRun();
+  if (run === undefined) return headers;
+  const { [TRACE_HEADER]: trace, baggage } = run.toHeaders();
+  headers.set(TRACE_HEADER, trace);
+  const foreign = (headers.get(BAGGAGE_HEADER) ?? "")
+    .split(",")
+    .map((m) => m.trim())
+    .filter((m) => m.length > 0 && !m.startsWith("langsmith-"));
+  const merged = [...foreign, outboundBaggage(baggage)].filter((m) => m.length > 0).join(",");
+  if (merged) headers.set(BAGGAGE_HEADER, merged);
+  else headers.delete(BAGGAGE_HEADER);
+  return headers;
+}
+
+/** `fetch` that continues the current trace in the service it calls. Same signature as fetch. */
+export function tracedFetch(input: string | URL | Request, init: RequestInit = {}): Promise<Response> {
+  const base = init.headers ?? (input instanceof Request ? input.headers : undefined);
+  return fetch(input, { ...init, headers: injectTraceHeaders(base) });
+}
