@@ -1,2 +1,6 @@
 export const placeholder = 1;
 export * from "./model-server/index.js";
+export * from "./config.js";
+export * from "./service.js";
+export * from "./http.js";
+export * from "./traces/index.js";
