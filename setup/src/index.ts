@@ -4,3 +4,4 @@ export * from "./config.js";
 export * from "./service.js";
 export * from "./http.js";
 export * from "./traces/index.js";
+export * from "./trace-server/index.js";

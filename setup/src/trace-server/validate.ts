@@ -1,0 +1,115 @@
+import { normalizeTime } from "./time.js";
+import type { RejectionRule } from "./types.js";
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const SEGMENT_RE = /^(\d{8})T(\d{6})(\d{6})Z([0-9a-fA-F-]{36})$/;
+
+export function isUuid(value: unknown): value is string {
+  return typeof value === "string" && UUID_RE.test(value);
+}
+
+export interface DottedSegment {
+  /** `YYYYMMDDTHHMMSSffffffZ` */
+  timestamp: string;
+  /** ISO form of the timestamp, microseconds kept. */
+  time: string;
+  id: string;
+}
+
+export interface RuleViolation {
+  rule: RejectionRule;
+  message: string;
+}
+
+/**
+ * Split a dotted_order into its segments, `YYYYMMDDTHHMMSSffffffZ<uuid>` each,
+ * or say which segment is malformed.
+ */
+export function parseDottedOrder(dottedOrder: string): DottedSegment[] | RuleViolation {
+  const raw = dottedOrder.split(".");
+  const segments: DottedSegment[] = [];
+  for (const [index, segment] of raw.entries()) {
+    const m = SEGMENT_RE.exec(segment);
+    const where = `dotted_order segment ${index + 1} of ${raw.length} (${JSON.stringify(segment.slice(0, 80))})`;
+    if (!m) {
+      return { rule: "dotted_order_format", message: `${where} is not <YYYYMMDDTHHMMSSffffffZ><uuid>` };
+    }
+    const [, ymd = "", hms = "", micros = "", id = ""] = m;
+    const time = normalizeTime(
+      `${ymd.slice(0, 4)}-${ymd.slice(4, 6)}-${ymd.slice(6, 8)}T${hms.slice(0, 2)}:${hms.slice(2, 4)}:${hms.slice(4, 6)}.${micros}Z`,
+    );
+    if (time === undefined) {
+      return { rule: "dotted_order_format", message: `${where} has an impossible date/time` };
+    }
+    if (!UUID_RE.test(id)) {
+      return { rule: "dotted_order_format", message: `${where} does not end in a UUID` };
+    }
+    segments.push({ timestamp: `${ymd}T${hms}${micros}Z`, time, id: id.toLowerCase() });
+  }
+  return segments;
+}
+
+export function formatDottedOrder(segments: readonly DottedSegment[]): string {
+  return segments.map((s) => s.timestamp + s.id).join(".");
+}
+
+/**
+ * LangSmith's tree-consistency rules. A run without parent_run_id is a root:
+ * trace_id equals its id and dotted_order has exactly one segment. A child's
+ * first segment names the trace, its second-to-last segment the parent, and
+ * every run's last segment names the run itself.
+ */
+export function checkTreeRules(run: {
+  id: string;
+  trace_id: string;
+  parent_run_id: string | undefined;
+  segments: readonly DottedSegment[];
+}): RuleViolation | null {
+  const { id, trace_id, parent_run_id, segments } = run;
+  const last = segments[segments.length - 1];
+  if (last === undefined) {
+    return { rule: "dotted_order_format", message: "dotted_order is empty" };
+  }
+  if (last.id !== id) {
+    return {
+      rule: "dotted_order_self",
+      message: `the last dotted_order segment names run ${last.id}, but the run id is ${id}`,
+    };
+  }
+  if (parent_run_id === undefined) {
+    if (trace_id !== id) {
+      return {
+        rule: "root_trace_id",
+        message: `root run (no parent_run_id) must have trace_id equal to its id, got trace_id ${trace_id}`,
+      };
+    }
+    if (segments.length !== 1) {
+      return {
+        rule: "root_single_segment",
+        message: `root run (no parent_run_id) must have exactly one dotted_order segment, got ${segments.length}`,
+      };
+    }
+    return null;
+  }
+  if (segments.length < 2) {
+    return {
+      rule: "child_segments",
+      message: `run has parent_run_id ${parent_run_id} but its dotted_order has only one segment`,
+    };
+  }
+  const first = segments[0];
+  if (first !== undefined && first.id !== trace_id) {
+    return {
+      rule: "child_trace_id",
+      message: `the first dotted_order segment names run ${first.id}, but trace_id is ${trace_id}`,
+    };
+  }
+  const parent = segments[segments.length - 2];
+  if (parent !== undefined && parent.id !== parent_run_id) {
+    return {
+      rule: "child_parent_id",
+      message: `the second-to-last dotted_order segment names run ${parent.id}, but parent_run_id is ${parent_run_id}`,
+    };
+  }
+  return null;
+}

@@ -1,0 +1,146 @@
+import { normalizeTime } from "./time.js";
+import type { JsonObject, RejectionRule, RunUpsert } from "./types.js";
+import { isUuid } from "./validate.js";
+
+/** A run operation that could not be decoded, with the rule it broke. */
+export interface DecodeFailure {
+  op: "post" | "patch";
+  run_id: string | null;
+  trace_id: string | null;
+  rule: RejectionRule;
+  message: string;
+  payload: unknown;
+}
+
+export type Decoded = { ok: true; runs: RunUpsert[] } | { ok: false; failure: DecodeFailure };
+
+export function isJsonObject(value: unknown): value is JsonObject {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+class FieldError extends Error {
+  constructor(
+    readonly rule: RejectionRule,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const present = (v: unknown): boolean => v !== undefined && v !== null;
+
+function optString(body: JsonObject, key: string): string | undefined {
+  const v = body[key];
+  if (!present(v)) return undefined;
+  if (typeof v !== "string") throw new FieldError("invalid_field", `${key} must be a string, got ${typeof v}`);
+  return v;
+}
+
+function optUuid(body: JsonObject, key: string): string | undefined {
+  const v = body[key];
+  if (!present(v)) return undefined;
+  if (!isUuid(v)) throw new FieldError("invalid_uuid", `${key} must be a UUID, got ${JSON.stringify(v)}`);
+  return v.toLowerCase();
+}
+
+function optObject(body: JsonObject, key: string): JsonObject | undefined {
+  const v = body[key];
+  if (!present(v)) return undefined;
+  if (!isJsonObject(v)) throw new FieldError("invalid_field", `${key} must be a JSON object`);
+  return v;
+}
+
+function optTime(body: JsonObject, key: string): string | undefined {
+  const v = body[key];
+  if (!present(v)) return undefined;
+  const t = normalizeTime(v);
+  if (t === undefined) {
+    throw new FieldError("invalid_field", `${key} must be an ISO-8601 time or epoch milliseconds, got ${JSON.stringify(v)}`);
+  }
+  return t;
+}
+
+function optError(body: JsonObject): string | undefined {
+  const v = body.error;
+  if (!present(v)) return undefined;
+  // LangSmith stores errors as text; structured errors are kept rather than refused.
+  return typeof v === "string" ? v : JSON.stringify(v);
+}
+
+function optEvents(body: JsonObject): JsonObject[] | undefined {
+  const v = body.events;
+  if (!present(v)) return undefined;
+  if (!Array.isArray(v) || !v.every(isJsonObject)) throw new FieldError("invalid_field", "events must be an array of objects");
+  return v;
+}
+
+function optTags(body: JsonObject): string[] | undefined {
+  const v = body.tags;
+  if (!present(v)) return undefined;
+  if (!Array.isArray(v) || !v.every((t) => typeof t === "string")) {
+    throw new FieldError("invalid_field", "tags must be an array of strings");
+  }
+  return v;
+}
+
+/**
+ * Decode one run create/update as the SDK serializes it (JSON batch, single
+ * run, or the main part of a multipart operation with its field parts merged
+ * in). Legacy nested `child_runs` are flattened into further creates.
+ */
+export function decodeRun(op: "post" | "patch", body: unknown, pathId?: string): Decoded {
+  const runId = isJsonObject(body) && isUuid(body.id) ? body.id.toLowerCase() : pathId ?? null;
+  const traceId = isJsonObject(body) && isUuid(body.trace_id) ? body.trace_id.toLowerCase() : null;
+  const fail = (rule: RejectionRule, message: string): Decoded => ({
+    ok: false,
+    failure: { op, run_id: runId, trace_id: traceId, rule, message, payload: body },
+  });
+  if (!isJsonObject(body)) return fail("invalid_field", `a run ${op} must be a JSON object`);
+  try {
+    let id = optUuid(body, "id");
+    if (pathId !== undefined) {
+      if (id !== undefined && id !== pathId) {
+        return fail("conflict", `body id ${id} differs from the id in the URL ${pathId}`);
+      }
+      id = pathId;
+    }
+    if (id === undefined) {
+      return fail(present(body.id) ? "invalid_uuid" : "missing_field", present(body.id) ? `id must be a UUID, got ${JSON.stringify(body.id)}` : "id is required");
+    }
+    const run: RunUpsert = { op, id, source: "sdk" };
+    const assign = <K extends keyof RunUpsert>(key: K, value: RunUpsert[K] | undefined): void => {
+      if (value !== undefined) run[key] = value;
+    };
+    assign("trace_id", optUuid(body, "trace_id"));
+    assign("dotted_order", optString(body, "dotted_order"));
+    assign("parent_run_id", optUuid(body, "parent_run_id"));
+    assign("session_name", optString(body, "session_name"));
+    assign("session_id", optUuid(body, "session_id"));
+    assign("name", optString(body, "name"));
+    assign("run_type", optString(body, "run_type"));
+    assign("start_time", optTime(body, "start_time"));
+    assign("end_time", optTime(body, "end_time"));
+    assign("inputs", optObject(body, "inputs"));
+    assign("outputs", optObject(body, "outputs"));
+    assign("error", optError(body));
+    assign("extra", optObject(body, "extra"));
+    assign("events", optEvents(body));
+    assign("tags", optTags(body));
+    assign("serialized", optObject(body, "serialized"));
+    assign("reference_example_id", optUuid(body, "reference_example_id"));
+    assign("address", optString(body, "address"));
+    const runs = [run];
+    const children = body.child_runs;
+    if (Array.isArray(children)) {
+      for (const child of children) {
+        const decoded = decodeRun("post", isJsonObject(child) && run.session_name !== undefined && !present(child.session_name) ? { ...child, session_name: run.session_name } : child);
+        if (!decoded.ok) return decoded;
+        runs.push(...decoded.runs);
+      }
+    }
+    return { ok: true, runs };
+  } catch (e) {
+    if (e instanceof FieldError) return fail(e.rule, e.message);
+    throw e;
+  }
+}
