@@ -170,6 +170,55 @@ describe("chat completions through ChatOpenAI", () => {
   });
 });
 
+describe("Responses API through ChatOpenAI (useResponsesApi, codex models)", () => {
+  const responses = () => chat({ useResponsesApi: true });
+
+  test("invoke and stream call /v1/responses and agree", async () => {
+    const before = server.stats().completions;
+    const whole = await responses().invoke("What does a trace id identify?");
+    const { message } = await collect(await responses().stream("What does a trace id identify?"));
+    assert.equal((server.stats().lastRequest as { input?: unknown }).input !== undefined, true, "the Responses API was not used");
+    assert.equal(server.stats().completions - before, 2);
+    assert.match(whole.text, /^\[local-model\] .*trace id/);
+    assert.equal(message.text, whole.text);
+    assert.ok((message.usage_metadata?.total_tokens ?? 0) > 0);
+    assert.deepEqual({ ...message.usage_metadata }, { ...whole.usage_metadata });
+  });
+
+  test("tool calls and a tool round trip", async () => {
+    const model = responses().bindTools([getWeather]);
+    const question = new HumanMessage("Weather in Oslo, please");
+    const request = await model.invoke([question]);
+    const call = request.tool_calls?.[0];
+    assert.equal(call?.name, "get_weather");
+    assert.equal(weatherSchema.parse(call?.args).city, "Oslo");
+    const { message } = await collect(await model.stream([question]));
+    assert.deepEqual(message.tool_calls?.map((entry) => entry.args), [call?.args]);
+    const final = await model.invoke([question, request, await getWeather.invoke(call as NonNullable<typeof call>)]);
+    assert.match(final.text, /get_weather returned "Sunny, 21 degrees celsius in Oslo"/);
+  });
+
+  test("a codex model name switches ChatOpenAI to the Responses API on its own", async () => {
+    await chat({ model: "gpt-5-codex" }).invoke("hi");
+    assert.deepEqual((server.stats().lastRequest as { input?: unknown }).input, [{ type: "message", role: "user", content: "hi" }]);
+  });
+
+  test("structured output over the Responses API", async () => {
+    const schema = z.object({ label: z.enum(["bug", "feature", "question"]), title: z.string() });
+    const result = await responses().withStructuredOutput(schema).invoke("There is a bug: the exporter crashes");
+    assert.equal(schema.parse(result).label, "bug");
+  });
+
+  test("built-in tools and previous_response_id are refused with 400", async () => {
+    const post = (body: unknown) => fetch(`${server.url}/responses`, { method: "POST", body: JSON.stringify(body) });
+    const builtIn = await post({ model: "gpt-4o-mini", input: "search", tools: [{ type: "web_search" }] });
+    assert.equal(builtIn.status, 400);
+    assert.equal(((await builtIn.json()) as { error: { param: string } }).error.param, "tools[0]");
+    const chained = await post({ model: "gpt-4o-mini", input: "again", previous_response_id: "resp_1" });
+    assert.equal(chained.status, 400);
+  });
+});
+
 describe("fault injection", () => {
   test("429 twice, then ChatOpenAI's retries (honouring retry-after) succeed", async () => {
     const before = server.stats().requests;

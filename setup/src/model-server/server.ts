@@ -3,10 +3,11 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { FAULT_HEADER, FaultBook, parseDirectives, parseFault, type Fault, type RequestPlan } from "./faults.js";
+import { renderChatCompletion, type Rendered } from "./chat-completions.js";
 import { respond, type Reply } from "./responder.js";
-import { countTokens, messageText, streamPieces } from "./text.js";
+import { parseResponsesRequest, renderResponse } from "./responses-api.js";
 import { validateChatRequest, type InvalidRequest } from "./validate.js";
-import type { ChatCompletionRequest, ChatToolCall, OpenAIErrorBody, Usage } from "./wire.js";
+import type { ChatCompletionRequest, OpenAIErrorBody } from "./wire.js";
 
 export type { Fault } from "./faults.js";
 
@@ -69,49 +70,6 @@ class HttpError extends Error {
 
 function errorBody(message: string, type: string, param: string | null, code: string | null): OpenAIErrorBody {
   return { error: { message, type, param, code } };
-}
-
-function usageFor(request: ChatCompletionRequest, replies: Reply[]): Usage {
-  // Four tokens of framing per message, like OpenAI's chat format overhead.
-  const prompt = request.messages.reduce(
-    (sum, message) =>
-      sum + 4 + countTokens(messageText(message)) + (message.tool_calls ?? []).reduce((calls, call) => calls + countTokens(call.function.name + call.function.arguments), 0),
-    0,
-  );
-  const completion = replies.reduce(
-    (sum, reply) => sum + (reply.kind === "text" ? countTokens(reply.content) : reply.calls.reduce((calls, call) => calls + countTokens(call.function.name + call.function.arguments), 0)),
-    0,
-  );
-  return {
-    prompt_tokens: prompt,
-    completion_tokens: completion,
-    total_tokens: prompt + completion,
-    prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
-    completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
-  };
-}
-
-function replyMessage(reply: Reply) {
-  return reply.kind === "text"
-    ? { role: "assistant", content: reply.content, refusal: null, annotations: [] }
-    : { role: "assistant", content: null, tool_calls: reply.calls, refusal: null, annotations: [] };
-}
-
-/** The chunk deltas for one choice, in OpenAI's streaming order. */
-function replyDeltas(reply: Reply): Record<string, unknown>[] {
-  if (reply.kind === "text") {
-    return [{ role: "assistant", content: "", refusal: null }, ...streamPieces(reply.content).map((piece) => ({ content: piece }))];
-  }
-  const deltas: Record<string, unknown>[] = [];
-  reply.calls.forEach((call: ChatToolCall, index) => {
-    const opening = { index, id: call.id, type: "function", function: { name: call.function.name, arguments: "" } };
-    deltas.push(index === 0 ? { role: "assistant", content: null, tool_calls: [opening], refusal: null } : { tool_calls: [opening] });
-    // Arguments arrive in fragments, as from OpenAI, so clients must concatenate them.
-    for (const fragment of call.function.arguments.match(/.{1,12}/gs) ?? []) {
-      deltas.push({ tool_calls: [{ index, function: { arguments: fragment } }] });
-    }
-  });
-  return deltas;
 }
 
 function flushed(res: ServerResponse, text: string): Promise<void> {
@@ -208,7 +166,9 @@ export function startModelServer(opts: ModelServerOptions = {}): Promise<ModelSe
     return false;
   };
 
-  const handleCompletion = async (req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<string> => {
+  type Api = "chat" | "responses";
+
+  const handleCompletion = async (api: Api, req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<string> => {
     counters.requests += 1;
     let parsed: unknown;
     try {
@@ -221,9 +181,18 @@ export function startModelServer(opts: ModelServerOptions = {}): Promise<ModelSe
       });
     }
     lastRequest = parsed;
-    const validation = validateChatRequest(parsed);
-    if (!validation.ok) throw new HttpError(400, validation.error);
-    const request = validation.request;
+    let request: ChatCompletionRequest;
+    let source: Record<string, unknown> = {};
+    if (api === "chat") {
+      const validation = validateChatRequest(parsed);
+      if (!validation.ok) throw new HttpError(400, validation.error);
+      request = validation.request;
+    } else {
+      const validation = parseResponsesRequest(parsed);
+      if (!validation.ok) throw new HttpError(400, validation.error);
+      request = validation.chat;
+      source = validation.source;
+    }
     const header = req.headers[FAULT_HEADER];
     const directives = parseDirectives(request.model, Array.isArray(header) ? header.join(",") : header);
     if ("unknown" in directives) {
@@ -231,62 +200,44 @@ export function startModelServer(opts: ModelServerOptions = {}): Promise<ModelSe
     }
     const plan = faults.plan(directives.directives, [request.model, request.messages]);
     if (!(await pause(plan.latencyMs ?? opts.latencyMs ?? 0, res))) return "client went away during latency";
-
-    const dropAfter = plan.failure && "dropMidStream" in plan.failure ? plan.failure.afterChunks : undefined;
     if (plan.failure) {
       counters.faults += 1;
       if (await serveFailure(res, plan.failure, request, request.model)) return `fault ${JSON.stringify(plan.failure)}`;
     }
 
-    const n = request.n ?? 1;
-    const replies = Array.from({ length: n }, (_, index) => respond(request, index));
-    const usage = usageFor(request, replies);
-    const id = `chatcmpl-${randomBytes(12).toString("hex")}`;
+    const replies: Reply[] = Array.from({ length: api === "chat" ? (request.n ?? 1) : 1 }, (_, index) => respond(request, index));
     const created = Math.floor(Date.now() / 1000);
+    const rendered: Rendered =
+      api === "chat"
+        ? renderChatCompletion(request, replies, `chatcmpl-${randomBytes(12).toString("hex")}`, created)
+        : renderResponse(request, source, replies[0] as Reply, `resp_${randomBytes(24).toString("hex")}`, created);
     const summary = replies.map((reply) => (reply.kind === "text" ? JSON.stringify(reply.content.slice(0, 60)) : `tool_calls(${reply.calls.map((call) => call.function.name).join(",")})`)).join(" | ");
-    const common = { id, created, model: request.model, service_tier: "default", system_fingerprint: "fp_local_model" };
-
-    if (!request.stream) {
-      sendJson(res, 200, {
-        ...common,
-        object: "chat.completion",
-        choices: replies.map((reply, index) => ({
-          index,
-          message: replyMessage(reply),
-          logprobs: null,
-          finish_reason: reply.kind === "text" ? reply.finishReason : "tool_calls",
-        })),
-        usage,
-      });
+    const succeeded = (): void => {
       counters.completions += 1;
       if (replies.some((reply) => reply.kind === "tool_calls")) counters.toolCalls += 1;
+    };
+
+    if (!request.stream) {
+      sendJson(res, 200, rendered.body);
+      succeeded();
       return summary;
     }
 
-    const includeUsage = request.stream_options?.include_usage === true;
     res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", connection: "keep-alive" });
-    const chunks: Record<string, unknown>[] = [];
-    replies.forEach((reply, index) => {
-      for (const delta of replyDeltas(reply)) chunks.push({ index, delta, logprobs: null, finish_reason: null });
-      chunks.push({ index, delta: {}, logprobs: null, finish_reason: reply.kind === "text" ? reply.finishReason : "tool_calls" });
-    });
-    const limit = plan.failure ? (dropAfter ?? Math.max(1, Math.floor(chunks.length / 2))) : Number.POSITIVE_INFINITY;
-    for (const [sent, choice] of chunks.entries()) {
-      if (sent >= limit) {
+    const dropAfter = plan.failure && "dropMidStream" in plan.failure ? (plan.failure.afterChunks ?? Math.max(1, Math.floor(rendered.events.length / 2))) : undefined;
+    for (const [sent, event] of rendered.events.entries()) {
+      if (sent === dropAfter) {
         res.destroy();
-        return `dropped stream after ${sent} chunks`;
+        return `dropped stream after ${sent} events`;
       }
       if (sent > 0 && !(await pause(plan.tokenDelayMs ?? opts.tokenDelayMs ?? 0, res))) return "client went away mid-stream";
-      const event = `data: ${JSON.stringify({ ...common, object: "chat.completion.chunk", choices: [choice], ...(includeUsage ? { usage: null } : {}) })}\n\n`;
-      // Before a planned drop, wait for each chunk to reach the socket: destroy() discards unflushed writes.
-      if (plan.failure) await flushed(res, event);
+      // Before a planned drop, wait for each event to reach the socket: destroy() discards unflushed writes.
+      if (dropAfter !== undefined) await flushed(res, event);
       else res.write(event);
     }
-    if (includeUsage) res.write(`data: ${JSON.stringify({ ...common, object: "chat.completion.chunk", choices: [], usage })}\n\n`);
-    res.end("data: [DONE]\n\n");
-    counters.completions += 1;
+    res.end();
+    succeeded();
     counters.streamed += 1;
-    if (replies.some((reply) => reply.kind === "tool_calls")) counters.toolCalls += 1;
     return `stream ${summary}`;
   };
 
@@ -318,7 +269,8 @@ export function startModelServer(opts: ModelServerOptions = {}): Promise<ModelSe
     const path = new URL(req.url ?? "/", "http://local").pathname.replace(/\/+$/, "") || "/";
     const method = req.method ?? "GET";
     const body = method === "POST" || method === "PUT" || method === "DELETE" ? await readBody(req) : Buffer.alloc(0);
-    if (method === "POST" && path === "/v1/chat/completions") return handleCompletion(req, res, body);
+    if (method === "POST" && path === "/v1/chat/completions") return handleCompletion("chat", req, res, body);
+    if (method === "POST" && path === "/v1/responses") return handleCompletion("responses", req, res, body);
     if (method === "GET" && (path === "/health" || path === "/v1/health")) {
       const { lastRequest: _omitted, ...numbers } = stats();
       sendJson(res, 200, { status: "ok", service: "local-model", ...numbers });
