@@ -101,6 +101,8 @@ function numberFor(schema: JsonSchema, integer: boolean, context: Context): numb
 }
 
 function fill(schemaIn: JsonSchema, field: string, context: Context, depth: number): unknown {
+  // Self-referencing schemas (anyOf: [{$ref: "#"}]) would otherwise recurse forever.
+  if (depth > MAX_DEPTH * 2) return null;
   let schema = schemaIn;
   for (let hops = 0; typeof schema.$ref === "string" && hops < 16; hops += 1) {
     const target = resolveRef(schema.$ref, context.root);
@@ -118,7 +120,7 @@ function fill(schemaIn: JsonSchema, field: string, context: Context, depth: numb
   const variants = Array.isArray(schema.anyOf) ? schema.anyOf : Array.isArray(schema.oneOf) ? schema.oneOf : undefined;
   if (variants) {
     const candidate = variants.find((variant) => isSchema(variant) && !schemaTypes(variant).every((type) => type === "null")) ?? variants[0];
-    return isSchema(candidate) ? fill(candidate, field, context, depth) : null;
+    return isSchema(candidate) ? fill(candidate, field, context, depth + 1) : null;
   }
   if (Array.isArray(schema.allOf)) {
     const merged: JsonSchema = {};
@@ -130,7 +132,8 @@ function fill(schemaIn: JsonSchema, field: string, context: Context, depth: numb
       if (isSchema(part.properties)) Object.assign(properties, part.properties);
       if (Array.isArray(part.required)) required.push(...part.required.filter((key): key is string => typeof key === "string"));
     }
-    return fill({ ...merged, type: "object", properties, required }, field, context, depth);
+    const objectParts = Object.keys(properties).length > 0 ? { type: "object", properties, required } : {};
+    return fill({ ...merged, ...objectParts }, field, context, depth + 1);
   }
   const types = schemaTypes(schema);
   const type = types.find((entry) => entry !== "null") ?? types[0];

@@ -72,9 +72,15 @@ function errorBody(message: string, type: string, param: string | null, code: st
   return { error: { message, type, param, code } };
 }
 
+/** Resolves once `text` reached the socket, or at once if the client is gone (a destroyed response never calls back). */
 function flushed(res: ServerResponse, text: string): Promise<void> {
+  if (res.destroyed) return Promise.resolve();
   return new Promise((resolve) => {
-    res.write(text, () => resolve());
+    res.once("close", resolve);
+    res.write(text, () => {
+      res.off("close", resolve);
+      resolve();
+    });
   });
 }
 
