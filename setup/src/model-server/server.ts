@@ -304,7 +304,7 @@ export function startModelServer(opts: ModelServerOptions = {}): Promise<ModelSe
     const requestId = `req_${randomBytes(16).toString("hex")}`;
     res.setHeader("x-request-id", requestId);
     route(req, res)
-      .then((what) => log(`${req.method} ${req.url} ${res.statusCode} ${Date.now() - started}ms ${what}`))
+      .then((what) => log(`${req.method} ${req.url} ${res.headersSent ? res.statusCode : "---"} ${Date.now() - started}ms ${what}`))
       .catch((error: unknown) => {
         const status = error instanceof HttpError ? error.status : 500;
         if (status === 400 || status === 404 || status === 413) counters.badRequests += 1;
