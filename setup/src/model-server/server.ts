@@ -141,7 +141,9 @@ export function startModelServer(opts: ModelServerOptions = {}): Promise<ModelSe
       req.on("error", reject);
     });
 
-  const serveFailure = async (res: ServerResponse, failure: NonNullable<RequestPlan["failure"]>, request: ChatCompletionRequest, model: string): Promise<boolean> => {
+  /** Answers with the failure; false when it is a mid-stream drop the streaming loop carries out. */
+  const serveFailure = async (res: ServerResponse, failure: NonNullable<RequestPlan["failure"]>, request: ChatCompletionRequest): Promise<boolean> => {
+    const { model } = request;
     if ("status" in failure) {
       const retryAfter = failure.retryAfterSeconds === undefined ? 1 : failure.retryAfterSeconds;
       const headers: Record<string, string> = retryAfter === null || failure.status !== 429 ? {} : { "retry-after": String(retryAfter) };
@@ -208,7 +210,7 @@ export function startModelServer(opts: ModelServerOptions = {}): Promise<ModelSe
     if (!(await pause(plan.latencyMs ?? opts.latencyMs ?? 0, res))) return "client went away during latency";
     if (plan.failure) {
       counters.faults += 1;
-      if (await serveFailure(res, plan.failure, request, request.model)) return `fault ${JSON.stringify(plan.failure)}`;
+      if (await serveFailure(res, plan.failure, request)) return `fault ${JSON.stringify(plan.failure)}`;
     }
 
     const replies: Reply[] = Array.from({ length: api === "chat" ? (request.n ?? 1) : 1 }, (_, index) => respond(request, index));
