@@ -47,7 +47,7 @@ export interface TracingPatternsConfig {
     url: string;
     host: string;
     port: number;
-    /** TRACE_SERVER_DB; undefined means in-memory when started in-process. */
+    /** TRACE_SERVER_DB resolved against the repository root; undefined means in memory when started in-process. */
     db: string | undefined;
     apiKey: string | undefined;
   };
@@ -63,6 +63,7 @@ export interface TracingPatternsConfig {
     host: string;
     port: number;
     latencyMs: number;
+    tokenDelayMs: number;
   };
   /** Base URL of the local trace viewer (served by the local trace server). */
   viewerUrl: string;
@@ -124,6 +125,12 @@ function urlFor(host: string, port: number, suffix = ""): string {
   return `http://${hostPart}:${port}${suffix}`;
 }
 
+/** Relative database paths mean "under the repository root", whatever directory a notebook runs in. */
+function resolveDb(db: string | undefined, rootDir: string | undefined): string | undefined {
+  if (db === undefined || db === ":memory:") return db;
+  return path.resolve(rootDir ?? process.cwd(), db);
+}
+
 function stripSlash(url: string): string {
   return url.replace(/\/+$/, "");
 }
@@ -154,7 +161,7 @@ export function loadConfig(options: LoadConfigOptions = {}): TracingPatternsConf
     url: traceUrl,
     host: traceHost,
     port: tracePort,
-    db: nonEmpty(env.TRACE_SERVER_DB),
+    db: resolveDb(nonEmpty(env.TRACE_SERVER_DB), rootDir),
     apiKey: traceApiKey,
   };
   const localKey = traceApiKey ?? LOCAL_API_KEY;
@@ -166,6 +173,7 @@ export function loadConfig(options: LoadConfigOptions = {}): TracingPatternsConf
     host: modelHost,
     port: modelPort,
     latencyMs: intFrom(env.MODEL_SERVER_LATENCY_MS, "MODEL_SERVER_LATENCY_MS", 0),
+    tokenDelayMs: intFrom(env.MODEL_SERVER_TOKEN_DELAY_MS, "MODEL_SERVER_TOKEN_DELAY_MS", 0),
   };
 
   const offline = flag(env.TRACING_PATTERNS_OFFLINE);

@@ -5,3 +5,4 @@ export * from "./service.js";
 export * from "./http.js";
 export * from "./traces/index.js";
 export * from "./trace-server/index.js";
+export * from "./stack.js";
