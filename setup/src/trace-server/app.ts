@@ -24,11 +24,12 @@ export interface TraceServerAppOptions {
   maxBodyBytes?: number;
   log?: (line: string) => void;
   /**
-   * Which request compressions `/info` advertises. The SDK compresses with
-   * zstd when offered (and Node has it), else gzip. Both are always accepted;
-   * this only steers what the SDK picks.
+   * What `/info` offers the SDK. It compresses with zstd when offered (and
+   * Node has it), else gzip, else not at all; without multipart it posts JSON
+   * to /runs/batch. Every route and encoding is accepted regardless: this only
+   * steers what the SDK picks.
    */
-  advertise?: { zstd?: boolean; gzip?: boolean };
+  advertise?: { zstd?: boolean; gzip?: boolean; multipart?: boolean };
   /**
    * Called after the API routes and before the 404 handler, to add more
    * routes (the trace viewer at "/", OTLP ingest). Routes added here are
@@ -182,7 +183,8 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
 
   const requireApiKey: RequestHandler = (req, _res, next) => {
     if (opts.apiKey === undefined) return next();
-    const given = (typeof req.headers["x-api-key"] === "string" ? req.headers["x-api-key"] : undefined) ?? bearer(req);
+    const header = req.headers["x-api-key"];
+    const given = (typeof header === "string" && header !== "" ? header : undefined) ?? bearer(req);
     if (keyMatches(opts.apiKey, given)) return next();
     next(new HttpError(401, given === undefined ? "missing API key: send x-api-key or Authorization: Bearer" : "invalid API key"));
   };
@@ -194,7 +196,7 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
       tenant_handle: null,
       customer_info: null,
       batch_ingest_config: {
-        use_multipart_endpoint: true,
+        use_multipart_endpoint: opts.advertise?.multipart ?? true,
         scale_up_qsize_trigger: 1000,
         scale_up_nthreads_limit: 16,
         scale_down_nempty_trigger: 4,

@@ -28,6 +28,8 @@ import { checkTreeRules, formatDottedOrder, parseDottedOrder, type DottedSegment
 export const LOCAL_TENANT_ID = "00000000-0000-4000-8000-000000000000";
 export const DEFAULT_PROJECT_NAME = "default";
 const PAYLOAD_LIMIT = 4096;
+/** Bump when the schema changes incompatibly; older files are refused with a clear message. */
+const SCHEMA_VERSION = 1;
 const MAX_PAGE = 100;
 
 interface RunRow {
@@ -36,6 +38,8 @@ interface RunRow {
   dotted_order: string;
   parent_run_id: string | null;
   project_id: string;
+  /** 0 when no operation named a project yet and the run sits in the default one. */
+  project_explicit: number;
   name: string | null;
   run_type: string | null;
   start_time: string;
@@ -85,7 +89,7 @@ interface RejectionRow {
 
 /** Which stored run fields an upsert writes, in statement order. */
 const RUN_COLUMNS = [
-  "id", "trace_id", "dotted_order", "parent_run_id", "project_id", "name", "run_type", "start_time", "end_time",
+  "id", "trace_id", "dotted_order", "parent_run_id", "project_id", "project_explicit", "name", "run_type", "start_time", "end_time",
   "error", "inputs", "outputs", "extra", "events", "tags", "serialized", "reference_example_id", "address", "service",
   "prompt_tokens", "completion_tokens", "total_tokens", "first_token_time", "has_post", "has_patch", "source",
   "received_at", "updated_at",
@@ -107,6 +111,7 @@ CREATE TABLE IF NOT EXISTS runs (
   dotted_order TEXT NOT NULL,
   parent_run_id TEXT,
   project_id TEXT NOT NULL,
+  project_explicit INTEGER NOT NULL DEFAULT 1,
   name TEXT,
   run_type TEXT,
   start_time TEXT NOT NULL,
@@ -301,7 +306,14 @@ export class TraceStore {
       // WAL + NORMAL survives a crashed process; only a power cut can lose the last transactions.
       this.db.exec("PRAGMA synchronous = NORMAL");
     }
+    const version = (this.db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version;
+    const hasTables = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").get() !== undefined;
+    if (hasTables && version !== SCHEMA_VERSION) {
+      this.db.close();
+      throw new Error(`${dbPath} was written by another version of the trace server (schema ${version}, expected ${SCHEMA_VERSION}); move it away or delete it`);
+    }
     this.db.exec(SCHEMA);
+    this.db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
     const updates = RUN_COLUMNS.filter((c) => c !== "id" && c !== "received_at").map((c) => `${c} = excluded.${c}`);
     this.upsertSql = `INSERT INTO runs (${RUN_COLUMNS.join(", ")}) VALUES (${RUN_COLUMNS.map(() => "?").join(", ")})
       ON CONFLICT(id) DO UPDATE SET ${updates.join(", ")}`;
@@ -474,7 +486,8 @@ export class TraceStore {
       trace_id: traceId,
       dotted_order: formatDottedOrder(segments),
       parent_run_id: parentId ?? null,
-      project_id: pick(projectId, existing?.project_id) ?? this.ensureProject(DEFAULT_PROJECT_NAME),
+      project_id: (existing?.project_explicit === 0 ? projectId : pick(projectId, existing?.project_id)) ?? existing?.project_id ?? this.ensureProject(DEFAULT_PROJECT_NAME),
+      project_explicit: projectId !== undefined || existing?.project_explicit === 1 ? 1 : 0,
       name: pick(run.name, existing?.name),
       run_type: runType,
       start_time: pick(run.start_time, existing?.start_time) ?? lastSegment.time,

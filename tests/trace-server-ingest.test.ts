@@ -1,0 +1,399 @@
+// Ingest semantics of the local trace server: ordering, merging, validation
+// rules and their recorded rejections, and robustness against bad requests.
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { request } from "node:http";
+import { test, type TestContext } from "node:test";
+import { promisify } from "node:util";
+import zlib from "node:zlib";
+import type { TraceServerHandle } from "../setup/src/trace-server/index.js";
+import {
+  childRun,
+  encodeMultipart,
+  LOCAL_KEY,
+  postJson,
+  postMultipart,
+  rootRun,
+  runParts,
+  segment,
+  serverFor,
+  type IngestReply,
+  type PartSpec,
+  type WireRun,
+} from "./fixtures/trace-server/helpers.js";
+
+/** The server still answers and still stores runs. */
+async function assertServing(server: TraceServerHandle): Promise<void> {
+  const info = await fetch(`${server.url}/info`);
+  assert.equal(info.status, 200);
+  const root = rootRun("still-serving");
+  const { status } = await postMultipart(server, runParts("post", root));
+  assert.equal(status, 202);
+  assert.equal(server.store.getRun(root.id)?.name, "still-serving");
+}
+
+async function rejectionsEndpoint(server: TraceServerHandle, query: string): Promise<Array<{ rule: string; run_id: string | null; message: string; payload: string | null; route: string }>> {
+  const res = await fetch(`${server.url}/api/rejections?${query}`, { headers: { "x-api-key": LOCAL_KEY } });
+  assert.equal(res.status, 200);
+  return ((await res.json()) as { rejections: Array<{ rule: string; run_id: string | null; message: string; payload: string | null; route: string }> }).rejections;
+}
+
+test("an update that arrives before its create is merged, and the late create erases nothing", async (t) => {
+  const server = await serverFor(t);
+  const root = rootRun("late-create", { session_name: "ordering", extra: { metadata: { LANGSMITH_SERVICE: "svc", phase: "create" } } });
+  const patch = {
+    id: root.id,
+    trace_id: root.trace_id,
+    dotted_order: root.dotted_order,
+    end_time: Date.parse("2025-03-04T05:06:09.500Z"),
+    outputs: { answer: 42 },
+    extra: { metadata: { phase: "update" } },
+  };
+  const first = await postMultipart(server, runParts("patch", patch));
+  assert.equal(first.status, 202, JSON.stringify(first.json));
+  const early = server.store.getRun(root.id);
+  assert.deepEqual(early?.outputs, { answer: 42 });
+  assert.equal(early?.status, "success");
+
+  // The create repeats fields the update already set; the update's values must survive.
+  const second = await postMultipart(server, runParts("post", { ...root, outputs: { answer: "draft" } }));
+  assert.equal(second.status, 202, JSON.stringify(second.json));
+  const run = server.store.getRun(root.id);
+  assert.equal(run?.name, "late-create");
+  assert.deepEqual(run?.inputs, { name: "late-create" });
+  assert.deepEqual(run?.outputs, { answer: 42 });
+  assert.equal(run?.end_time, "2025-03-04T05:06:09.500000Z");
+  assert.equal(run?.start_time, root.start_time);
+  assert.deepEqual(run?.extra.metadata, { LANGSMITH_SERVICE: "svc", phase: "update" });
+  assert.equal(server.store.getProject(run?.session_id ?? "")?.name, "ordering");
+  assert.deepEqual(server.store.listTraces({ projectName: "ordering" })[0]?.services, ["svc"]);
+});
+
+test("a child whose parent has not arrived yet is stored and counted as an orphan until the parent comes", async (t) => {
+  const server = await serverFor(t);
+  const root = rootRun("parent-late", { session_name: "orphans" });
+  const child = childRun(root, "early-child", { session_name: "orphans" });
+  assert.equal((await postMultipart(server, runParts("post", child))).status, 202);
+  assert.equal(server.store.listTraces({ projectName: "orphans" })[0]?.orphan_count, 1);
+  assert.equal(server.store.listTraces({ projectName: "orphans" })[0]?.root_name, null);
+  assert.equal((await postMultipart(server, runParts("post", root))).status, 202);
+  const [summary] = server.store.listTraces({ projectName: "orphans" });
+  assert.equal(summary?.orphan_count, 0);
+  assert.equal(summary?.root_name, "parent-late");
+  assert.deepEqual(server.store.getRun(root.id)?.child_run_ids, [child.id]);
+});
+
+test("a create merged with its update, and a create and update in one request, both store the finished run", async (t) => {
+  const server = await serverFor(t);
+  const merged = rootRun("merged", { end_time: Date.parse("2025-03-04T05:06:08.000Z"), outputs: { done: true } });
+  const split = rootRun("split");
+  const { status, json } = await postMultipart(server, [
+    ...runParts("post", merged),
+    ...runParts("post", split),
+    ...runParts("patch", { id: split.id, trace_id: split.id, dotted_order: split.dotted_order, outputs: { done: "later" }, end_time: Date.parse("2025-03-04T05:06:08.000Z") }),
+  ]);
+  assert.equal(status, 202, JSON.stringify(json));
+  assert.equal(json.accepted, 3);
+  assert.deepEqual(server.store.getRun(merged.id)?.outputs, { done: true });
+  assert.equal(server.store.getRun(merged.id)?.status, "success");
+  assert.deepEqual(server.store.getRun(split.id)?.outputs, { done: "later" });
+  assert.deepEqual(server.store.getRun(split.id)?.inputs, { name: "split" });
+});
+
+test("a retried create is idempotent", async (t) => {
+  const server = await serverFor(t);
+  const root = rootRun("retried");
+  for (let i = 0; i < 2; i++) assert.equal((await postMultipart(server, runParts("post", root))).status, 202);
+  assert.equal(server.store.getTraceRuns(root.id).length, 1);
+});
+
+test("JSON routes: POST /runs, PATCH /runs/:id and POST /runs/batch", async (t) => {
+  const server = await serverFor(t);
+  const root = rootRun("json-root", { session_name: "json" });
+  assert.equal((await postJson(server, "/runs", root)).status, 202);
+  const patched = await postJson(server, `/runs/${root.id}`, { outputs: { via: "patch" }, end_time: "2025-03-04T06:00:00Z" }, { method: "PATCH" });
+  assert.equal(patched.status, 202, JSON.stringify(patched.json));
+  assert.deepEqual(server.store.getRun(root.id)?.outputs, { via: "patch" });
+  assert.equal(server.store.getRun(root.id)?.end_time, "2025-03-04T06:00:00.000000Z");
+
+  const child = childRun(root, "batched-child", { session_name: "json" });
+  const badChild = childRun(root, "bad-child", { session_name: "json", trace_id: randomUUID() });
+  const batch = await postJson(server, "/runs/batch", { post: [child, badChild], patch: [{ id: child.id, trace_id: root.id, dotted_order: child.dotted_order, parent_run_id: root.id, outputs: { ok: 1 } }] });
+  assert.equal(batch.status, 422);
+  assert.equal(batch.json.accepted, 2);
+  assert.deepEqual(batch.json.rejected.map((r) => [r.run_id, r.rule]), [[badChild.id, "child_trace_id"]]);
+  assert.deepEqual(server.store.getRun(child.id)?.outputs, { ok: 1 });
+
+  // Without trace fields a create is derived from its stored parent, as LangSmith does for legacy clients.
+  const legacy = { id: randomUUID(), parent_run_id: root.id, name: "legacy", run_type: "tool", start_time: "2025-03-04T05:07:00.000001Z", inputs: {} };
+  assert.equal((await postJson(server, "/runs", legacy)).status, 202);
+  const stored = server.store.getRun(legacy.id);
+  assert.equal(stored?.trace_id, root.id);
+  assert.equal(stored?.dotted_order, `${root.dotted_order}.${segment(legacy.start_time, legacy.id)}`);
+});
+
+// --- validation rules: one test each, each checking the 4xx, the precise message,
+// that the rejection is recorded, and that valid runs in the same request still land.
+
+async function expectRejected(
+  t: TestContext,
+  bad: PartSpec[],
+  rule: string,
+  messagePattern: RegExp,
+  runId: string | null,
+): Promise<{ server: TraceServerHandle; reply: IngestReply }> {
+  const server = await serverFor(t);
+  const good = rootRun("good-neighbour");
+  const { status, json } = await postMultipart(server, [...runParts("post", good), ...bad]);
+  assert.equal(status, 422, JSON.stringify(json));
+  assert.equal(json.accepted, 1, "the valid run in the same request must be accepted");
+  assert.equal(server.store.getRun(good.id)?.name, "good-neighbour");
+  assert.equal(json.rejected.length, 1, JSON.stringify(json.rejected));
+  const [rejected] = json.rejected;
+  assert.equal(rejected?.rule, rule);
+  assert.match(rejected?.message ?? "", messagePattern);
+  assert.equal(rejected?.run_id, runId);
+  assert.match(json.detail ?? "", new RegExp(`\\[${rule}\\]`));
+  const recorded = await rejectionsEndpoint(server, `rule=${rule}`);
+  assert.equal(recorded.length, 1);
+  assert.equal(recorded[0]?.run_id, runId);
+  assert.equal(recorded[0]?.route, "/runs/multipart");
+  return { server, reply: json };
+}
+
+const parts = (op: "post" | "patch", run: Record<string, unknown>) => runParts(op, run);
+
+test("rule root_trace_id: a root run's trace_id must be its own id", async (t) => {
+  const bad = rootRun("bad", { trace_id: randomUUID() });
+  await expectRejected(t, parts("post", bad), "root_trace_id", /root run \(no parent_run_id\) must have trace_id equal to its id/, bad.id);
+});
+
+test("rule root_single_segment: a root run's dotted_order has exactly one segment", async (t) => {
+  const parent = rootRun("p");
+  const bad = childRun(parent, "bad");
+  delete bad.parent_run_id;
+  await expectRejected(t, parts("post", { ...bad, trace_id: bad.id }), "root_single_segment", /exactly one dotted_order segment, got 2/, bad.id);
+});
+
+test("rule child_segments: a child needs its parent's segment in dotted_order", async (t) => {
+  const parent = rootRun("p");
+  const bad = rootRun("bad", { parent_run_id: parent.id, trace_id: parent.id });
+  await expectRejected(t, parts("post", bad), "child_segments", /has parent_run_id .* only one segment/, bad.id);
+});
+
+test("rule child_trace_id: a child's first dotted_order segment is its trace", async (t) => {
+  const parent = rootRun("p");
+  const bad = childRun(parent, "bad", { trace_id: randomUUID() });
+  await expectRejected(t, parts("post", bad), "child_trace_id", new RegExp(`first dotted_order segment names run ${parent.id}, but trace_id is`), bad.id);
+});
+
+test("rule child_parent_id: a child's second-to-last segment is its parent", async (t) => {
+  const parent = rootRun("p");
+  const bad = childRun(parent, "bad", { parent_run_id: randomUUID() });
+  await expectRejected(t, parts("post", bad), "child_parent_id", new RegExp(`second-to-last dotted_order segment names run ${parent.id}, but parent_run_id is`), bad.id);
+});
+
+test("rule dotted_order_self: the last segment is the run itself", async (t) => {
+  const other = rootRun("other");
+  const bad = { ...rootRun("bad"), dotted_order: other.dotted_order };
+  await expectRejected(t, parts("post", bad), "dotted_order_self", new RegExp(`last dotted_order segment names run ${other.id}, but the run id is ${bad.id}`), bad.id);
+});
+
+test("rule dotted_order_format: segments are <YYYYMMDDTHHMMSSffffffZ><uuid>", async (t) => {
+  const bad = rootRun("bad");
+  // Millisecond precision instead of microseconds, as a hand-rolled client might send it.
+  const malformed = { ...bad, dotted_order: `20250304T050607123Z${bad.id}` };
+  await expectRejected(t, parts("post", malformed), "dotted_order_format", /segment 1 of 1 .* is not <YYYYMMDDTHHMMSSffffffZ><uuid>/, bad.id);
+});
+
+test("rule invalid_uuid: ids must be UUIDs", async (t) => {
+  const bad = rootRun("bad", { trace_id: "trace-1" });
+  await expectRejected(t, parts("post", bad), "invalid_uuid", /trace_id must be a UUID, got "trace-1"/, bad.id);
+});
+
+test("rule invalid_field: times must parse", async (t) => {
+  const bad = rootRun("bad", { start_time: "yesterday" });
+  await expectRejected(t, parts("post", bad), "invalid_field", /start_time must be an ISO-8601 time or epoch milliseconds, got "yesterday"/, bad.id);
+});
+
+test("rule invalid_json: every part must be JSON", async (t) => {
+  const bad = rootRun("bad");
+  const broken = runParts("post", bad).map((p) => (p.name.endsWith(".inputs") ? { ...p, body: "{not json" } : p));
+  await expectRejected(t, broken, "invalid_json", new RegExp(`part post\\.${bad.id}\\.inputs is not valid JSON`), bad.id);
+});
+
+test("rule missing_field: field parts without their run part", async (t) => {
+  const bad = rootRun("bad");
+  const orphanParts = runParts("post", bad).filter((p) => p.name !== `post.${bad.id}`);
+  await expectRejected(t, orphanParts, "missing_field", new RegExp(`part post\\.${bad.id} is missing; only post\\.${bad.id}\\.inputs arrived`), bad.id);
+});
+
+test("rule missing_field: a child without dotted_order whose parent is unknown", async (t) => {
+  const bad = { id: randomUUID(), parent_run_id: randomUUID(), name: "bad", run_type: "chain", start_time: "2025-03-04T05:06:07.000001Z" };
+  await expectRejected(t, parts("post", bad), "missing_field", /dotted_order is required: parent run .* is not stored/, bad.id);
+});
+
+test("rule conflict: an update cannot move a stored run to another trace", async (t) => {
+  const server = await serverFor(t);
+  const root = rootRun("stored");
+  assert.equal((await postMultipart(server, runParts("post", root))).status, 202);
+  const other = rootRun("other-trace");
+  const moved = { id: root.id, trace_id: other.id, dotted_order: root.dotted_order, outputs: { x: 1 } };
+  const { status, json } = await postMultipart(server, runParts("patch", moved));
+  assert.equal(status, 422);
+  assert.equal(json.rejected[0]?.rule, "conflict");
+  assert.match(json.rejected[0]?.message ?? "", new RegExp(`trace_id ${other.id} differs from the stored run's ${root.id}`));
+  assert.equal(server.store.getRun(root.id)?.outputs, null, "a rejected update must not touch the stored run");
+  assert.equal(server.store.listRejections({ traceId: root.id })[0]?.rule, "conflict");
+  assert.equal(server.store.listTraces()[0]?.rejected_count, 1);
+});
+
+test("rule unknown_project: session_id must name an existing project", async (t) => {
+  const bad = rootRun("bad", { session_id: randomUUID() });
+  await expectRejected(t, parts("post", bad), "unknown_project", /session_id .* names no project/, bad.id);
+});
+
+test("rule unknown_part: part names follow <op>.<uuid>[.<field>]", async (t) => {
+  const { server } = await expectRejected(t, [{ name: "posts.not-a-run", body: "{}" }], "unknown_part", /part "posts\.not-a-run": expected <post\|patch\|attachment\|feedback>\.<uuid>/, null);
+  const [recorded] = server.store.listRejections();
+  assert.equal(recorded?.payload, "{}");
+});
+
+test("rejections are recorded with the offending payload and can be filtered by trace", async (t) => {
+  const server = await serverFor(t);
+  const parent = rootRun("p");
+  const bad = childRun(parent, "bad", { parent_run_id: randomUUID(), inputs: { secret: "visible-in-payload" } });
+  await postMultipart(server, runParts("post", bad));
+  const [r] = await rejectionsEndpoint(server, `trace_id=${parent.id}`);
+  assert.equal(r?.rule, "child_parent_id");
+  assert.match(r?.payload ?? "", /visible-in-payload/);
+  assert.deepEqual(await rejectionsEndpoint(server, `trace_id=${randomUUID()}`), []);
+});
+
+// --- robustness: every bad request gets a clear 4xx and the server keeps serving.
+
+async function rawPost(server: TraceServerHandle, path: string, body: Buffer | string, headers: Record<string, string>): Promise<{ status: number; detail: string }> {
+  const payload = typeof body === "string" ? body : new Uint8Array(body);
+  const res = await fetch(`${server.url}${path}`, { method: "POST", headers: { "x-api-key": LOCAL_KEY, ...headers }, body: payload });
+  const json = (await res.json()) as { detail: string };
+  return { status: res.status, detail: json.detail };
+}
+
+test("malformed multipart bodies get 400 and store nothing", async (t) => {
+  const server = await serverFor(t);
+  const root = rootRun("half");
+  const { body, contentType } = await encodeMultipart(runParts("post", root));
+  const truncated = await rawPost(server, "/runs/multipart", body.subarray(0, body.length - 20), { "content-type": contentType });
+  assert.equal(truncated.status, 400);
+  assert.match(truncated.detail, /malformed multipart body: Unexpected end of form/);
+  assert.equal(server.store.getRun(root.id), undefined);
+  const noBoundary = await rawPost(server, "/runs/multipart", body, { "content-type": "multipart/form-data" });
+  assert.equal(noBoundary.status, 400);
+  assert.match(noBoundary.detail, /expected Content-Type multipart\/form-data with a boundary/);
+  const notMultipart = await rawPost(server, "/runs/multipart", "{}", { "content-type": "application/json" });
+  assert.equal(notMultipart.status, 400);
+  await assertServing(server);
+});
+
+test("corrupt gzip or zstd and unknown encodings get 4xx", async (t) => {
+  const server = await serverFor(t);
+  const { body, contentType } = await encodeMultipart(runParts("post", rootRun("x")));
+  const gz = await promisify(zlib.gzip)(body);
+  const badGzip = await rawPost(server, "/runs/multipart", Buffer.concat([gz.subarray(0, 30), Buffer.from("garbage-garbage-garbage")]), { "content-type": contentType, "content-encoding": "gzip" });
+  assert.equal(badGzip.status, 400);
+  assert.match(badGzip.detail, /could not read the gzip request body/);
+  const notZstd = await rawPost(server, "/runs/multipart", body, { "content-type": contentType, "content-encoding": "zstd" });
+  assert.equal(notZstd.status, 400);
+  assert.match(notZstd.detail, /could not read the zstd request body/);
+  const badJsonGzip = await rawPost(server, "/runs/batch", Buffer.from("not gzip"), { "content-type": "application/json", "content-encoding": "gzip" });
+  assert.equal(badJsonGzip.status, 400);
+  const unknown = await rawPost(server, "/runs/multipart", body, { "content-type": contentType, "content-encoding": "lzma" });
+  assert.equal(unknown.status, 415);
+  assert.match(unknown.detail, /unsupported Content-Encoding "lzma"/);
+  await assertServing(server);
+});
+
+test("bad JSON gets 400 with the parser's reason", async (t) => {
+  const server = await serverFor(t);
+  for (const path of ["/runs", "/runs/batch", "/runs/query"]) {
+    const r = await rawPost(server, path, '{"post": [', { "content-type": "application/json" });
+    assert.equal(r.status, 400, path);
+    assert.match(r.detail, /request body is not valid JSON/);
+  }
+  const notObject = await rawPost(server, "/runs/batch", "[1,2]", { "content-type": "application/json" });
+  assert.equal(notObject.status, 422);
+  await assertServing(server);
+});
+
+test("bodies over the limit get 413, also when only the decompressed size is over (compression bomb)", async (t) => {
+  const server = await serverFor(t, { maxBodyBytes: 64 * 1024 });
+  const big = Buffer.alloc(100 * 1024, "a");
+  const declared = await rawPost(server, "/runs/batch", big, { "content-type": "application/json" });
+  assert.equal(declared.status, 413);
+  assert.match(declared.detail, /exceeds the limit of 65536 bytes/);
+
+  // 64 MiB of zeros compress to ~64 KiB of gzip, and far less as zstd: both must stop at 64 KiB decoded.
+  const zeros = Buffer.alloc(64 * 1024 * 1024);
+  for (const [encoding, packed] of [["gzip", await promisify(zlib.gzip)(zeros, { level: 9 })], ["zstd", await promisify(zlib.zstdCompress)(zeros)]] as const) {
+    const bomb = Buffer.from(packed);
+    assert.ok(bomb.length < 64 * 1024 * 2, `${encoding} bomb is ${bomb.length} bytes`);
+    const r = await rawPost(server, "/runs/multipart", bomb, { "content-type": "multipart/form-data; boundary=x", "content-encoding": encoding });
+    assert.equal(r.status, 413, `${encoding}: ${r.detail}`);
+    assert.match(r.detail, new RegExp(`decompressed \\(${encoding}\\) request body exceeds the limit of 65536 bytes`));
+  }
+
+  // A chunked body (no Content-Length) is cut off while streaming.
+  const status = await new Promise<number>((resolve, reject) => {
+    const req = request(`${server.url}/runs/batch`, { method: "POST", headers: { "content-type": "application/json", "x-api-key": LOCAL_KEY } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("error", reject);
+    req.write(Buffer.alloc(40 * 1024, " "));
+    req.end(Buffer.alloc(40 * 1024, " "));
+  });
+  assert.equal(status, 413);
+  await assertServing(server);
+});
+
+test("an API key, when set, is required on API routes but not on /info", async (t) => {
+  const server = await serverFor(t, { apiKey: "s3cret" });
+  const body = { post: [rootRun("auth")] };
+  const missing = await postJson(server, "/runs/batch", body, { headers: { "x-api-key": "" } });
+  assert.equal(missing.status, 401);
+  const wrong = await postJson(server, "/runs/batch", body, { headers: { "x-api-key": "wrong" } });
+  assert.equal(wrong.status, 401);
+  assert.equal(wrong.json.detail, "invalid API key");
+  const reads = await fetch(`${server.url}/sessions`, { headers: { "x-api-key": "wrong" } });
+  assert.equal(reads.status, 401);
+  const rejections = await fetch(`${server.url}/api/rejections`);
+  assert.equal(rejections.status, 401);
+  assert.equal(server.store.counts().runs, 0);
+  assert.equal((await fetch(`${server.url}/info`)).status, 200);
+  assert.equal((await postJson(server, "/runs/batch", body, { headers: { "x-api-key": "s3cret" } })).status, 202);
+  const viaBearer = { post: [rootRun("bearer")] };
+  assert.equal((await postJson(server, "/runs/batch", viaBearer, { headers: { "x-api-key": "", authorization: "Bearer s3cret" } })).status, 202);
+  assert.equal(server.store.counts().runs, 2);
+});
+
+test("unknown routes and bad ids get JSON errors", async (t) => {
+  const server = await serverFor(t);
+  const notFound = await fetch(`${server.url}/nope`);
+  assert.equal(notFound.status, 404);
+  assert.match(((await notFound.json()) as { detail: string }).detail, /no route for GET \/nope/);
+  const badId = await fetch(`${server.url}/runs/not-a-uuid`, { headers: { "x-api-key": LOCAL_KEY } });
+  assert.equal(badId.status, 422);
+  const missingRun = await fetch(`${server.url}/runs/${randomUUID()}`, { headers: { "x-api-key": LOCAL_KEY } });
+  assert.equal(missingRun.status, 404);
+  await assertServing(server);
+});
+
+test("/api/v1 is an alias base URL, as on self-hosted LangSmith", async (t) => {
+  const server = await serverFor(t);
+  const root: WireRun = rootRun("v1");
+  const res = await fetch(`${server.url}/api/v1/runs`, { method: "POST", headers: { "content-type": "application/json", "x-api-key": LOCAL_KEY }, body: JSON.stringify(root) });
+  assert.equal(res.status, 202);
+  assert.equal((await fetch(`${server.url}/api/v1/info`)).status, 200);
+  const read = await fetch(`${server.url}/api/v1/runs/${root.id}`, { headers: { "x-api-key": LOCAL_KEY } });
+  assert.equal(((await read.json()) as { name: string }).name, "v1");
+});
