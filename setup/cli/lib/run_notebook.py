@@ -16,7 +16,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-VERIFIED = re.compile(r"^trace [0-9a-f-]{36} verified\b", re.M)
+VERIFIED = re.compile(r"^trace [0-9a-f-]{36}: OK$", re.M)
 
 
 def text_of(output):
@@ -45,12 +45,11 @@ def main():
         client.execute()
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
         error = exc
+        # tslab sends no error output, only an error status: the failing cell is
+        # the last one that started executing.
         for index, cell in enumerate(nb.cells):
-            if cell.cell_type != "code":
-                continue
-            if any(o.get("output_type") == "error" for o in cell.get("outputs", [])) or cell.get("execution_count") is None:
+            if cell.cell_type == "code" and cell.get("execution_count") is not None:
                 failed = index
-                break
     finally:
         nbformat.write(nb, out_path)
 
