@@ -13,8 +13,9 @@ export function traceUrl(traceId: string, viewerUrl?: string): string {
   return `${base.replace(/\/+$/, "")}/traces/${encodeURIComponent(traceId)}`;
 }
 
+/** The tail of a UUID: v7 ids of one trace share their leading (timestamp) digits. */
 function shortId(id: string): string {
-  return id.length > 8 ? `${id.slice(0, 8)}…` : id;
+  return id.length > 8 ? `…${id.slice(-8)}` : id;
 }
 
 function firstLine(text: string, max = 80): string {
@@ -145,7 +146,7 @@ export function renderTraceHtml(runs: readonly TraceRun[], options: RenderHtmlOp
     `<div style="margin-bottom:4px">${title}trace <code>${escapeHtml(tree.traceId ?? "(unknown)")}</code> · ${tree.nodes.size} runs` +
     `${tree.roots.length !== 1 ? ` · <span style="color:#c62828">${tree.roots.length} roots</span>` : ""} · ${formatDuration(tree.endMs !== undefined && tree.startMs !== undefined ? tree.endMs - tree.startMs : undefined)}${link}</div>` +
     `<div style="margin-bottom:4px">${legend}</div>` +
-    `<table style="border-collapse:collapse;width:100%">${rows.join("")}</table></div>`
+    `<table style="border-collapse:collapse;width:100%;font-size:inherit">${rows.join("")}</table></div>`
   );
 }
 

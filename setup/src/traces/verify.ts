@@ -50,7 +50,8 @@ function pct(part: number, whole: number): number {
 }
 
 function label(node: TraceNode): string {
-  return `"${node.run.name}" (${node.run.id.slice(0, 8)})`;
+  // The tail: UUIDv7 ids of one trace share their leading (timestamp) digits.
+  return `"${node.run.name}" (…${node.run.id.slice(-8)})`;
 }
 
 /**
