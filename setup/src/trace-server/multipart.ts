@@ -3,7 +3,7 @@ import busboy from "busboy";
 import { HttpError, openBody, type Encoding } from "./body.js";
 import type { JsonObject, RejectionInput, RunAttachment, RunUpsert } from "./types.js";
 import { isUuid } from "./validate.js";
-import { decodeRun, isJsonObject } from "./wire.js";
+import { decodeRun, isJsonObject, rememberJsonText } from "./wire.js";
 
 export interface Part {
   name: string;
@@ -21,16 +21,18 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
  * charset arrives already decoded. Code points above 0xFF, or bytes that are
  * not valid UTF-8, tell the second case apart.
  */
+const ABOVE_LATIN1 = /[\u0100-\uffff]/;
+const NON_ASCII = /[\u0080-\uffff]/;
+
 export function partBytes(part: Part): Buffer {
   const { value } = part;
   if (typeof value !== "string") return value;
-  for (let i = 0; i < value.length; i++) {
-    if (value.charCodeAt(i) > 0xff) return Buffer.from(value, "utf8");
-  }
-  return Buffer.from(value, "latin1");
+  return Buffer.from(value, ABOVE_LATIN1.test(value) ? "utf8" : "latin1");
 }
 
 export function partText(part: Part): string {
+  // ASCII reads the same in every charset busboy could have used: no copy needed.
+  if (typeof part.value === "string" && !NON_ASCII.test(part.value)) return part.value;
   const bytes = partBytes(part);
   try {
     return strictUtf8.decode(bytes);
@@ -163,7 +165,7 @@ export function partsToOperations(parts: readonly Part[], route: string): Multip
     let broken = false;
     for (const [field, text] of pending.fields) {
       try {
-        body[field] = JSON.parse(text) as unknown;
+        body[field] = rememberJsonText(JSON.parse(text) as unknown, text);
       } catch (e) {
         fail(`part ${pending.op}.${pending.id}.${field} is not valid JSON: ${(e as Error).message}`, "invalid_json", text);
         broken = true;

@@ -23,6 +23,7 @@ import type {
   UpsertResult,
 } from "./types.js";
 import { checkTreeRules, formatDottedOrder, parseDottedOrder, type DottedSegment, type RuleViolation } from "./validate.js";
+import { jsonText } from "./wire.js";
 
 /** LangSmith scopes everything to a tenant; the local server has exactly one. */
 export const LOCAL_TENANT_ID = "00000000-0000-4000-8000-000000000000";
@@ -456,7 +457,7 @@ export class TraceStore {
     const pick = <T>(incoming: T | undefined, stored: T | null | undefined): T | null =>
       incoming === undefined ? stored ?? null : stored === null || stored === undefined || dominant ? incoming : stored;
     const pickJson = (incoming: unknown, stored: string | null | undefined): string | null =>
-      incoming === undefined ? stored ?? null : stored === null || stored === undefined || dominant ? JSON.stringify(incoming) : stored;
+      incoming === undefined ? stored ?? null : stored === null || stored === undefined || dominant ? jsonText(incoming) : stored;
 
     let extraText: string | null;
     let extraObj: JsonObject | null;
@@ -466,7 +467,7 @@ export class TraceStore {
     } else {
       const stored = parseJson<JsonObject>(existing?.extra ?? null);
       extraObj = stored === null ? run.extra : dominant ? mergeExtra(stored, run.extra) : mergeExtra(run.extra, stored);
-      extraText = JSON.stringify(extraObj);
+      extraText = jsonText(extraObj);
     }
 
     const runType = pick(run.run_type, existing?.run_type);

@@ -1,4 +1,3 @@
-import { normalizeTime } from "./time.js";
 import type { RejectionRule } from "./types.js";
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -35,9 +34,7 @@ export function parseDottedOrder(dottedOrder: string): DottedSegment[] | RuleVio
       return { rule: "dotted_order_format", message: `${where} is not <YYYYMMDDTHHMMSSffffffZ><uuid>` };
     }
     const [, ymd = "", hms = "", micros = "", id = ""] = m;
-    const time = normalizeTime(
-      `${ymd.slice(0, 4)}-${ymd.slice(4, 6)}-${ymd.slice(6, 8)}T${hms.slice(0, 2)}:${hms.slice(2, 4)}:${hms.slice(4, 6)}.${micros}Z`,
-    );
+    const time = segmentTime(ymd, hms, micros);
     if (time === undefined) {
       return { rule: "dotted_order_format", message: `${where} has an impossible date/time` };
     }
@@ -47,6 +44,20 @@ export function parseDottedOrder(dottedOrder: string): DottedSegment[] | RuleVio
     segments.push({ timestamp: `${ymd}T${hms}${micros}Z`, time, id: id.toLowerCase() });
   }
   return segments;
+}
+
+/** ISO time of a dotted_order timestamp, or undefined for an impossible date (checked without Date: hot path). */
+function segmentTime(ymd: string, hms: string, micros: string): string | undefined {
+  const year = Number(ymd.slice(0, 4));
+  const month = Number(ymd.slice(4, 6));
+  const day = Number(ymd.slice(6, 8));
+  const hour = Number(hms.slice(0, 2));
+  const minute = Number(hms.slice(2, 4));
+  const second = Number(hms.slice(4, 6));
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days = month === 2 ? (leap ? 29 : 28) : [4, 6, 9, 11].includes(month) ? 30 : 31;
+  if (month < 1 || month > 12 || day < 1 || day > days || hour > 23 || minute > 59 || second > 59) return undefined;
+  return `${ymd.slice(0, 4)}-${ymd.slice(4, 6)}-${ymd.slice(6, 8)}T${hms.slice(0, 2)}:${hms.slice(2, 4)}:${hms.slice(4, 6)}.${micros}Z`;
 }
 
 export function formatDottedOrder(segments: readonly DottedSegment[]): string {

@@ -14,6 +14,23 @@ export interface DecodeFailure {
 
 export type Decoded = { ok: true; runs: RunUpsert[] } | { ok: false; failure: DecodeFailure };
 
+const jsonTexts = new WeakMap<object, string>();
+
+/**
+ * Note the JSON text an object was parsed from, so the store can keep that
+ * text instead of serializing the object again (ingest hot path). Only for
+ * objects nobody mutates afterwards.
+ */
+export function rememberJsonText(value: unknown, text: string): unknown {
+  if (typeof value === "object" && value !== null) jsonTexts.set(value, text);
+  return value;
+}
+
+/** The JSON text of a value: the text it was parsed from when known. */
+export function jsonText(value: unknown): string {
+  return (typeof value === "object" && value !== null ? jsonTexts.get(value) : undefined) ?? JSON.stringify(value);
+}
+
 export function isJsonObject(value: unknown): value is JsonObject {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
