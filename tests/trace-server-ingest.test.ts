@@ -356,6 +356,25 @@ test("bodies over the limit get 413, also when only the decompressed size is ove
   await assertServing(server);
 });
 
+test("a client that disconnects mid-upload leaves nothing behind and the server keeps serving", async (t) => {
+  const server = await serverFor(t);
+  const root = rootRun("cut-off");
+  const { body, contentType } = await encodeMultipart(runParts("post", root));
+  await new Promise<void>((resolve) => {
+    const req = request(`${server.url}/runs/multipart`, {
+      method: "POST",
+      headers: { "content-type": contentType, "content-length": String(body.length), "x-api-key": LOCAL_KEY },
+    });
+    req.on("error", () => resolve());
+    req.write(body.subarray(0, body.length >> 1), () => {
+      req.destroy();
+      resolve();
+    });
+  });
+  await assertServing(server);
+  assert.equal(server.store.getRun(root.id), undefined);
+});
+
 test("an API key, when set, is required on API routes but not on /info", async (t) => {
   const server = await serverFor(t, { apiKey: "s3cret" });
   const body = { post: [rootRun("auth")] };

@@ -249,6 +249,8 @@ test("multipart file parts, attachments and feedback are stored", async (t) => {
   assert.deepEqual(new Uint8Array(await res.arrayBuffer()), png);
   const feedback = await collect(client.listFeedback({ runIds: [root.id] }));
   assert.deepEqual(feedback.map((f) => [f.id, f.key, f.score]), [[feedbackId, "correct", 1]]);
+  await client.createFeedback(root.id, "correct", { score: 0 });
+  assert.deepEqual((await client.readRun(root.id)).feedback_stats, { correct: { n: 2, avg: 0.5 } });
 });
 
 test("non-ASCII text survives parts with and without a declared charset", async (t) => {

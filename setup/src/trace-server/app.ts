@@ -173,10 +173,11 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
 
   app.use((req, res, next) => {
     const started = process.hrtime.bigint();
-    res.on("finish", () => {
+    res.on("close", () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const detail = typeof res.locals.logDetail === "string" ? ` ${res.locals.logDetail}` : "";
-      log(`${req.method} ${req.originalUrl} ${res.statusCode} ${ms.toFixed(1)}ms${detail}`);
+      const outcome = res.writableFinished ? String(res.statusCode) : "(client went away)";
+      log(`${req.method} ${req.originalUrl} ${outcome} ${ms.toFixed(1)}ms${detail}`);
     });
     next();
   });

@@ -803,6 +803,11 @@ export class TraceStore {
         mime_type: a.content_type,
       };
     }
+    const feedback = this.stmt(
+      `SELECT key, COUNT(*) AS n, AVG(json_extract(body, '$.score')) AS avg FROM feedback
+       WHERE run_id = ? AND key IS NOT NULL GROUP BY key ORDER BY key`,
+    ).all(row.id) as Array<{ key: string; n: number; avg: number | null }>;
+    const feedbackStats = feedback.length ? Object.fromEntries(feedback.map((f) => [f.key, { n: f.n, avg: f.avg }])) : null;
     const status: RunStatus = row.error !== null ? "error" : row.end_time !== null ? "success" : "pending";
     const run: StoredRun = {
       id: row.id,
@@ -829,7 +834,7 @@ export class TraceStore {
       completion_tokens: usage.completion,
       total_tokens: usage.total,
       first_token_time: row.first_token_time,
-      feedback_stats: null,
+      feedback_stats: feedbackStats,
       app_path: `/o/${LOCAL_TENANT_ID}/projects/p/${row.project_id}/r/${row.id}?trace_id=${row.trace_id}&start_time=${row.start_time}`,
       attachments,
       in_dataset: false,
