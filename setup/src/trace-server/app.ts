@@ -219,13 +219,18 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
   const api = express.Router();
 
   const answerIngest = (res: Response, result: UpsertResult, encoding: string, extra = ""): void => {
-    const body: IngestAnswer = { accepted: result.accepted.length, rejected: result.rejected };
     res.locals.logDetail = `${result.accepted.length} ops accepted, ${result.rejected.length} rejected${encoding !== "identity" ? ` (${encoding})` : ""}${extra}`;
     if (result.rejected.length > 0) {
-      body.detail = `${result.rejected.length} operation(s) rejected, ${result.accepted.length} accepted: ` + result.rejected.map((r) => `[${r.rule}] ${r.message}`).join("; ");
+      // detail first: the SDK prints the body as it comes, and this is the line people read.
+      const body: IngestAnswer = {
+        detail: `${result.rejected.length} operation(s) rejected, ${result.accepted.length} accepted: ` + result.rejected.map((r) => `[${r.rule}] ${r.message}`).join("; "),
+        accepted: result.accepted.length,
+        rejected: result.rejected,
+      };
       res.status(422).json(body);
       return;
     }
+    const body: IngestAnswer = { accepted: result.accepted.length, rejected: [] };
     res.status(202).json(body);
   };
 
