@@ -2,9 +2,8 @@
  * LangSmith tracing for express 5: the JS counterpart of the Python SDK's
  * `TracingMiddleware`. Copy this one file into your service.
  *
- *   app.use(langsmithTracing({ trust: "edge" }));   // first, before your routes
+ *   app.use(langsmithTracing({ trust: "edge" }));   // first, before body parsers and routes
  *   app.post("/chat", handler);                       // traceable() calls nest under the request
- *   app.use(traceErrors());                           // after your routes: records thrown errors
  *
  * For every request it creates one "server" run (`POST /chat`), either as the
  * child of a trusted caller's run or as a fresh root, keeps it current for the
@@ -19,10 +18,15 @@
  * and extra replicas the run is written to. Everything that reaches it here has
  * been validated and filtered first, and the call is still wrapped.
  *
+ * The matched route pattern and thrown errors come from the router's
+ * `express.router.request` diagnostics channel (router 2.3+, which express 5
+ * installs by default). With an older router the run still ends, marked as an
+ * error from its 5xx status, just without the message and stack.
+ *
  * Imports: express types, langsmith and node built-ins only.
  */
+import { subscribe } from "node:diagnostics_channel";
 import type {
-  ErrorRequestHandler,
   NextFunction,
   Request as ExpressRequest,
   RequestHandler,
@@ -371,6 +375,7 @@ const MAX_PATH_LENGTH = 512;
 // Per request, without touching the request object's shape.
 const requestRuns = new WeakMap<ExpressRequest, RunTree>();
 const requestErrors = new WeakMap<ExpressRequest, string>();
+const requestRoutes = new WeakMap<ExpressRequest, string>();
 
 /** The SDK's own rule (langsmith/lib/env.js), so this middleware and `traceable` agree. */
 function tracingEnabledFromEnv(): boolean {
@@ -387,13 +392,47 @@ function requestPath(req: ExpressRequest): string {
   return bounded(req.originalUrl.split("?")[0] ?? "/", MAX_PATH_LENGTH);
 }
 
-/** The matched route pattern ("/users/:id"), known only after routing. */
-function matchedRoute(req: ExpressRequest): string | undefined {
+function routePattern(path: unknown): string | undefined {
+  if (typeof path === "string") return path;
+  return Array.isArray(path) ? path.map(String).join("|") : undefined;
+}
+
+/** The route handling this request ("/api/users/:id"), with the prefix of the router it is mounted under. */
+function currentRoute(req: ExpressRequest): string | undefined {
   const route: unknown = req.route;
   if (typeof route !== "object" || route === null || !("path" in route)) return undefined;
-  const path: unknown = route.path;
-  const pattern = typeof path === "string" ? path : Array.isArray(path) ? path.map(String).join("|") : undefined;
-  return pattern === undefined ? undefined : bounded(`${req.baseUrl}${pattern}`, MAX_PATH_LENGTH);
+  const pattern = routePattern(route.path);
+  return pattern === undefined ? undefined : bounded(`${req.baseUrl ?? ""}${pattern}`, MAX_PATH_LENGTH);
+}
+
+function isTracedRequest(message: unknown): message is { req: ExpressRequest; route?: unknown; error?: unknown } {
+  return typeof message === "object" && message !== null && "req" in message && requestRuns.has(message.req as ExpressRequest);
+}
+
+let routerObserved = false;
+
+/**
+ * Reads route and errors from the router's diagnostics channel. Looking at
+ * `req.route` when the response finishes is not enough: when an error leaves
+ * a mounted router, the router restores `req.baseUrl` and "/api/boom" reads as
+ * "/boom". And errors never come back through this middleware's `next`.
+ */
+function observeRouter(): void {
+  if (routerObserved) return;
+  routerObserved = true;
+  subscribe("tracing:express.router.request:start", (message) => {
+    // Route handlers run with req.route set to their route; middleware does not.
+    if (!isTracedRequest(message)) return;
+    const route: unknown = message.req.route;
+    if (typeof route === "object" && route !== null && "path" in route && route.path === message.route) {
+      const matched = currentRoute(message.req);
+      if (matched !== undefined) requestRoutes.set(message.req, matched);
+    }
+  });
+  subscribe("tracing:express.router.request:error", (message) => {
+    // Published once, where the error originated; the first one is the cause.
+    if (isTracedRequest(message) && !requestErrors.has(message.req)) requestErrors.set(message.req, describeError(message.error));
+  });
 }
 
 function recordedHeaders(req: ExpressRequest, names: readonly string[]): Record<string, string> {
@@ -538,6 +577,7 @@ export function langsmithTracing(options: LangSmithTracingOptions = {}): Request
     onRunEnd: options.onRunEnd,
   };
   const logger = options.logger ?? console;
+  observeRouter();
   // Once per cause: an attacker replaying bad headers must not be able to flood the logs.
   const warned = new Set<string>();
   const warn = (cause: string, message: string): void => {
@@ -577,7 +617,7 @@ export function langsmithTracing(options: LangSmithTracingOptions = {}): Request
     const finish = (disconnected: boolean): void => {
       if (ended) return;
       ended = true;
-      const route = matchedRoute(req);
+      const route = requestRoutes.get(req) ?? currentRoute(req);
       if (!settings.runName && route !== undefined) run.name = `${req.method} ${route}`;
       const status = res.statusCode;
       const thrown = requestErrors.get(req);
@@ -602,19 +642,6 @@ export function langsmithTracing(options: LangSmithTracingOptions = {}): Request
     // withRunTree keeps the run current for everything the rest of the chain
     // awaits: traceable() calls, getCurrentRunTree(), tracedFetch().
     withRunTree(run, () => next()).catch((err: unknown) => next(err));
-  };
-}
-
-/**
- * Error middleware that records a thrown error on the request's run, then
- * passes it on unchanged. Register it after your routes and before your own
- * error handlers. Without it a failing request is still marked as an error
- * (from its 5xx status) but without the message and stack.
- */
-export function traceErrors(): ErrorRequestHandler {
-  return (err: unknown, req: ExpressRequest, _res: ExpressResponse, next: NextFunction): void => {
-    if (requestRuns.has(req)) requestErrors.set(req, describeError(err));
-    next(err);
   };
 }
 
