@@ -1,9 +1,9 @@
 import type { IncomingMessage } from "node:http";
 import busboy from "busboy";
 import { HttpError, openBody, type Encoding } from "./body.js";
-import type { JsonObject, RejectionInput, RunAttachment, RunUpsert } from "./types.js";
+import type { JsonObject, RawJsonField, RejectionInput, RunAttachment, RunUpsert } from "./types.js";
 import { isUuid } from "./validate.js";
-import { decodeRun, isJsonObject, rememberJsonText } from "./wire.js";
+import { decodeRun, isJsonObject } from "./wire.js";
 
 export interface Part {
   name: string;
@@ -163,9 +163,11 @@ export function partsToOperations(parts: readonly Part[], route: string): Multip
       continue;
     }
     let broken = false;
+    const raw: Partial<Record<RawJsonField, string>> = {};
     for (const [field, text] of pending.fields) {
       try {
-        body[field] = rememberJsonText(JSON.parse(text) as unknown, text);
+        body[field] = JSON.parse(text) as unknown;
+        if (field !== "error") raw[field as RawJsonField] = text;
       } catch (e) {
         fail(`part ${pending.op}.${pending.id}.${field} is not valid JSON: ${(e as Error).message}`, "invalid_json", text);
         broken = true;
@@ -173,7 +175,7 @@ export function partsToOperations(parts: readonly Part[], route: string): Multip
       }
     }
     if (broken) continue;
-    const decoded = decodeRun(pending.op, body, pending.id);
+    const decoded = decodeRun(pending.op, body, pending.id, raw);
     if (!decoded.ok) {
       const f = decoded.failure;
       rejections.push({ route, op: f.op, run_id: f.run_id, trace_id: f.trace_id, rule: f.rule, message: `run ${pending.id} (${pending.op}): ${f.message}`, payload: f.payload });

@@ -6,6 +6,7 @@ import { compileFilter, type RunPredicate } from "./filter.js";
 import { dottedTimestamp, nowIso, timeToMs } from "./time.js";
 import type {
   JsonObject,
+  RawJsonField,
   StoredProject,
   ProjectStats,
   Rejection,
@@ -23,7 +24,6 @@ import type {
   UpsertResult,
 } from "./types.js";
 import { checkTreeRules, formatDottedOrder, parseDottedOrder, type DottedSegment, type RuleViolation } from "./validate.js";
-import { jsonText } from "./wire.js";
 
 /** LangSmith scopes everything to a tenant; the local server has exactly one. */
 export const LOCAL_TENANT_ID = "00000000-0000-4000-8000-000000000000";
@@ -201,7 +201,7 @@ function truncatePayload(payload: unknown): string | null {
   if (payload === undefined) return null;
   let text: string;
   try {
-    text = typeof payload === "string" ? payload : JSON.stringify(payload, (_k, v: unknown) => (v instanceof Uint8Array ? `<${v.byteLength} bytes>` : v));
+    text = typeof payload === "string" ? payload : JSON.stringify(payload, (k, v: unknown) => (k === "raw" ? undefined : v instanceof Uint8Array ? `<${v.byteLength} bytes>` : v));
   } catch {
     text = String(payload);
   }
@@ -456,8 +456,12 @@ export class TraceStore {
     const dominant = run.op === "patch" || !existing || existing.has_patch === 0;
     const pick = <T>(incoming: T | undefined, stored: T | null | undefined): T | null =>
       incoming === undefined ? stored ?? null : stored === null || stored === undefined || dominant ? incoming : stored;
-    const pickJson = (incoming: unknown, stored: string | null | undefined): string | null =>
-      incoming === undefined ? stored ?? null : stored === null || stored === undefined || dominant ? jsonText(incoming) : stored;
+    const pickJson = (field: RawJsonField | "tags", stored: string | null | undefined): string | null => {
+      const incoming = run[field];
+      if (incoming === undefined) return stored ?? null;
+      if (stored !== null && stored !== undefined && !dominant) return stored;
+      return (field !== "tags" ? run.raw?.[field] : undefined) ?? JSON.stringify(incoming);
+    };
 
     let extraText: string | null;
     let extraObj: JsonObject | null;
@@ -467,18 +471,18 @@ export class TraceStore {
     } else {
       const stored = parseJson<JsonObject>(existing?.extra ?? null);
       extraObj = stored === null ? run.extra : dominant ? mergeExtra(stored, run.extra) : mergeExtra(run.extra, stored);
-      extraText = jsonText(extraObj);
+      extraText = stored === null ? run.raw?.extra ?? JSON.stringify(extraObj) : JSON.stringify(extraObj);
     }
 
     const runType = pick(run.run_type, existing?.run_type);
-    const outputsText = pickJson(run.outputs, existing?.outputs);
+    const outputsText = pickJson("outputs", existing?.outputs);
     let usage: Usage | null = existing
       ? { prompt: existing.prompt_tokens, completion: existing.completion_tokens, total: existing.total_tokens }
       : null;
     if (outputsText !== (existing?.outputs ?? null) || runType !== (existing?.run_type ?? null)) {
       usage = runType === "llm" ? usageFromOutputs(parseJson<JsonObject>(outputsText) ?? undefined) : null;
     }
-    const eventsText = pickJson(run.events, existing?.events);
+    const eventsText = pickJson("events", existing?.events);
     const firstToken = eventsText === (existing?.events ?? null) ? existing?.first_token_time ?? null : firstTokenTime(parseJson<JsonObject[]>(eventsText));
     const lastSegment = segments[segments.length - 1] as DottedSegment;
 
@@ -494,12 +498,12 @@ export class TraceStore {
       start_time: pick(run.start_time, existing?.start_time) ?? lastSegment.time,
       end_time: pick(run.end_time, existing?.end_time),
       error: pick(run.error, existing?.error),
-      inputs: pickJson(run.inputs, existing?.inputs),
+      inputs: pickJson("inputs", existing?.inputs),
       outputs: outputsText,
       extra: extraText,
       events: eventsText,
-      tags: pickJson(run.tags, existing?.tags),
-      serialized: pickJson(run.serialized, existing?.serialized),
+      tags: pickJson("tags", existing?.tags),
+      serialized: pickJson("serialized", existing?.serialized),
       reference_example_id: pick(run.reference_example_id, existing?.reference_example_id),
       address: pick(run.address, existing?.address),
       service: serviceOf(extraObj),

@@ -1,3 +1,14 @@
+const CANONICAL_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+
+function calendarOk(iso: string): boolean {
+  const year = Number(iso.slice(0, 4));
+  const month = Number(iso.slice(5, 7));
+  const day = Number(iso.slice(8, 10));
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days = month === 2 ? (leap ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+  return month >= 1 && month <= 12 && day >= 1 && day <= days && Number(iso.slice(11, 13)) < 24 && Number(iso.slice(14, 16)) < 60 && Number(iso.slice(17, 19)) < 60;
+}
+
 const ISO_RE = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
 
 /**
@@ -16,6 +27,8 @@ export function normalizeTime(value: unknown): string | undefined {
     return formatMicros(ms, micros);
   }
   if (typeof value !== "string") return undefined;
+  // What the SDK sends for start_time is already canonical; only the calendar needs checking.
+  if (CANONICAL_RE.test(value) && calendarOk(value)) return value;
   const m = ISO_RE.exec(value.trim());
   if (!m) return undefined;
   const [, y, mo, d, h, mi, s, frac = "", zone = "Z"] = m;

@@ -39,7 +39,15 @@ export interface RunUpsert {
   address?: string;
   attachments?: RunAttachment[];
   source?: IngestSource;
+  /**
+   * The JSON text each object field was parsed from, when the ingest path has
+   * it (multipart parts): the store keeps it as is instead of serializing the
+   * object again. It must parse to the same value as the field.
+   */
+  raw?: Partial<Record<RawJsonField, string>>;
 }
+
+export type RawJsonField = "inputs" | "outputs" | "events" | "extra" | "serialized";
 
 export interface RunAttachment {
   name: string;

@@ -1,5 +1,5 @@
 import { normalizeTime } from "./time.js";
-import type { JsonObject, RejectionRule, RunUpsert } from "./types.js";
+import type { JsonObject, RawJsonField, RejectionRule, RunUpsert } from "./types.js";
 import { isUuid } from "./validate.js";
 
 /** A run operation that could not be decoded, with the rule it broke. */
@@ -13,23 +13,6 @@ export interface DecodeFailure {
 }
 
 export type Decoded = { ok: true; runs: RunUpsert[] } | { ok: false; failure: DecodeFailure };
-
-const jsonTexts = new WeakMap<object, string>();
-
-/**
- * Note the JSON text an object was parsed from, so the store can keep that
- * text instead of serializing the object again (ingest hot path). Only for
- * objects nobody mutates afterwards.
- */
-export function rememberJsonText(value: unknown, text: string): unknown {
-  if (typeof value === "object" && value !== null) jsonTexts.set(value, text);
-  return value;
-}
-
-/** The JSON text of a value: the text it was parsed from when known. */
-export function jsonText(value: unknown): string {
-  return (typeof value === "object" && value !== null ? jsonTexts.get(value) : undefined) ?? JSON.stringify(value);
-}
 
 export function isJsonObject(value: unknown): value is JsonObject {
   return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -105,7 +88,7 @@ function optTags(body: JsonObject): string[] | undefined {
  * run, or the main part of a multipart operation with its field parts merged
  * in). Legacy nested `child_runs` are flattened into further creates.
  */
-export function decodeRun(op: "post" | "patch", body: unknown, pathId?: string): Decoded {
+export function decodeRun(op: "post" | "patch", body: unknown, pathId?: string, raw?: Partial<Record<RawJsonField, string>>): Decoded {
   const runId = isJsonObject(body) && isUuid(body.id) ? body.id.toLowerCase() : pathId ?? null;
   const traceId = isJsonObject(body) && isUuid(body.trace_id) ? body.trace_id.toLowerCase() : null;
   const fail = (rule: RejectionRule, message: string): Decoded => ({
@@ -146,6 +129,11 @@ export function decodeRun(op: "post" | "patch", body: unknown, pathId?: string):
     assign("serialized", optObject(body, "serialized"));
     assign("reference_example_id", optUuid(body, "reference_example_id"));
     assign("address", optString(body, "address"));
+    if (raw) {
+      for (const field of Object.keys(raw) as RawJsonField[]) {
+        if (run[field] !== undefined) (run.raw ??= {})[field] = raw[field] as string;
+      }
+    }
     const runs = [run];
     const children = body.child_runs;
     if (Array.isArray(children)) {
