@@ -1,0 +1,424 @@
+// Behaviour of the middleware and the outbound helper in one process, against
+// the real SDK and the local trace server: run shape, errors, streaming,
+// client disconnects, tracing switched off, trust functions and propagation.
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import { after, before, describe, test } from "node:test";
+import express from "express";
+import { Client, type Run } from "langsmith";
+import { RunTree } from "langsmith/run_trees";
+import { traceable, withRunTree } from "langsmith/traceable";
+import { startTraceServer, type TraceServerHandle } from "@tracing-patterns/setup";
+import {
+  currentRun,
+  getRequestRun,
+  injectTraceHeaders,
+  langsmithTracing,
+  tracedFetch,
+  type LangSmithTracingOptions,
+} from "../tracing-middleware.js";
+import { listen, segment, type Listening } from "./helpers.js";
+
+let traceServer: TraceServerHandle;
+let client: Client;
+const open: Listening[] = [];
+
+before(async () => {
+  traceServer = await startTraceServer({ port: 0 });
+  client = new Client({ apiUrl: traceServer.url, apiKey: "local" });
+});
+
+after(async () => {
+  for (const l of open) await l.close();
+  await traceServer?.close();
+});
+
+/**
+ * An app with the middleware in front of `routes`. `ended` resolves with each
+ * request's run once its final update is queued; `read` flushes and reads it back.
+ */
+async function tracedApp(routes: (app: express.Express) => void, options: LangSmithTracingOptions = {}) {
+  const warnings: string[] = [];
+  const warningWaiters: Array<(message: string) => void> = [];
+  const waiting: Array<(run: RunTree) => void> = [];
+  const app = express();
+  app.use(
+    langsmithTracing({
+      client,
+      enabled: true,
+      projectName: "middleware",
+      logger: {
+        warn: (m) => {
+          warnings.push(m);
+          warningWaiters.shift()?.(m);
+        },
+      },
+      onRunEnd: (run) => waiting.shift()?.(run),
+      ...options,
+    }),
+  );
+  routes(app);
+  const listening = await listen(app);
+  open.push(listening);
+  return {
+    url: listening.url,
+    warnings,
+    /** Call before causing it: resolves with the next warning logged. */
+    nextWarning(): Promise<string> {
+      return new Promise((resolve) => warningWaiters.push(resolve));
+    },
+    /** Call before the request: resolves with the run of the next request to end. */
+    nextRunEnd(): Promise<RunTree> {
+      return new Promise((resolve) => waiting.push(resolve));
+    },
+    async read(run: RunTree): Promise<Run> {
+      await client.awaitPendingTraceBatches();
+      return client.readRun(run.id);
+    },
+  };
+}
+
+/** Headers as a plain object (the DOM lib in use has no Headers iterator types). */
+function plain(headers: Headers): Record<string, string> {
+  const out: Record<string, string> = {};
+  headers.forEach((value, name) => {
+    out[name] = value;
+  });
+  return out;
+}
+
+async function childrenOf(parentId: string, traceId: string): Promise<Run[]> {
+  await client.awaitPendingTraceBatches();
+  const runs: Run[] = [];
+  for await (const run of client.listRuns({ traceId })) if (run.parent_run_id === parentId) runs.push(run);
+  return runs;
+}
+
+describe("the server run", () => {
+  test("is named after the mounted route, records safe inputs, and traceable calls nest under it", async () => {
+    const lookup = traceable(async (userId: string) => ({ userId, plan: "pro" }), { name: "lookup_user", run_type: "tool" });
+    const t = await tracedApp((app) => {
+      const api = express.Router();
+      api.get("/users/:id", async (req, res) => {
+        res.json(await lookup(req.params.id));
+      });
+      app.use("/api", api);
+    });
+    const ended = t.nextRunEnd();
+    const response = await fetch(`${t.url}/api/users/42?token=s3cret`, {
+      headers: { authorization: "Bearer s3cret", cookie: "session=s3cret", "x-api-key": "s3cret", "x-request-id": "req-1" },
+    });
+    assert.equal(response.status, 200);
+    const run = await t.read(await ended);
+    assert.equal(run.name, "GET /api/users/:id");
+    assert.equal(run.run_type, "chain");
+    assert.equal(run.parent_run_id ?? undefined, undefined);
+    assert.equal(response.headers.get("x-trace-id"), run.trace_id);
+    assert.deepEqual(run.outputs, { status_code: 200 });
+    assert.equal(run.error ?? undefined, undefined);
+    assert.equal(run.extra?.metadata?.["http.route"], "/api/users/:id");
+    assert.equal(run.extra?.metadata?.["http.status_code"], 200);
+    assert.equal(run.inputs.path, "/api/users/42");
+    assert.equal(run.inputs.method, "GET");
+    assert.equal(run.inputs.headers["x-request-id"], "req-1");
+    assert.doesNotMatch(JSON.stringify(run.inputs), /s3cret/);
+
+    assert.ok(run.trace_id);
+    const children = await childrenOf(run.id, run.trace_id);
+    assert.deepEqual(children.map((c) => c.name), ["lookup_user"]);
+    assert.deepEqual(children[0]?.outputs, { userId: "42", plan: "pro" });
+  });
+
+  test("a thrown error ends the run with the error; the 500 still carries x-trace-id", async () => {
+    const t = await tracedApp((app) => {
+      const api = express.Router();
+      api.post("/orders/:id", async () => {
+        throw new Error("inventory service unavailable");
+      });
+      app.use("/api", api);
+    });
+    const ended = t.nextRunEnd();
+    const response = await fetch(`${t.url}/api/orders/7`, { method: "POST" });
+    assert.equal(response.status, 500);
+    const run = await t.read(await ended);
+    assert.equal(response.headers.get("x-trace-id"), run.trace_id);
+    assert.match(run.error ?? "", /inventory service unavailable/);
+    assert.equal(run.name, "POST /api/orders/:id");
+    assert.equal(run.extra?.metadata?.["http.status_code"], 500);
+  });
+
+  test("a 5xx the handler chose is an error too; a 404 keeps the path and has no route", async () => {
+    const t = await tracedApp((app) => {
+      app.get("/degraded", (_req, res) => {
+        res.status(503).json({ retry: true });
+      });
+    });
+    let ended = t.nextRunEnd();
+    await (await fetch(`${t.url}/degraded`)).body?.cancel();
+    const degraded = await t.read(await ended);
+    assert.equal(degraded.error, "HTTP 503");
+
+    ended = t.nextRunEnd();
+    const missing = await fetch(`${t.url}/no/such/page?x=1`);
+    assert.equal(missing.status, 404);
+    await missing.body?.cancel();
+    const notFound = await t.read(await ended);
+    assert.equal(notFound.name, "GET /no/such/page");
+    assert.equal(notFound.extra?.metadata?.["http.route"], undefined);
+    assert.equal(notFound.error ?? undefined, undefined);
+  });
+
+  test("x-trace-id arrives with the first bytes of a streamed response", async () => {
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const t = await tracedApp((app) => {
+      app.get("/stream", async (_req, res) => {
+        res.write("first chunk\n");
+        await released;
+        res.end("last chunk\n");
+      });
+    });
+    const ended = t.nextRunEnd();
+    const response = await fetch(`${t.url}/stream`);
+    // The handler is still waiting: the headers are all that has arrived.
+    const traceId = response.headers.get("x-trace-id");
+    assert.match(traceId ?? "", /^[0-9a-f-]{36}$/);
+    release();
+    assert.equal(await response.text(), "first chunk\nlast chunk\n");
+    const run = await t.read(await ended);
+    assert.equal(run.trace_id, traceId);
+    assert.equal(run.error ?? undefined, undefined);
+  });
+
+  test("a client that disconnects mid-request ends the run with 'client disconnected'", async () => {
+    let handlerStarted: () => void = () => undefined;
+    const started = new Promise<void>((resolve) => {
+      handlerStarted = resolve;
+    });
+    const afterDisconnect = traceable(async () => "cleanup done", { name: "cleanup" });
+    const t = await tracedApp((app) => {
+      app.post("/slow", async (_req, res) => {
+        handlerStarted();
+        await once(res, "close");
+        // Still inside the request's run after the client left.
+        await afterDisconnect();
+      });
+    });
+    const ended = t.nextRunEnd();
+    const abort = new AbortController();
+    const request = fetch(`${t.url}/slow`, { method: "POST", signal: abort.signal });
+    await started;
+    abort.abort();
+    await assert.rejects(request, { name: "AbortError" });
+    const run = await t.read(await ended);
+    assert.equal(run.error, "client disconnected");
+    assert.equal(run.extra?.metadata?.["http.client_disconnected"], true);
+    assert.equal(run.extra?.metadata?.["http.route"], "/slow");
+    assert.equal(run.name, "POST /slow");
+    assert.ok(run.end_time);
+  });
+});
+
+describe("trust", () => {
+  test("a trust function decides per request; one that throws means untrusted", async () => {
+    const t = await tracedApp(
+      (app) => {
+        app.get("/probe", (req, res) => {
+          res.json({ runId: getRequestRun(req)?.id });
+        });
+      },
+      {
+        trust: (req) => {
+          if (req.headers["x-explode"]) throw new Error("policy bug");
+          return req.headers["x-internal-caller"] === "billing";
+        },
+      },
+    );
+    const parent = new RunTree({ name: "caller", client, project_name: "middleware" });
+    const headers = parent.toHeaders();
+
+    let ended = t.nextRunEnd();
+    await (await fetch(`${t.url}/probe`, { headers: { ...headers, "x-internal-caller": "billing" } })).body?.cancel();
+    const trusted = await t.read(await ended);
+    assert.equal(trusted.parent_run_id, parent.id);
+    assert.equal(trusted.trace_id, parent.trace_id);
+
+    ended = t.nextRunEnd();
+    await (await fetch(`${t.url}/probe`, { headers: { ...headers } })).body?.cancel();
+    const untrusted = await t.read(await ended);
+    assert.equal(untrusted.parent_run_id ?? undefined, undefined);
+    assert.equal(untrusted.extra?.metadata?.untrusted_parent_run_id, parent.id);
+
+    ended = t.nextRunEnd();
+    const response = await fetch(`${t.url}/probe`, { headers: { ...headers, "x-internal-caller": "billing", "x-explode": "1" } });
+    assert.equal(response.status, 200);
+    const exploded = await t.read(await ended);
+    assert.equal(exploded.parent_run_id ?? undefined, undefined);
+    assert.equal(t.warnings.filter((w) => w.includes("cause: trust-threw;")).length, 1);
+  });
+
+  test("allowProjectOverride lets a trusted caller choose the project", async () => {
+    const t = await tracedApp(
+      (app) => {
+        app.get("/probe", (_req, res) => {
+          res.end();
+        });
+      },
+      { trust: "mesh", allowProjectOverride: true },
+    );
+    const parent = new RunTree({ name: "caller", client, project_name: "chosen-by-caller" });
+    const ended = t.nextRunEnd();
+    await (await fetch(`${t.url}/probe`, { headers: parent.toHeaders() })).body?.cancel();
+    const run = await t.read(await ended);
+    const chosen = await client.readProject({ projectName: "chosen-by-caller" });
+    assert.equal(run.session_id, chosen.id);
+    assert.equal(run.parent_run_id, parent.id);
+  });
+});
+
+describe("failures in tracing never fail the request", () => {
+  test("a throwing runName serves the request untraced, with one warning", async () => {
+    const t = await tracedApp(
+      (app) => {
+        app.get("/probe", (req, res) => {
+          res.json({ traced: getRequestRun(req) !== undefined });
+        });
+      },
+      {
+        runName: () => {
+          throw new Error("naming bug");
+        },
+      },
+    );
+    for (let i = 0; i < 3; i++) {
+      const response = await fetch(`${t.url}/probe`);
+      assert.equal(response.status, 200);
+      assert.deepEqual(await response.json(), { traced: false });
+      assert.equal(response.headers.get("x-trace-id"), null);
+    }
+    assert.equal(t.warnings.length, 1);
+    assert.match(t.warnings[0] ?? "", /cause: start-failed;/);
+  });
+
+  test("a throwing onRunEnd is reported and the responses are unaffected", async () => {
+    const t = await tracedApp(
+      (app) => {
+        app.get("/probe", (_req, res) => {
+          res.send("ok");
+        });
+      },
+      {
+        onRunEnd: () => {
+          throw new Error("metrics bug");
+        },
+      },
+    );
+    const warned = t.nextWarning();
+    for (let i = 0; i < 2; i++) {
+      const response = await fetch(`${t.url}/probe`);
+      assert.equal(await response.text(), "ok");
+    }
+    // The hook runs after the response has gone out.
+    assert.match(await warned, /cause: end-failed;/);
+  });
+});
+
+describe("tracing switched off", () => {
+  test("the middleware passes through and the helpers add nothing, inside traceable too", async () => {
+    const saved = { ...process.env };
+    delete process.env.LANGSMITH_TRACING;
+    delete process.env.LANGSMITH_TRACING_V2;
+    delete process.env.LANGCHAIN_TRACING;
+    delete process.env.LANGCHAIN_TRACING_V2;
+    try {
+      const step = traceable(async () => plain(injectTraceHeaders({ accept: "text/plain" })), { name: "step" });
+      const t = await tracedApp(
+        (app) => {
+          app.get("/probe", async (req, res) => {
+            res.json({
+              run: getRequestRun(req) ?? null,
+              current: currentRun() ?? null,
+              headers: plain(injectTraceHeaders()),
+              insideTraceable: await step(),
+            });
+          });
+        },
+        { enabled: undefined, projectName: "switched-off" },
+      );
+      const response = await fetch(`${t.url}/probe`);
+      assert.equal(response.status, 200);
+      assert.equal(response.headers.get("x-trace-id"), null);
+      assert.deepEqual(await response.json(), { run: null, current: null, headers: {}, insideTraceable: { accept: "text/plain" } });
+      await client.awaitPendingTraceBatches();
+      assert.equal(await client.hasProject({ projectName: "switched-off" }), false);
+    } finally {
+      process.env = saved;
+    }
+  });
+});
+
+describe("outbound propagation", () => {
+  test("outside a traced context injectTraceHeaders returns the headers unchanged", () => {
+    assert.deepEqual(plain(injectTraceHeaders({ baggage: "vendor=1", accept: "*/*" })), { baggage: "vendor=1", accept: "*/*" });
+  });
+
+  test("keeps other vendors' baggage, replaces stale langsmith members, leaves this service's name behind", async () => {
+    const run = new RunTree({
+      name: "caller",
+      client,
+      project_name: "middleware",
+      tracingEnabled: true,
+      metadata: { tenant: "acme", LANGSMITH_SERVICE: "edge" },
+      tags: ["beta"],
+    });
+    const headers = await withRunTree(run, () => injectTraceHeaders({ baggage: "vendor=1,langsmith-trace-stale=x,langsmith-tags=stale", "langsmith-trace": segment() }));
+    assert.equal(headers.get("langsmith-trace"), run.dotted_order);
+    const members = (headers.get("baggage") ?? "").split(",");
+    assert.ok(members.includes("vendor=1"));
+    assert.ok(!members.includes("langsmith-tags=stale"));
+    assert.ok(members.includes("langsmith-tags=beta"));
+    const metadata = members.find((m) => m.startsWith("langsmith-metadata="));
+    assert.deepEqual(JSON.parse(decodeURIComponent(metadata?.split("=")[1] ?? "")), { tenant: "acme" });
+  });
+
+  test("oversized metadata is not sent, but the trace header still is", async () => {
+    const run = new RunTree({ name: "caller", client, project_name: "middleware", tracingEnabled: true, metadata: { blob: "x".repeat(10_000) } });
+    const headers = await withRunTree(run, () => injectTraceHeaders());
+    assert.equal(headers.get("langsmith-trace"), run.dotted_order);
+    assert.doesNotMatch(headers.get("baggage") ?? "", /langsmith-metadata/);
+  });
+
+  test("tracedFetch continues the trace in the called service, which keeps its own service name", async () => {
+    const downstream = await tracedApp(
+      (app) => {
+        app.get("/inner", (_req, res) => {
+          res.send("inner");
+        });
+      },
+      { trust: "mesh", service: "inner-service" },
+    );
+    const upstream = await tracedApp(
+      (app) => {
+        app.get("/outer", async (_req, res) => {
+          const inner = await tracedFetch(`${downstream.url}/inner`, { headers: { baggage: "vendor=kept" } });
+          res.send(`outer+${await inner.text()}`);
+        });
+      },
+      { trust: "edge", service: "outer-service", metadata: { tenant: "acme" } },
+    );
+    const innerEnded = downstream.nextRunEnd();
+    const outerEnded = upstream.nextRunEnd();
+    const response = await fetch(`${upstream.url}/outer`);
+    assert.equal(await response.text(), "outer+inner");
+    const outer = await upstream.read(await outerEnded);
+    const inner = await downstream.read(await innerEnded);
+    assert.equal(inner.parent_run_id, outer.id);
+    assert.equal(inner.trace_id, outer.trace_id);
+    assert.equal(response.headers.get("x-trace-id"), outer.trace_id);
+    assert.equal(outer.extra?.metadata?.LANGSMITH_SERVICE, "outer-service");
+    assert.equal(inner.extra?.metadata?.LANGSMITH_SERVICE, "inner-service");
+    assert.equal(inner.extra?.metadata?.tenant, "acme");
+  });
+});
