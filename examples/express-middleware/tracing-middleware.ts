@@ -154,6 +154,12 @@ export interface BaggagePolicy {
   allowProjectOverride: boolean;
   allowReplicas: boolean;
   limits: HeaderLimits;
+  /**
+   * The project this service writes to. The SDK's toHeaders always names the
+   * sender's project, so a caller naming this same one overrides nothing and
+   * is not reported.
+   */
+  ownProject?: string;
 }
 
 const TRACE_HEADER = "langsmith-trace";
@@ -252,6 +258,14 @@ function sanitizeTags(value: string, limits: HeaderLimits): { tags: string[]; tr
   return { tags, trimmed: tags.length !== all.length };
 }
 
+function safeDecode(value: string): string | undefined {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return undefined;
+  }
+}
+
 function isPlainName(value: string, limits: HeaderLimits): boolean {
   return value.length > 0 && value.length <= limits.maxValueLength && !CONTROL_CHARS.test(value);
 }
@@ -287,7 +301,8 @@ export function sanitizeBaggage(values: readonly string[] | undefined, policy: B
 
     if (key === "langsmith-project" || key === "langsmith-address") {
       if (!policy.allowProjectOverride) {
-        adjustments.add(key === "langsmith-project" ? "project-override-ignored" : "address-override-ignored");
+        const sameProject = key === "langsmith-project" && policy.ownProject !== undefined && safeDecode(member.slice(eq + 1).trim()) === policy.ownProject;
+        if (!sameProject) adjustments.add(key === "langsmith-project" ? "project-override-ignored" : "address-override-ignored");
         continue;
       }
     } else if (key === "langsmith-replicas") {
@@ -376,6 +391,11 @@ const MAX_PATH_LENGTH = 512;
 const requestRuns = new WeakMap<ExpressRequest, RunTree>();
 const requestErrors = new WeakMap<ExpressRequest, string>();
 const requestRoutes = new WeakMap<ExpressRequest, string>();
+
+/** The SDK's default project (langsmith/lib/utils/addressing.js), for runs that name none. */
+function envProject(): string {
+  return process.env.LANGSMITH_PROJECT || process.env.LANGCHAIN_PROJECT || process.env.LANGCHAIN_SESSION || "default";
+}
 
 /** The SDK's own rule (langsmith/lib/env.js), so this middleware and `traceable` agree. */
 function tracingEnabledFromEnv(): boolean {
@@ -520,7 +540,7 @@ function startServerRun(req: ExpressRequest, settings: Settings, warn: (cause: s
     return root({ inbound: "restarted", reason: trace.reason, adjustments: [] });
   }
 
-  const baggage = sanitizeBaggage(headers[BAGGAGE_HEADER], settings.policy);
+  const baggage = sanitizeBaggage(headers[BAGGAGE_HEADER], { ...settings.policy, ownProject: settings.projectName ?? envProject() });
   if (baggage.kind === "invalid") {
     warn(baggage.reason, `Started a new trace instead of continuing one with ${WARNINGS[baggage.reason]}.`);
     return root({ inbound: "restarted", reason: baggage.reason, adjustments: [] });

@@ -100,6 +100,15 @@ describe("sanitizeBaggage", () => {
     assert.ok(allowed.kind === "valid" && allowed.baggage.includes("langsmith-replicas="));
   });
 
+  test("a caller naming this service's own project overrides nothing and is not reported", () => {
+    assert.deepEqual(sanitizeBaggage(["langsmith-project=mine"], { ...strict, ownProject: "mine" }), { kind: "valid", baggage: "", adjustments: [] });
+    assert.deepEqual(sanitizeBaggage(["langsmith-project=theirs"], { ...strict, ownProject: "mine" }), {
+      kind: "valid",
+      baggage: "",
+      adjustments: ["project-override-ignored"],
+    });
+  });
+
   test("rejects what would make the SDK throw, and the SDK really does throw on it", () => {
     const cases: Array<[string, string]> = [
       ["langsmith-metadata=%E0%A4%A", "baggage-bad-encoding"],

@@ -420,5 +420,8 @@ describe("outbound propagation", () => {
     assert.equal(outer.extra?.metadata?.LANGSMITH_SERVICE, "outer-service");
     assert.equal(inner.extra?.metadata?.LANGSMITH_SERVICE, "inner-service");
     assert.equal(inner.extra?.metadata?.tenant, "acme");
+    // The SDK's baggage names the sender's project; it is this service's too, so nothing was overridden.
+    assert.deepEqual(downstream.warnings, []);
+    assert.equal(inner.extra?.metadata?.["trace.baggage_adjusted"], undefined);
   });
 });
