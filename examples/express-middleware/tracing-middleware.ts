@@ -166,10 +166,10 @@ const TRACE_HEADER = "langsmith-trace";
 const BAGGAGE_HEADER = "baggage";
 
 // One dotted-order segment as the SDKs write it: a UTC timestamp with
-// microseconds, punctuation stripped, then the run id (lower-case UUID).
+// microseconds, punctuation stripped, then the run id (a UUID).
 // Example: 20250101T120000123456Z0193f1e2-7a6b-7c3d-8e9f-0123456789ab
 const SEGMENT =
-  /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})\d{6}Z([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+  /^((\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})\d{6}Z)([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$/;
 
 function isRealUtcTime(y: number, mo: number, d: number, h: number, mi: number, s: number): boolean {
   const t = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
@@ -196,20 +196,23 @@ export function parseTraceHeader(values: readonly string[] | undefined, limits: 
   if (raw.length > limits.maxTraceHeaderLength) return { kind: "invalid", reason: "trace-header-too-long" };
   const segments = raw.split(".");
   if (segments.length > limits.maxTraceDepth) return { kind: "invalid", reason: "trace-header-too-deep" };
+  // Run ids are compared and stored in lower case (as the SDKs write them), so
+  // one written in capitals by another tracer is the same run, not a new one.
   const ids = new Set<string>();
+  const normalized: string[] = [];
   for (const segment of segments) {
     const m = SEGMENT.exec(segment);
     if (m === null) return { kind: "invalid", reason: "trace-header-malformed" };
-    const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
-    const id = m[7] as string;
+    const [y, mo, d, h, mi, s] = m.slice(2, 8).map(Number) as [number, number, number, number, number, number];
+    const id = (m[8] as string).toLowerCase();
     if (!isRealUtcTime(y, mo, d, h, mi, s) || ids.has(id)) return { kind: "invalid", reason: "trace-header-malformed" };
     ids.add(id);
+    normalized.push(`${m[1] as string}${id}`);
   }
-  const first = SEGMENT.exec(segments[0] as string);
-  const last = SEGMENT.exec(segments[segments.length - 1] as string);
+  const order = [...ids];
   return {
     kind: "valid",
-    header: { dottedOrder: raw, traceId: first?.[7] as string, parentRunId: last?.[7] as string },
+    header: { dottedOrder: normalized.join("."), traceId: order[0] as string, parentRunId: order[order.length - 1] as string },
   };
 }
 

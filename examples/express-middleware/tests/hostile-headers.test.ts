@@ -76,13 +76,22 @@ function buildCorpus(): Case[] {
     cases.push({ name: "valid, header name in mixed case", headers: [["LangSmith-Trace", t.value]], claimed: t, mesh: { inbound: "continued" } });
   }
 
+  {
+    const t = trace();
+    cases.push({
+      name: "valid, run id in capitals (another tracer's spelling)",
+      headers: [["langsmith-trace", t.value.toUpperCase()]],
+      claimed: t,
+      mesh: { inbound: "continued" },
+    });
+  }
+
   cases.push(
     malformed("empty value", ""),
     malformed("whitespace only", "   "),
     malformed("plain garbage", "garbage"),
     malformed("run id without timestamp", id),
     malformed("timestamp without run id", ts),
-    malformed("upper-case run id", `${ts}${id.toUpperCase()}`),
     malformed("run id one digit short", `${ts}${id.slice(0, -1)}`),
     malformed("run id with non-hex digits", `${ts}${id.replace(/[0-9a-f]/g, "z")}`),
     malformed("month 13", `20251302T030405678000Z${id}`),

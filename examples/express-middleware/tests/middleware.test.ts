@@ -328,7 +328,7 @@ describe("failures in tracing never fail the request", () => {
 describe("tracing switched off", () => {
   test("the middleware passes through and the helpers add nothing, inside traceable too", async () => {
     const saved = { ...process.env };
-    delete process.env.LANGSMITH_TRACING;
+    process.env.LANGSMITH_TRACING = "false";
     delete process.env.LANGSMITH_TRACING_V2;
     delete process.env.LANGCHAIN_TRACING;
     delete process.env.LANGCHAIN_TRACING_V2;
