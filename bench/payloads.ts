@@ -3,7 +3,7 @@ import { uuid7 } from "langsmith";
 import type { CapturedRequest } from "./sink.js";
 
 const UUID_RE = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
-const RUN_PART_RE = /name="(?:post|patch)\.([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"/gi;
+const RUN_PART_RE = /name="(post|patch)\.([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"/gi;
 
 export type Encoding = "zstd" | "gzip" | "identity";
 
@@ -31,6 +31,8 @@ export interface CaptureSet {
   idCount: number;
   /** Distinct runs one replay round creates. */
   runsPerRound: number;
+  /** Runs whose create and update travel in the same request (the server could merge them before writing). */
+  postAndPatchTogether: number;
   encodings: Encoding[];
   compressedBytes: number;
   uncompressedBytes: number;
@@ -63,6 +65,7 @@ export function buildCaptureSet(captured: readonly CapturedRequest[]): CaptureSe
   };
   const templates: Template[] = [];
   const runs = new Set<number>();
+  let postAndPatchTogether = 0;
   let compressedBytes = 0;
   let uncompressedBytes = 0;
   for (const req of captured) {
@@ -72,7 +75,10 @@ export function buildCaptureSet(captured: readonly CapturedRequest[]): CaptureSe
     // latin1 maps bytes to chars one to one, so string offsets are byte offsets.
     const text = body.toString("latin1");
     const slots = [...text.matchAll(UUID_RE)].map((m) => ({ offset: m.index, id: idOf(m[0]) }));
-    const runIds = [...new Set([...text.matchAll(RUN_PART_RE)].map((m) => idOf(m[1] as string)))];
+    const ops = [...text.matchAll(RUN_PART_RE)].map((m) => ({ op: m[1] as string, id: idOf(m[2] as string) }));
+    const runIds = [...new Set(ops.map((o) => o.id))];
+    const posted = new Set(ops.filter((o) => o.op === "post").map((o) => o.id));
+    postAndPatchTogether += new Set(ops.filter((o) => o.op === "patch" && posted.has(o.id)).map((o) => o.id)).size;
     for (const r of runIds) runs.add(r);
     templates.push({ contentType: req.contentType, encoding, body, slots, runIds });
     compressedBytes += req.body.length;
@@ -83,6 +89,7 @@ export function buildCaptureSet(captured: readonly CapturedRequest[]): CaptureSe
     templates,
     idCount: ids.size,
     runsPerRound: runs.size,
+    postAndPatchTogether,
     encodings: [...new Set(templates.map((t) => t.encoding))],
     compressedBytes,
     uncompressedBytes,

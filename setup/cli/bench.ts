@@ -4,8 +4,8 @@
 // a run did not land, a process did not answer).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { cpus, tmpdir, totalmem } from "node:os";
-import { join } from "node:path";
+import { cpus, loadavg, tmpdir, totalmem } from "node:os";
+import { join, resolve } from "node:path";
 import { buildCaptureSet, replayRound, type CaptureSet, type ReplayRequest } from "../../bench/payloads.js";
 import { childEnv, forkBench, type Child } from "../../bench/procs.js";
 import { replay, type ReplayResult } from "../../bench/replay.js";
@@ -16,6 +16,7 @@ import { RUNS_PER_TRACE } from "../../bench/workload.js";
 import { repoRoot } from "./lib/notebooks.js";
 
 const TARGET_RATIO = 10;
+const PROBE_RUNS = 5_000;
 
 function envInt(name: string, fallback: number, min: number): number {
   const raw = process.env[name];
@@ -41,6 +42,12 @@ const config = {
   maxSeconds: envInt("BENCH_MAX_SECONDS", 60, 1),
 };
 
+/** BENCH_CPU_PROFILE=<dir>: each child writes a V8 CPU profile there (open it in Chrome DevTools). */
+function profileArgs(name: string): string[] {
+  const dir = process.env.BENCH_CPU_PROFILE;
+  return dir ? ["--cpu-prof", `--cpu-prof-dir=${resolve(dir)}`, `--cpu-prof-name=${name}-\${pid}.cpuprofile`] : [];
+}
+
 const log = (line: string): void => console.error(`[bench] ${line}`);
 const mb = (bytes: number): number => Math.round((bytes / 2 ** 20) * 10) / 10;
 const round = (n: number, digits = 0): number => Math.round(n * 10 ** digits) / 10 ** digits;
@@ -54,7 +61,7 @@ interface ServerProcess {
 
 async function startServerProcess(dbPath: string): Promise<ServerProcess> {
   // --expose-gc: memory is read after a collection, so it is what the server keeps.
-  const child = forkBench("./server-process.ts", childEnv(), ["--expose-gc"]);
+  const child = forkBench("./server-process.ts", childEnv(), ["--expose-gc", ...profileArgs("server")]);
   const { url } = await child.ask<{ url: string }>({ kind: "start", dbPath }, 30_000);
   return {
     child,
@@ -69,7 +76,7 @@ async function startServerProcess(dbPath: string): Promise<ServerProcess> {
 async function emit(url: string, traces: number, projectName: string): Promise<EmitResult> {
   // The SDK reads LANGSMITH_* from the environment too; point all of it at the local endpoint.
   const env = childEnv({ LANGSMITH_TRACING: "true", LANGSMITH_ENDPOINT: url, LANGSMITH_API_KEY: "local", LANGSMITH_SERVICE: "bench-sdk" });
-  const child = forkBench("./sdk-emit.ts", env);
+  const child = forkBench("./sdk-emit.ts", env, profileArgs("sdk"));
   const req: EmitRequest = { url, traces, concurrency: config.sdkConcurrency, projectName };
   return (await child.ask<{ result: EmitResult }>(req, (config.maxSeconds + 60) * 1000)).result;
 }
@@ -77,6 +84,7 @@ async function emit(url: string, traces: number, projectName: string): Promise<E
 interface StoreResult {
   store: "memory" | "file";
   replay: ReplayResult;
+  unloadedLatencyMs: ReplayResult["latencyMs"];
   runsPerSecond: number;
   stored: { runs: number; rejections: number };
   lost: number;
@@ -87,22 +95,32 @@ interface StoreResult {
   after: { rssMb: number; heapMb: number; dbMb: number };
 }
 
-async function benchStore(store: "memory" | "file", warmup: readonly ReplayRequest[], load: readonly ReplayRequest[]): Promise<StoreResult> {
+interface Workload {
+  warmup: readonly ReplayRequest[];
+  load: readonly ReplayRequest[];
+  /** Sent one at a time after the load: latency without queueing. */
+  probe: readonly ReplayRequest[];
+}
+
+async function benchStore(store: "memory" | "file", w: Workload): Promise<StoreResult> {
   const dir = store === "file" ? mkdtempSync(join(tmpdir(), "trace-bench-")) : undefined;
   const server = await startServerProcess(dir ? join(dir, "traces.sqlite") : ":memory:");
   try {
     // Warm-up: JIT, prepared statements and the project row, outside the timing.
-    const warm = await replay(warmup, { url: server.url, connections: config.connections, maxSeconds: config.maxSeconds });
+    const warm = await replay(w.warmup, { url: server.url, connections: config.connections, maxSeconds: config.maxSeconds });
     if (warm.failed > 0) throw new Error(`warm-up against the ${store} store failed: ${warm.firstError ?? ""}`);
     const before = await server.stats();
-    log(`${store} store: replaying ${load.length} requests over ${config.connections} connections`);
-    const result = await replay(load, { url: server.url, connections: config.connections, maxSeconds: config.maxSeconds });
+    log(`${store} store: replaying ${w.load.length} requests over ${config.connections} connections`);
+    const result = await replay(w.load, { url: server.url, connections: config.connections, maxSeconds: config.maxSeconds });
     const after = await server.stats();
+    const probe = await replay(w.probe, { url: server.url, connections: 1, maxSeconds: config.maxSeconds });
+    if (probe.failed > 0) throw new Error(`latency probe against the ${store} store failed: ${probe.firstError ?? ""}`);
     const storedRuns = after.runs - before.runs;
     const per100k = (delta: number): number => mb((delta / Math.max(storedRuns, 1)) * 100_000);
     return {
       store,
       replay: result,
+      unloadedLatencyMs: probe.latencyMs,
       runsPerSecond: result.runs / result.seconds,
       stored: { runs: storedRuns, rejections: after.rejections - before.rejections },
       lost: result.runs - storedRuns,
@@ -130,6 +148,8 @@ function requestsFor(set: CaptureSet, runs: number): ReplayRequest[] {
 
 async function main(): Promise<void> {
   const errors: string[] = [];
+  const loadBefore = loadavg()[0] ?? 0;
+  if (loadBefore > 0.5) log(`the machine is busy (load average ${loadBefore.toFixed(2)} over the last minute); figures will be low and noisy`);
 
   // 1. Capture: the SDK's own requests, on their way to a trace server that checks them.
   const captureServer = await startServerProcess(":memory:");
@@ -179,13 +199,14 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const warmup = replayRound(set);
   const load = requestsFor(set, config.runs);
+  const probe = requestsFor(set, PROBE_RUNS);
   const prepSeconds = (performance.now() - t0) / 1000;
   const loadBytes = load.reduce((sum, r) => sum + r.body.length, 0);
   log(`prepared ${load.length} requests (${mb(loadBytes)} MB ${set.encodings.join("/")}) in ${prepSeconds.toFixed(1)} s`);
 
   const stores: StoreResult[] = [];
   for (const store of ["memory", "file"] as const) {
-    const r = await benchStore(store, warmup, load);
+    const r = await benchStore(store, { warmup, load, probe });
     stores.push(r);
     if (r.replay.failed > 0) errors.push(`${store}: ${r.replay.failed} requests failed, first: ${r.replay.firstError ?? ""}`);
     if (r.lost !== 0 || r.stored.rejections !== 0) errors.push(`${store}: ${r.replay.runs} runs acknowledged, ${r.stored.runs} stored, ${r.stored.rejections} rejections`);
@@ -202,13 +223,14 @@ async function main(): Promise<void> {
   console.log("");
   console.log(`Trace server ingest (replayed SDK requests, ~${round(requestRuns)} runs and ${fmt(set.compressedBytes / set.templates.length)} bytes each, ${config.connections} connections):`);
   const rows = [
-    ["store", "runs/s", "vs SDK", "p50 ms", "p99 ms", "CPU us/run", "RSS MB/100k", "heap MB/100k", "DB MB/100k", "stored/sent"],
+    ["store", "runs/s", "vs SDK", "p50 ms", "p99 ms", "1-conn p50", "CPU us/run", "RSS MB/100k", "heap MB/100k", "DB MB/100k", "stored/sent"],
     ...stores.map((s) => [
       s.store,
       fmt(s.runsPerSecond),
       `${ratio(s.runsPerSecond)}x`,
       round(s.replay.latencyMs.p50, 1).toString(),
       round(s.replay.latencyMs.p99, 1).toString(),
+      round(s.unloadedLatencyMs.p50, 1).toString(),
       fmt(s.serverCpuMicrosPerRun),
       s.per100kRuns.rssMb.toString(),
       s.per100kRuns.heapMb.toString(),
@@ -218,6 +240,7 @@ async function main(): Promise<void> {
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
   for (const r of rows) console.log(`  ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ")}`);
+  console.log(`  latency: per request under the load above; 1-conn: one request at a time, no queueing`);
   console.log("");
   for (const s of stores) {
     const verdict = s.runsPerSecond >= TARGET_RATIO * sdkRate ? "meets" : "misses";
@@ -227,7 +250,15 @@ async function main(): Promise<void> {
   const cpu = cpus();
   const results = {
     date: new Date().toISOString(),
-    machine: { cpus: cpu.length, cpuModel: cpu[0]?.model ?? "unknown", memoryGb: round(totalmem() / 2 ** 30, 1), node: process.version, platform: `${process.platform}-${process.arch}` },
+    machine: {
+      cpus: cpu.length,
+      cpuModel: cpu[0]?.model ?? "unknown",
+      memoryGb: round(totalmem() / 2 ** 30, 1),
+      node: process.version,
+      platform: `${process.platform}-${process.arch}`,
+      // Other work on the machine during the run skews every figure; the 1-minute load average before and after says how much there was.
+      loadAverage: { before: round(loadBefore, 2), after: round(loadavg()[0] ?? 0, 2) },
+    },
     config,
     sdk: {
       version: sdkVersion(),
@@ -235,6 +266,7 @@ async function main(): Promise<void> {
       capture: {
         requests: set.templates.length,
         runs: set.runsPerRound,
+        runsWithPostAndPatchInOneRequest: set.postAndPatchTogether,
         compressedBytes: set.compressedBytes,
         uncompressedBytes: set.uncompressedBytes,
       },
@@ -252,6 +284,7 @@ async function main(): Promise<void> {
       rejections: s.stored.rejections,
       seconds: round(s.replay.seconds, 2),
       latencyMs: { p50: round(s.replay.latencyMs.p50, 2), p99: round(s.replay.latencyMs.p99, 2), max: round(s.replay.latencyMs.max, 2) },
+      unloadedLatencyMs: { p50: round(s.unloadedLatencyMs.p50, 2), p99: round(s.unloadedLatencyMs.p99, 2), max: round(s.unloadedLatencyMs.max, 2) },
       serverCpuMicrosPerRun: round(s.serverCpuMicrosPerRun),
       loadGeneratorCpuSeconds: round(s.replay.clientCpuSeconds, 2),
       per100kRuns: s.per100kRuns,
