@@ -1,7 +1,7 @@
 // renderTraceText / renderTraceHtml / displayTrace / traceUrl on hand-built runs.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { displayTrace, renderTraceHtml, renderTraceText, traceUrl, type TraceRun } from "@tracing-patterns/setup";
+import { assignServiceColors, displayTrace, renderTraceHtml, renderTraceText, traceUrl, type TraceRun } from "@tracing-patterns/setup";
 
 const T0 = Date.parse("2025-01-01T00:00:00.000Z");
 const TRACE = "0193aaaa-0000-4000-8000-000000000001";
@@ -68,7 +68,9 @@ test("renderTraceHtml is self-contained, escapes names, colours services and lin
   assert.deepEqual(hrefs, [`http://127.0.0.1:1984/traces/${TRACE}`]);
   // One waterfall bar per run with a start time, the two services in distinct colours.
   assert.equal((html.match(/position:absolute;top:2px/g) ?? []).length, 7);
-  assert.ok(html.includes("background:#4e79a7") && html.includes("background:#f28e2b"));
+  const colors = assignServiceColors(["gateway", "worker"]);
+  assert.notEqual(colors.get("gateway"), colors.get("worker"));
+  assert.ok(html.includes(`background:${colors.get("gateway")}`) && html.includes(`background:${colors.get("worker")}`));
   assert.ok(html.includes("orphan "));
   assert.equal(renderTraceHtml(runs).includes("href="), false, "no link without a viewer URL");
 });

@@ -6,3 +6,4 @@ export * from "./http.js";
 export * from "./traces/index.js";
 export * from "./trace-server/index.js";
 export * from "./stack.js";
+export * from "./viewer/index.js";

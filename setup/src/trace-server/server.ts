@@ -1,5 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { mountViewer } from "../viewer/app.js";
 import { createTraceServerApp, type TraceServerAppOptions } from "./app.js";
 import { TraceStore } from "./store.js";
 
@@ -12,6 +13,8 @@ export interface TraceServerOptions extends TraceServerAppOptions {
   dbPath?: string;
   /** Serve an existing store instead of opening `dbPath`; it is left open on close. */
   store?: TraceStore;
+  /** Serve the trace viewer at "/" (after any `mount` routes). Default true. */
+  viewer?: boolean;
 }
 
 export interface TraceServerHandle {
@@ -30,7 +33,13 @@ export async function startTraceServer(opts: TraceServerOptions = {}): Promise<T
   const host = opts.host ?? "127.0.0.1";
   const ownsStore = opts.store === undefined;
   const store = opts.store ?? new TraceStore(opts.dbPath ?? ":memory:");
-  const app = createTraceServerApp(store, opts);
+  const app = createTraceServerApp(store, {
+    ...opts,
+    mount: (expressApp, ctx) => {
+      opts.mount?.(expressApp, ctx);
+      if (opts.viewer ?? true) mountViewer(expressApp, ctx);
+    },
+  });
   const server = createServer(app);
   // The SDK keeps connections alive between batches; do not let an idle one hold close() up.
   server.keepAliveTimeout = 5_000;

@@ -1,0 +1,278 @@
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from "express";
+import type { MountContext } from "../trace-server/app.js";
+import { HttpError } from "../trace-server/body.js";
+import type { TraceStore } from "../trace-server/store.js";
+import type { TraceFilter, TraceSummary } from "../trace-server/types.js";
+import { isUuid } from "../trace-server/validate.js";
+import {
+  ASSET_PATH,
+  layoutStoredRuns,
+  renderErrorPage,
+  renderListPage,
+  renderRunDetails,
+  renderTracePage,
+  renderTraceRegions,
+  renderTraceRows,
+  traceStatus,
+  type ListFilters,
+  type StatusFilter,
+  type TracePageInput,
+} from "./pages.js";
+
+/** Rows per page of the trace list. */
+export const LIST_PAGE_SIZE = 50;
+const SCAN_CHUNK = 200;
+const KEY_COOKIE = "trace_viewer_key";
+
+/**
+ * Only same-origin scripts and styles; inline style attributes are allowed
+ * because bar positions and service colours are computed per run (from
+ * numbers and a fixed palette, never from client strings).
+ */
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "form-action 'self'",
+  "base-uri 'none'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+function assetDir(): string {
+  // From src/ the assets sit next to this file; the compiled dist/ has no copy and reads them from src/.
+  const candidates = [new URL("./assets/", import.meta.url), new URL("../../src/viewer/assets/", import.meta.url)];
+  for (const dir of candidates) {
+    const path = fileURLToPath(dir);
+    if (existsSync(`${path}viewer.js`)) return path;
+  }
+  throw new Error(`trace viewer assets not found (looked in ${candidates.map((c) => fileURLToPath(c)).join(", ")})`);
+}
+
+function loadAssets(): Map<string, { type: string; body: string }> {
+  const dir = assetDir();
+  return new Map([
+    ["viewer.js", { type: "text/javascript; charset=utf-8", body: readFileSync(`${dir}viewer.js`, "utf8") }],
+    ["viewer.css", { type: "text/css; charset=utf-8", body: readFileSync(`${dir}viewer.css`, "utf8") }],
+  ]);
+}
+
+function one(value: unknown): string | undefined {
+  const v = Array.isArray(value) ? value[0] : value;
+  return typeof v === "string" && v.trim() !== "" ? v.trim() : undefined;
+}
+
+export function parseListFilters(query: Request["query"]): ListFilters {
+  const filters: ListFilters = {};
+  const project = one(query.project);
+  if (project) filters.project = project;
+  const service = one(query.service);
+  if (service) filters.service = service;
+  const status = one(query.status);
+  if (status === "ok" || status === "error" || status === "running") filters.status = status satisfies StatusFilter;
+  const name = one(query.name);
+  if (name) filters.name = name;
+  return filters;
+}
+
+function matches(t: TraceSummary, filters: ListFilters): boolean {
+  if (filters.status && traceStatus(t) !== filters.status) return false;
+  if (filters.name && !(t.root_name ?? "").toLowerCase().includes(filters.name.toLowerCase())) return false;
+  return true;
+}
+
+/**
+ * One page of traces, newest first. Project and service are filtered by the
+ * store; status and name are not, so the store's pages are scanned and
+ * filtered here.
+ */
+export function findTraces(store: TraceStore, filters: ListFilters, offset: number, limit: number): { traces: TraceSummary[]; hasMore: boolean } {
+  const base: TraceFilter = {};
+  if (filters.project) {
+    if (isUuid(filters.project)) base.projectId = filters.project.toLowerCase();
+    else base.projectName = filters.project;
+  }
+  if (filters.service) base.service = filters.service;
+  const out: TraceSummary[] = [];
+  let skipped = 0;
+  for (let at = 0; ; at += SCAN_CHUNK) {
+    const chunk = store.listTraces({ ...base, limit: SCAN_CHUNK, offset: at });
+    for (const t of chunk) {
+      if (!matches(t, filters)) continue;
+      if (skipped < offset) {
+        skipped++;
+        continue;
+      }
+      if (out.length === limit) return { traces: out, hasMore: true };
+      out.push(t);
+    }
+    if (chunk.length < SCAN_CHUNK) return { traces: out, hasMore: false };
+  }
+}
+
+function knownServices(store: TraceStore): string[] {
+  const set = new Set<string>();
+  for (const t of store.listTraces({ limit: 500 })) for (const s of t.services) set.add(s);
+  return [...set].sort();
+}
+
+function version(value: unknown): string {
+  return createHash("sha1").update(JSON.stringify(value)).digest("base64url").slice(0, 16);
+}
+
+function cookie(req: Request, name: string): string | undefined {
+  for (const part of (req.headers.cookie ?? "").split(";")) {
+    const eq = part.indexOf("=");
+    if (eq > 0 && part.slice(0, eq).trim() === name) {
+      try {
+        return decodeURIComponent(part.slice(eq + 1).trim());
+      } catch {
+        return undefined;
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * A browser cannot send x-api-key when following a link, so when the server
+ * has an API key the viewer also takes it once as `?key=` (kept in an
+ * HttpOnly, same-site cookie) and then checks it with the server's own guard.
+ */
+function viewerAuth(requireApiKey: RequestHandler): RequestHandler {
+  return (req, res, next) => {
+    const fromQuery = one(req.query.key);
+    const given = fromQuery ?? cookie(req, KEY_COOKIE);
+    if (given !== undefined && req.headers["x-api-key"] === undefined && req.headers.authorization === undefined) req.headers["x-api-key"] = given;
+    requireApiKey(req, res, (err?: unknown) => {
+      if (err !== undefined) return next(err);
+      if (fromQuery === undefined) return next();
+      res.cookie(KEY_COOKIE, fromQuery, { httpOnly: true, sameSite: "strict", path: "/" });
+      const url = new URL(req.originalUrl, "http://viewer.invalid");
+      url.searchParams.delete("key");
+      res.redirect(303, `${url.pathname}${url.search}`);
+    });
+  };
+}
+
+function securityHeaders(_req: Request, res: Response, next: NextFunction): void {
+  res.setHeader("Content-Security-Policy", CONTENT_SECURITY_POLICY);
+  res.setHeader("X-Content-Type-Options", "nosniff");
+  res.setHeader("Referrer-Policy", "no-referrer");
+  res.setHeader("Cache-Control", "no-store");
+  next();
+}
+
+function traceInput(store: TraceStore, req: Request, traceId: string, selected: string | undefined): TracePageInput {
+  const runs = store.getTraceRuns(traceId, { urlBase: `${req.protocol}://${req.get("host") ?? "127.0.0.1"}` });
+  const rejections = store.listRejections({ traceId, limit: 1000 });
+  const projectNames = new Map<string, string>();
+  for (const r of runs) if (!projectNames.has(r.session_id)) projectNames.set(r.session_id, store.getProject(r.session_id)?.name ?? r.session_id);
+  const selectedRunId = selected && runs.some((r) => r.id === selected) ? selected : undefined;
+  return { traceId, runs, rejections, projectNames, selectedRunId, version: version({ runs, rejections }) };
+}
+
+function traceIdParam(req: Request): string {
+  const id = req.params.traceId;
+  if (!isUuid(id)) throw new HttpError(404, `${JSON.stringify(id)} is not a trace id (a UUID)`);
+  return id.toLowerCase();
+}
+
+/**
+ * Adds the trace viewer to a trace server app: the trace list at "/", a page
+ * per trace at "/traces/<traceId>" (`?run=<runId>` selects a run), the JSON
+ * state those pages poll for live updates, and their script and stylesheet.
+ */
+export function mountViewer(app: Express, ctx: MountContext): void {
+  const assets = loadAssets();
+  const { store } = ctx;
+  const router = express.Router();
+  router.use(securityHeaders);
+
+  router.get(`${ASSET_PATH}/:name`, (req, res) => {
+    const asset = assets.get(String(req.params.name));
+    if (!asset) throw new HttpError(404, `no viewer asset ${JSON.stringify(req.params.name)}`);
+    res.setHeader("Cache-Control", "no-cache");
+    res.type(asset.type).send(asset.body);
+  });
+
+  const auth = viewerAuth(ctx.requireApiKey);
+
+  const listState = (req: Request): { html: string; version: string; filters: ListFilters; offset: number; page: ReturnType<typeof findTraces> } => {
+    const filters = parseListFilters(req.query);
+    const offsetText = one(req.query.offset);
+    const offset = offsetText !== undefined && /^\d+$/.test(offsetText) ? Number(offsetText) : 0;
+    const page = findTraces(store, filters, offset, LIST_PAGE_SIZE);
+    const html = renderTraceRows({ traces: page.traces, filters });
+    return { html, version: version(html), filters, offset, page };
+  };
+
+  router.get("/", auth, (req, res) => {
+    const { version: v, filters, offset, page } = listState(req);
+    res.type("html").send(
+      renderListPage({
+        traces: page.traces,
+        filters,
+        projects: store.listProjects({ limit: 100 }),
+        knownServices: knownServices(store),
+        offset,
+        pageSize: LIST_PAGE_SIZE,
+        hasMore: page.hasMore,
+        version: v,
+      }),
+    );
+  });
+
+  router.get(`${ASSET_PATH}/list-state`, auth, (req, res) => {
+    const state = listState(req);
+    if (one(req.query.v) === state.version) {
+      res.status(204).end();
+      return;
+    }
+    res.json({ version: state.version, rows: state.html });
+  });
+
+  router.get("/traces/:traceId", auth, (req, res) => {
+    const traceId = traceIdParam(req);
+    const input = traceInput(store, req, traceId, one(req.query.run));
+    // Unknown traces still get the page: a link printed before the runs arrive fills in live.
+    res.status(input.runs.length === 0 && input.rejections.length === 0 ? 404 : 200).type("html").send(renderTracePage(input));
+  });
+
+  router.get("/traces/:traceId/state", auth, (req, res) => {
+    const traceId = traceIdParam(req);
+    const input = traceInput(store, req, traceId, one(req.query.run));
+    const changed = one(req.query.v) !== input.version;
+    const wantDetails = one(req.query.details) === "1";
+    if (!changed && !wantDetails) {
+      res.status(204).end();
+      return;
+    }
+    const layout = layoutStoredRuns(input.runs);
+    const selected = input.selectedRunId ? input.runs.find((r) => r.id === input.selectedRunId) : undefined;
+    res.json({
+      version: input.version,
+      pending: input.runs.length === 0 || input.runs.some((r) => r.end_time === null),
+      selected: input.selectedRunId ?? null,
+      ...(changed ? { regions: renderTraceRegions(input, layout) } : {}),
+      ...(changed || wantDetails ? { details: renderRunDetails(input, layout, selected) } : {}),
+    });
+  });
+
+  // Errors on viewer pages read as pages; the state endpoints keep JSON.
+  router.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
+    if (!(err instanceof HttpError) || req.path.endsWith("/state") || req.path.startsWith(`${ASSET_PATH}/`) || res.headersSent) return next(err);
+    const title = err.status === 401 ? "API key required" : err.status === 404 ? "Not found" : "Error";
+    const message =
+      err.status === 401
+        ? `This trace server requires its API key (TRACE_SERVER_API_KEY). Open this page once with ?key=<the key> appended; the viewer remembers it in a cookie. (${err.message})`
+        : err.message;
+    res.status(err.status).type("html").send(renderErrorPage(err.status, title, message));
+  });
+
+  app.use(router);
+}

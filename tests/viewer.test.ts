@@ -1,0 +1,361 @@
+// The trace viewer's HTTP side, without a browser: the pages a real trace
+// server serves at "/" (filters, escaping, CSP, broken traces, live state,
+// API key), and the colours and layout it shares with renderTraceHtml.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import {
+  assignServiceColors,
+  displayTrace,
+  knownViewerUrl,
+  layoutTrace,
+  preferredServiceColor,
+  renderTraceHtml,
+  SERVICE_PALETTE,
+  startTraceServer,
+  type TraceRun,
+  type TraceServerHandle,
+} from "@tracing-patterns/setup";
+
+// ----------------------------------------------------------------- helpers
+
+interface RunSpec {
+  id?: string;
+  name: string;
+  parent?: PostedRun;
+  /** ms after T0 */
+  start: number;
+  end?: number;
+  service?: string;
+  error?: string;
+  project?: string;
+  inputs?: Record<string, unknown>;
+  extra?: Record<string, unknown>;
+  tags?: string[];
+  runType?: string;
+}
+
+interface PostedRun {
+  id: string;
+  traceId: string;
+  dottedOrder: string;
+}
+
+const T0 = Date.parse("2025-03-01T10:00:00.000Z");
+
+function stamp(ms: number): string {
+  return new Date(ms).toISOString().replace(/[-:]/g, "").replace(/\.(\d{3})Z$/, "$1000Z");
+}
+
+function runBody(spec: RunSpec): { body: Record<string, unknown>; posted: PostedRun } {
+  const id = spec.id ?? randomUUID();
+  const traceId = spec.parent?.traceId ?? id;
+  const dottedOrder = `${spec.parent ? `${spec.parent.dottedOrder}.` : ""}${stamp(T0 + spec.start)}${id}`;
+  const metadata = spec.service ? { LANGSMITH_SERVICE: spec.service } : {};
+  const body: Record<string, unknown> = {
+    id,
+    trace_id: traceId,
+    dotted_order: dottedOrder,
+    name: spec.name,
+    run_type: spec.runType ?? "chain",
+    start_time: new Date(T0 + spec.start).toISOString(),
+    inputs: spec.inputs ?? {},
+    extra: { ...spec.extra, metadata: { ...metadata, ...((spec.extra?.metadata as object | undefined) ?? {}) } },
+    tags: spec.tags ?? [],
+    session_name: spec.project ?? "viewer-tests",
+  };
+  if (spec.parent) body.parent_run_id = spec.parent.id;
+  if (spec.end !== undefined) body.end_time = new Date(T0 + spec.end).toISOString();
+  if (spec.error !== undefined) body.error = spec.error;
+  return { body, posted: { id, traceId, dottedOrder } };
+}
+
+let server: TraceServerHandle;
+
+async function post(...specs: RunSpec[]): Promise<PostedRun[]> {
+  const built = specs.map(runBody);
+  const res = await fetch(`${server.url}/runs/batch`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ post: built.map((b) => b.body) }),
+  });
+  assert.equal(res.status, 202, await res.text());
+  return built.map((b) => b.posted);
+}
+
+async function postOne(spec: RunSpec): Promise<PostedRun> {
+  const [posted] = await post(spec);
+  assert.ok(posted);
+  return posted;
+}
+
+async function page(path: string, init?: RequestInit): Promise<{ status: number; html: string; headers: Headers }> {
+  const res = await fetch(`${server.url}${path}`, { redirect: "manual", ...init });
+  return { status: res.status, html: await res.text(), headers: res.headers };
+}
+
+function listedTraceIds(html: string): string[] {
+  return [...html.matchAll(/<tr class="trace-row[^"]*" data-trace-id="([^"]+)"/g)].map((m) => m[1] ?? "");
+}
+
+before(async () => {
+  server = await startTraceServer({ port: 0 });
+});
+
+after(async () => {
+  await server.close();
+});
+
+// ----------------------------------------------------------------- colours and layout
+
+test("service colours depend on the name, differ within a view and come from the palette", () => {
+  const a = assignServiceColors(["gateway", "worker", "rag-service", "billing"]);
+  assert.equal(new Set(a.values()).size, 4, "distinct colours for distinct services");
+  for (const c of a.values()) assert.ok(SERVICE_PALETTE.includes(c));
+  assert.deepEqual(assignServiceColors(["billing", "rag-service", "worker", "gateway", "worker"]), a, "input order and duplicates do not matter");
+  // Alone, a service always gets the colour its name picks.
+  for (const s of ["gateway", "worker", "x", "a-very-long-service-name"]) assert.equal(assignServiceColors([s]).get(s), preferredServiceColor(s));
+  // More services than colours still get a colour each (reused).
+  const many = assignServiceColors(Array.from({ length: SERVICE_PALETTE.length + 3 }, (_, i) => `svc-${i}`));
+  assert.equal(many.size, SERVICE_PALETTE.length + 3);
+});
+
+test("the inline rendering and the viewer page draw the same rows in the same service colours", async () => {
+  const root = await postOne({ name: "shared_root", start: 0, end: 100, service: "front" });
+  const child = await postOne({ name: "shared_child", parent: root, start: 10, end: 60, service: "back" });
+  await postOne({ name: "shared_leaf", parent: child, start: 20, end: 30, runType: "llm" });
+  const runs = (await (await fetch(`${server.url}/api/traces/${root.traceId}`)).json()) as { runs: TraceRun[] };
+  const layout = layoutTrace(runs.runs);
+  assert.deepEqual(
+    layout.rows.map((r) => [r.node.run.name, r.depth, r.service]),
+    [
+      ["shared_root", 0, "front"],
+      ["shared_child", 1, "back"],
+      ["shared_leaf", 2, "back"],
+    ],
+  );
+  const inline = renderTraceHtml(runs.runs);
+  const { html } = await page(`/traces/${root.traceId}`);
+  for (const service of ["front", "back"]) {
+    const color = layout.colors.get(service) ?? "";
+    assert.ok(inline.includes(`background:${color}`), `inline uses ${color} for ${service}`);
+    assert.ok(html.includes(`data-service="${service}" data-color="${color}"`), `page rows use ${color} for ${service}`);
+  }
+  // The waterfall bars sit at the same place in both.
+  const barsInline = [...inline.matchAll(/left:([\d.]+)%;width:([\d.]+)%/g)].map((m) => `${m[1]}/${m[2]}`);
+  const barsPage = [...html.matchAll(/class="wf-bar[^"]*" style="left:([\d.]+)%;width:([\d.]+)%/g)].map((m) => `${m[1]}/${m[2]}`);
+  assert.deepEqual(barsPage, barsInline);
+  assert.deepEqual(barsInline, ["0/100", "10/50", "20/10"]);
+});
+
+// ----------------------------------------------------------------- pages
+
+test("pages carry a same-origin-only script policy and load only the viewer's own script", async () => {
+  const { status, html, headers } = await page("/");
+  assert.equal(status, 200);
+  const csp = headers.get("content-security-policy") ?? "";
+  assert.match(csp, /script-src 'self'(;|$)/);
+  assert.match(csp, /default-src 'none'/);
+  assert.deepEqual([...html.matchAll(/<script\b[^>]*>/g)].map((m) => m[0]), ['<script src="/_viewer/viewer.js" defer>']);
+  const js = await fetch(`${server.url}/_viewer/viewer.js`);
+  assert.equal(js.status, 200);
+  assert.match(js.headers.get("content-type") ?? "", /javascript/);
+});
+
+test("attacker-controlled names, inputs, metadata, errors and rejected payloads are escaped", async () => {
+  const xss = `<script>alert("x")</script><img src=x onerror=alert(1)>`;
+  const root = await postOne({
+    name: `evil ${xss}`,
+    start: 0,
+    end: 50,
+    service: `svc${xss}`,
+    error: `boom ${xss}`,
+    inputs: { [`key${xss}`]: `</pre>${xss}` },
+    extra: { metadata: { [`m${xss}`]: xss } },
+    tags: [xss],
+  });
+  const child = await postOne({ name: "child", parent: root, start: 5, end: 10 });
+  // A rejected operation of the same trace, whose payload is shown on the page.
+  const bad = await fetch(`${server.url}/runs/batch`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ post: [{ ...runBody({ name: xss, start: 1, parent: root }).body, dotted_order: `${stamp(T0)}${child.id}` }] }),
+  });
+  assert.equal(bad.status, 422);
+
+  for (const path of [`/traces/${root.traceId}?run=${root.id}`, "/", `/?name=${encodeURIComponent("evil")}`]) {
+    const { html } = await page(path);
+    assert.ok(html.includes("evil"), `${path} shows the run`);
+    assert.ok(!html.includes("<script>alert"), `${path}: no injected script`);
+    assert.ok(!/<img\b/i.test(html), `${path}: no injected img`);
+    assert.ok(!html.includes("</pre><script"), `${path}: no break-out of pre`);
+  }
+  const { html } = await page(`/traces/${root.traceId}?run=${root.id}`);
+  assert.ok(html.includes("&#60;script&#62;alert(&#34;x&#34;)&#60;/script&#62;"));
+  assert.match(html, /Rejected runs \(1\)/);
+  const state = (await (await fetch(`${server.url}/traces/${root.traceId}/state?run=${root.id}`)).json()) as { details: string; regions: Record<string, string> };
+  for (const fragment of [state.details, ...Object.values(state.regions)]) {
+    assert.ok(!fragment.includes("<script>alert") && !/<img\b/i.test(fragment));
+  }
+});
+
+test("the trace list filters by project, service, status and name, newest first", async () => {
+  const tag = randomUUID().slice(0, 8);
+  const a = await postOne({ name: `alpha-${tag}`, start: 1000, end: 1100, service: `api-${tag}`, project: `proj-a-${tag}` });
+  const b = await postOne({ name: `beta-${tag}`, start: 2000, end: 2100, service: `api-${tag}`, project: `proj-b-${tag}`, error: "ValueError: nope" });
+  const c = await postOne({ name: `gamma-${tag}`, start: 3000, service: `worker-${tag}`, project: `proj-a-${tag}` });
+  await postOne({ name: "gamma_child", parent: c, start: 3010, end: 3020, service: `db-${tag}` });
+  const ids = async (query: string): Promise<string[]> => listedTraceIds((await page(`/?${query}`)).html).filter((id) => [a, b, c].some((t) => t.traceId === id));
+
+  assert.deepEqual(await ids(`name=${tag}`), [c.traceId, b.traceId, a.traceId], "newest first");
+  assert.deepEqual(await ids(`name=ALPHA-${tag}`), [a.traceId], "name is case-insensitive");
+  assert.deepEqual(await ids(`project=proj-a-${tag}`), [c.traceId, a.traceId]);
+  assert.deepEqual(await ids(`service=api-${tag}`), [b.traceId, a.traceId]);
+  assert.deepEqual(await ids(`service=db-${tag}`), [c.traceId], "a service touched by a child run");
+  assert.deepEqual(await ids(`status=error&name=${tag}`), [b.traceId]);
+  assert.deepEqual(await ids(`status=running&name=${tag}`), [c.traceId]);
+  assert.deepEqual(await ids(`status=ok&name=${tag}`), [a.traceId]);
+  assert.deepEqual(await ids(`project=proj-b-${tag}&service=api-${tag}&status=error`), [b.traceId]);
+  assert.deepEqual(await ids(`project=no-such-project-${tag}`), []);
+
+  const { html } = await page(`/?status=error&name=${tag}&project=proj-b-${tag}`);
+  assert.match(html, /<option value="error" selected>/, "the form shows the active filters");
+  assert.match(html, new RegExp(`<option value="proj-b-${tag}" selected>`));
+  assert.ok(html.includes(`name="name" type="search" value="${tag}"`), "the name filter is kept in its input");
+  const row = html.slice(html.indexOf(`data-trace-id="${b.traceId}"`), html.indexOf("</tr>", html.indexOf(`data-trace-id="${b.traceId}"`)));
+  const cells = [...row.matchAll(/<td[^>]*>(.*?)<\/td>/g)].map((m) => (m[1] ?? "").replace(/<[^>]+>/g, ""));
+  assert.deepEqual(cells.slice(2), [`api-${tag}`, "1", "100 ms", "1", "error", "complete"]);
+});
+
+test("the list pages through filtered traces", async () => {
+  const tag = `page-${randomUUID().slice(0, 8)}`;
+  const made: PostedRun[] = [];
+  // 55 matches interleaved with non-matching traces, so filtering happens across the store's pages.
+  for (let i = 0; i < 55; i++) {
+    made.push(await postOne({ name: `${tag}-${i}`, start: 10_000 + i * 10, end: 10_000 + i * 10 + 1 }));
+    await postOne({ name: `other-${i}`, start: 10_000 + i * 10 + 5, end: 10_000 + i * 10 + 6 });
+  }
+  const first = await page(`/?name=${tag}`);
+  const firstIds = listedTraceIds(first.html);
+  assert.equal(firstIds.length, 50);
+  assert.equal(firstIds[0], made[54]?.traceId);
+  assert.match(first.html, new RegExp(`<a rel="next" href="/\\?name=${tag}&#38;offset=50">Older</a>`));
+  const second = await page(`/?name=${tag}&offset=50`);
+  assert.deepEqual(listedTraceIds(second.html), made.slice(0, 5).reverse().map((m) => m.traceId));
+  assert.ok(!second.html.includes('rel="next"'));
+  assert.ok(second.html.includes('rel="prev"'));
+});
+
+test("a broken trace reads as broken: orphan section, missing parent named, incomplete badge in the list", async () => {
+  const root = await postOne({ name: "broken_root", start: 0, end: 100, service: "gateway" });
+  const neverSent = { id: randomUUID(), traceId: root.traceId, dottedOrder: `${root.dottedOrder}.${stamp(T0 + 5)}${randomUUID()}` };
+  neverSent.dottedOrder = `${root.dottedOrder}.${stamp(T0 + 5)}${neverSent.id}`;
+  const orphan = await postOne({ name: "lonely_child", parent: neverSent, start: 10, end: 20, service: "billing" });
+
+  const { status, html } = await page(`/traces/${root.traceId}`);
+  assert.equal(status, 200);
+  assert.match(html, /broken trace: 1 orphaned/);
+  assert.match(html, /Orphaned runs \(parent missing\)/);
+  assert.ok(html.includes(neverSent.id), "names the missing parent");
+  const orphanSection = html.slice(html.indexOf('id="trace-orphans"'), html.indexOf('id="trace-rejections"'));
+  assert.ok(orphanSection.includes(`data-run-id="${orphan.id}"`), "the orphan is drawn in the orphan section");
+  const treeSection = html.slice(html.indexOf('id="trace-tree"'), html.indexOf('id="trace-orphans"'));
+  assert.ok(!treeSection.includes(orphan.id), "and not in the tree");
+
+  const list = await page(`/?name=broken_root`);
+  const row = list.html.slice(list.html.indexOf(`data-trace-id="${root.traceId}"`));
+  assert.match(row.slice(0, 3000), /incomplete: 1 orphan</);
+  assert.match(list.html, new RegExp(`<tr class="trace-row trace-broken" data-trace-id="${root.traceId}"`));
+});
+
+test("an unknown trace gets a live placeholder page; a malformed id a 404 page", async () => {
+  const unknown = randomUUID();
+  const missing = await page(`/traces/${unknown}`);
+  assert.equal(missing.status, 404);
+  assert.match(missing.html, /No runs of this trace have arrived yet/);
+  assert.match(missing.html, /data-pending="1"/, "the page keeps polling for the runs");
+  const bad = await page("/traces/not-a-uuid");
+  assert.equal(bad.status, 404);
+  assert.match(bad.headers.get("content-type") ?? "", /text\/html/);
+  assert.match(bad.html, /is not a trace id/);
+});
+
+test("the state endpoint answers 204 until the trace changes, then the new regions", async () => {
+  const root = await postOne({ name: "live_root", start: 0 });
+  const first = await fetch(`${server.url}/traces/${root.traceId}/state`);
+  assert.equal(first.status, 200);
+  const state = (await first.json()) as { version: string; pending: boolean; regions: { tree: string } };
+  assert.equal(state.pending, true);
+  assert.match(state.regions.tree, /wf-running/);
+  const same = await fetch(`${server.url}/traces/${root.traceId}/state?v=${state.version}`);
+  assert.equal(same.status, 204);
+
+  const res = await fetch(`${server.url}/runs/${root.id}`, {
+    method: "PATCH",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ end_time: new Date(T0 + 500).toISOString(), outputs: { done: true }, trace_id: root.traceId, dotted_order: root.dottedOrder }),
+  });
+  assert.equal(res.status, 202, await res.text());
+  const changed = await fetch(`${server.url}/traces/${root.traceId}/state?v=${state.version}&run=${root.id}`);
+  assert.equal(changed.status, 200);
+  const next = (await changed.json()) as { version: string; pending: boolean; regions: { tree: string }; details: string };
+  assert.notEqual(next.version, state.version);
+  assert.equal(next.pending, false);
+  assert.match(next.regions.tree, /wf-ok/);
+  assert.match(next.details, /&#34;done&#34;: true/);
+});
+
+test("with an API key the viewer asks for it once and keeps it in an HttpOnly cookie", async () => {
+  const guarded = await startTraceServer({ port: 0, apiKey: "s3cret" });
+  try {
+    const open = await fetch(`${guarded.url}/`, { redirect: "manual" });
+    assert.equal(open.status, 401);
+    assert.match(await open.text(), /API key required/);
+    const wrong = await fetch(`${guarded.url}/?key=nope`, { redirect: "manual" });
+    assert.equal(wrong.status, 401);
+    const right = await fetch(`${guarded.url}/?status=ok&key=s3cret`, { redirect: "manual" });
+    assert.equal(right.status, 303);
+    assert.equal(right.headers.get("location"), "/?status=ok");
+    const setCookie = right.headers.get("set-cookie") ?? "";
+    assert.match(setCookie, /HttpOnly/i);
+    assert.match(setCookie, /SameSite=Strict/i);
+    const withCookie = await fetch(`${guarded.url}/?status=ok`, { headers: { cookie: setCookie.split(";")[0] ?? "" } });
+    assert.equal(withCookie.status, 200);
+    assert.match(await withCookie.text(), /<h1>Traces<\/h1>/);
+    // The SDK's routes still want the header; the cookie is only for the viewer's pages.
+    const api = await fetch(`${guarded.url}/api/traces`, { headers: { cookie: setCookie.split(";")[0] ?? "" } });
+    assert.equal(api.status, 401);
+  } finally {
+    await guarded.close();
+  }
+});
+
+test("viewer: false leaves the root unserved", async () => {
+  const bare = await startTraceServer({ port: 0, viewer: false });
+  try {
+    assert.equal((await fetch(`${bare.url}/`)).status, 404);
+    assert.equal((await fetch(`${bare.url}/info`)).status, 200);
+  } finally {
+    await bare.close();
+  }
+});
+
+test("displayTrace prints the trace's viewer link when traces go to the local server", (t) => {
+  const traceId = randomUUID();
+  const runs: TraceRun[] = [{ id: traceId, trace_id: traceId, name: "root", run_type: "chain", start_time: T0, end_time: T0 + 5 }];
+  const local = { TRACE_SERVER_URL: "http://127.0.0.1:1984", LANGSMITH_ENDPOINT: "http://127.0.0.1:1984" };
+  assert.equal(knownViewerUrl(local), "http://127.0.0.1:1984");
+  assert.equal(knownViewerUrl({ ...local, LANGSMITH_ENDPOINT: "https://api.smith.langchain.com" }), undefined, "cloud mode: no local viewer");
+  assert.equal(
+    knownViewerUrl({ ...local, LANGSMITH_ENDPOINT: "https://api.smith.langchain.com", LANGSMITH_RUNS_ENDPOINTS: JSON.stringify([{ api_url: "http://127.0.0.1:1984" }]) }),
+    "http://127.0.0.1:1984",
+    "mirrored to the local server",
+  );
+  assert.equal(knownViewerUrl({ ...local, TRACE_VIEWER_URL: "http://viewer.local" }), "http://viewer.local");
+
+  const printed: unknown[] = [];
+  t.mock.method(console, "log", (value: unknown) => printed.push(value));
+  displayTrace(runs, { viewerUrl: "http://127.0.0.1:1984/" });
+  assert.equal(printed.length, 1);
+  assert.match(String(printed[0]), new RegExp(`\\ntrace viewer: http://127\\.0\\.0\\.1:1984/traces/${traceId}$`));
+});
