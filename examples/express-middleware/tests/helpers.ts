@@ -90,6 +90,14 @@ export function countdown<T>(count: number): { tick: (value: T) => void; done: P
   };
 }
 
+/**
+ * Removes the developer's LANGSMITH_* / LANGCHAIN_* settings from this process:
+ * LANGSMITH_RUNS_ENDPOINTS alone would copy every test run to another server.
+ */
+export function isolateFromLangSmithEnv(): void {
+  for (const key of Object.keys(process.env)) if (key.startsWith("LANGSMITH_") || key.startsWith("LANGCHAIN_")) delete process.env[key];
+}
+
 export function tracingEnv(url: string, project: string): Record<string, string> {
   return {
     LANGSMITH_TRACING: "true",

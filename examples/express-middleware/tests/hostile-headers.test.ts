@@ -12,7 +12,9 @@ import { Client, type Run } from "langsmith";
 import type { RunTree } from "langsmith/run_trees";
 import { startTraceServer, type TraceServerHandle } from "@tracing-patterns/setup";
 import { currentRun, getRequestRun, langsmithTracing, type InboundRejection, type TrustPolicy } from "../tracing-middleware.js";
-import { countdown, listen, rawRequest, segment, type Listening, type RawResponse } from "./helpers.js";
+import { countdown, isolateFromLangSmithEnv, listen, rawRequest, segment, type Listening, type RawResponse } from "./helpers.js";
+
+isolateFromLangSmithEnv();
 
 type Expect =
   | { inbound: "none" }

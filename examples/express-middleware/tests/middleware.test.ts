@@ -17,7 +17,9 @@ import {
   tracedFetch,
   type LangSmithTracingOptions,
 } from "../tracing-middleware.js";
-import { listen, segment, type Listening } from "./helpers.js";
+import { isolateFromLangSmithEnv, listen, segment, type Listening } from "./helpers.js";
+
+isolateFromLangSmithEnv();
 
 let traceServer: TraceServerHandle;
 let client: Client;

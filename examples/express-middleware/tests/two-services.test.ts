@@ -8,7 +8,9 @@ import { fileURLToPath } from "node:url";
 import { after, before, test } from "node:test";
 import { Client, type Run } from "langsmith";
 import { startTraceServer, type TraceServerHandle } from "@tracing-patterns/setup";
-import { tracingEnv } from "./helpers.js";
+import { isolateFromLangSmithEnv, tracingEnv } from "./helpers.js";
+
+isolateFromLangSmithEnv();
 
 const serverFile = fileURLToPath(new URL("../server.ts", import.meta.url));
 const PROJECT = "two-services";
