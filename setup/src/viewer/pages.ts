@@ -31,6 +31,7 @@ function shell(opts: { title: string; body: string; bodyAttrs?: string }): strin
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(opts.title)} · trace viewer</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="${ASSET_PATH}/viewer.css">
 <script src="${ASSET_PATH}/viewer.js" defer></script>
 </head>
