@@ -29,6 +29,7 @@ const server = await startTraceServer({
 
 const counts = server.store.counts();
 console.log(`trace server listening on ${server.url}`);
+console.log(`  trace viewer: ${server.url}/${apiKey === undefined ? "" : "?key=<TRACE_SERVER_API_KEY> (once; a cookie keeps it)"}`);
 console.log(`  store: ${dbPath} (${counts.runs} runs in ${counts.traces} traces, ${counts.rejections} rejections)`);
 console.log(`  point the SDK at it: LANGSMITH_ENDPOINT=${server.url} LANGSMITH_API_KEY=${apiKey === undefined ? "local" : "<TRACE_SERVER_API_KEY>"} LANGSMITH_TRACING=true`);
 if (host !== "127.0.0.1" && host !== "localhost" && host !== "::1" && apiKey === undefined) {

@@ -306,6 +306,7 @@ export function renderTracePage(input: TracePageInput): string {
   const body = `
 <nav class="crumbs" aria-label="Breadcrumb"><a href="/">Traces</a> / <span>${escapeHtml(traceTitle(layout))}</span></nav>
 <section id="trace-summary" class="summary" aria-label="Trace summary">${regions.summary}</section>
+<p id="live-status" class="live-status" role="status"></p>
 <div class="trace-layout">
   <div class="trace-runs">
     <section id="trace-tree" aria-label="Run tree and timeline">${regions.tree}</section>
@@ -314,8 +315,7 @@ export function renderTracePage(input: TracePageInput): string {
     <p class="hint">Arrow keys move through the runs, Left and Right fold and unfold, Enter shows a run's details.</p>
   </div>
   <aside id="run-details" class="details" aria-label="Run details" aria-live="polite">${renderRunDetails(input, layout, selected)}</aside>
-</div>
-<p id="live-status" class="live-status" role="status"></p>`;
+</div>`;
   const pending = input.runs.length === 0 || input.runs.some((r) => r.end_time === null);
   const attrs = `class="page-trace" data-trace-id="${escapeHtml(input.traceId)}" data-version="${escapeHtml(input.version)}" data-pending="${pending ? "1" : "0"}"${selected ? ` data-selected="${escapeHtml(selected.id)}"` : ""}`;
   return shell({ title: traceTitle(layout), body, bodyAttrs: attrs });

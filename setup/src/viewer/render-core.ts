@@ -238,6 +238,11 @@ function attrs(skin: Skin, cls: string, dynamic = ""): string {
   return style ? `style="${style}"` : "";
 }
 
+/** Short spans get a decimal, so "0 ms, 1 ms, 1 ms" reads "0 ms, 0.6 ms, 1.2 ms". */
+function tickLabel(ms: number, span: number): string {
+  return span < 10 ? `${ms.toFixed(1).replace(/\.0$/, "")} ms` : formatDuration(ms);
+}
+
 /** Tick labels above the waterfall: start, middle and end of the trace. */
 function ticks(layout: TraceLayout, skin: Skin): string {
   const span = layout.durationMs;
@@ -245,7 +250,7 @@ function ticks(layout: TraceLayout, skin: Skin): string {
   return [0, 50, 100]
     .map((pct) => {
       const pos = pct === 100 ? "right:0" : pct === 0 ? "left:0" : `left:${pct}%;transform:translateX(-50%)`;
-      return `<span ${attrs(skin, "wf-tick", pos)}>${formatDuration((span * pct) / 100)}</span>`;
+      return `<span ${attrs(skin, "wf-tick", pos)}>${tickLabel((span * pct) / 100, span)}</span>`;
     })
     .join("");
 }
