@@ -314,7 +314,7 @@ export function renderTracePage(input: TracePageInput): string {
     <section id="trace-rejections" aria-label="Rejected runs">${regions.rejections}</section>
     <p class="hint">Arrow keys move through the runs, Left and Right fold and unfold, Enter shows a run's details.</p>
   </div>
-  <aside id="run-details" class="details" aria-label="Run details" aria-live="polite">${renderRunDetails(input, layout, selected)}</aside>
+  <aside id="run-details" class="details" aria-label="Run details">${renderRunDetails(input, layout, selected)}</aside>
 </div>`;
   const pending = input.runs.length === 0 || input.runs.some((r) => r.end_time === null);
   const attrs = `class="page-trace" data-trace-id="${escapeHtml(input.traceId)}" data-version="${escapeHtml(input.version)}" data-pending="${pending ? "1" : "0"}"${selected ? ` data-selected="${escapeHtml(selected.id)}"` : ""}`;
