@@ -11,10 +11,12 @@ import {
   layoutTrace,
   preferredServiceColor,
   renderTraceHtml,
+  runTypeBadge,
   SERVICE_PALETTE,
   startTraceServer,
   type TraceRun,
   type TraceServerHandle,
+  UNKNOWN_SERVICE_COLOR,
 } from "@tracing-patterns/setup";
 
 // ----------------------------------------------------------------- helpers
@@ -146,6 +148,33 @@ test("the inline rendering and the viewer page draw the same rows in the same se
   const barsPage = [...html.matchAll(/class="wf-bar[^"]*" style="left:([\d.]+)%;width:([\d.]+)%/g)].map((m) => `${m[1]}/${m[2]}`);
   assert.deepEqual(barsPage, barsInline);
   assert.deepEqual(barsInline, ["0/100", "10/50", "20/10"]);
+});
+
+function luminance(hex: string): number {
+  const [r = 0, g = 0, b = 0] = [1, 3, 5].map((i) => {
+    const v = parseInt(hex.slice(i, i + 2), 16) / 255;
+    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+  });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+
+function contrast(a: string, b: string): number {
+  const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x) as [number, number];
+  return (hi + 0.05) / (lo + 0.05);
+}
+
+test("service colours and run-type badges meet WCAG AA contrast for text", () => {
+  // Service colours are used for service names next to swatches and must stand out on white and on the bar track.
+  for (const color of [...SERVICE_PALETTE, UNKNOWN_SERVICE_COLOR]) {
+    assert.ok(contrast(color, "#ffffff") >= 4.5, `${color} on white: ${contrast(color, "#ffffff").toFixed(2)}`);
+    assert.ok(contrast(color, "#eef1f4") >= 3, `${color} on the track`);
+  }
+  for (const type of ["chain", "llm", "tool", "retriever", "embedding", "prompt", "parser", "custom"]) {
+    const b = runTypeBadge(type);
+    assert.ok(contrast(b.fg, b.bg) >= 4.5, `${type} badge: ${contrast(b.fg, b.bg).toFixed(2)}`);
+  }
+  assert.equal(runTypeBadge("custom").letter, "C");
+  assert.equal(runTypeBadge("llm").letter, "L");
 });
 
 // ----------------------------------------------------------------- pages
