@@ -714,7 +714,7 @@ function outboundBaggage(sdkBaggage: string): string {
  * tags. Other vendors' baggage members already in `init` are kept; stale
  * langsmith ones are replaced. Outside a traced context it adds nothing.
  */
-export function injectTraceHeaders(init?: HeadersInit): Headers {
+export function injectTraceHeaders(init?: ConstructorParameters<typeof Headers>[0]): Headers {
   const headers = new Headers(init);
   const run = currentRun();
   if (run === undefined) return headers;
@@ -731,7 +731,7 @@ export function injectTraceHeaders(init?: HeadersInit): Headers {
 }
 
 /** `fetch` that continues the current trace in the service it calls. Same signature as fetch. */
-export function tracedFetch(input: string | URL | Request, init: RequestInit = {}): Promise<Response> {
+export function tracedFetch(input: string | URL | Request, init: NonNullable<Parameters<typeof fetch>[1]> = {}): Promise<Response> {
   const base = init.headers ?? (input instanceof Request ? input.headers : undefined);
   return fetch(input, { ...init, headers: injectTraceHeaders(base) });
 }

@@ -1,4 +1,5 @@
 // `npm run patterns`: execute every notebook headless and print one line each.
+// `npm run patterns -- 01 03` runs only the notebooks whose path contains "01" or "03".
 import { ensureLocalStack, loadConfig, applyConfig } from "@tracing-patterns/setup";
 import { listNotebooks, runNotebook } from "./lib/notebooks.js";
 
@@ -7,7 +8,8 @@ applyConfig(config);
 const stack = await ensureLocalStack();
 let failed = 0;
 try {
-  for (const path of listNotebooks()) {
+  const only = process.argv.slice(2);
+  for (const path of listNotebooks().filter((p) => only.length === 0 || only.some((o) => p.includes(o)))) {
     const r = await runNotebook(path, {
       env: { TRACE_SERVER_URL: stack.traceServerUrl, MODEL_SERVER_URL: stack.modelUrl },
     });
