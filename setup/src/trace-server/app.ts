@@ -3,9 +3,11 @@ import express, { type Express, type NextFunction, type Request, type RequestHan
 import { HttpError, readJson } from "./body.js";
 import { FilterError } from "./filter.js";
 import { partsToOperations, readMultipart } from "./multipart.js";
+import { queryInt, queryList, queryString, requireUuidParam, urlBase } from "./params.js";
 import { ProjectConflictError, type TraceStore } from "./store.js";
 import { normalizeTime } from "./time.js";
 import type { JsonObject, RejectionInput, RejectionRule, StoredRun, RunQuery, RunUpsert, UpsertResult } from "./types.js";
+import { createV2Router } from "./v2.js";
 import { isUuid } from "./validate.js";
 import { decodeRun, isJsonObject } from "./wire.js";
 
@@ -38,7 +40,15 @@ export interface TraceServerAppOptions {
   mount?: (app: Express, ctx: MountContext) => void;
 }
 
-const LOCAL_VERSION = "0.0.0-local";
+/**
+ * The LangSmith release whose API this server implements, with `+local` build
+ * metadata. The SDK's generated resources (`client.runs`, `client.traces`)
+ * warn when `/info` reports a version below the one that introduced them
+ * (0.16.0); it compares major.minor.patch numerically, and by semver build
+ * metadata does not change precedence, so this is exactly 0.16.0. Resources
+ * that need a later release (`client.sessions`, 0.18.0) still warn, truthfully.
+ */
+export const LOCAL_VERSION = "0.16.0+local";
 
 /** Body of a 202/422 ingest answer. */
 interface IngestAnswer {
@@ -60,38 +70,12 @@ function bearer(req: Request): string | undefined {
   return m?.[1]?.trim();
 }
 
-function queryList(value: unknown): string[] {
-  if (value === undefined) return [];
-  return (Array.isArray(value) ? value : [value]).filter((v): v is string => typeof v === "string");
-}
-
-function queryString(value: unknown): string | undefined {
-  return queryList(value)[0];
-}
-
-function queryInt(value: unknown, name: string, fallback: number): number {
-  const s = queryString(value);
-  if (s === undefined) return fallback;
-  const n = Number(s);
-  if (!Number.isInteger(n) || n < 0) throw new HttpError(422, `${name} must be a non-negative integer, got ${JSON.stringify(s)}`);
-  return n;
-}
-
-function requireUuidParam(value: unknown, what: string): string {
-  if (!isUuid(value)) throw new HttpError(422, `${what} must be a UUID, got ${JSON.stringify(value)}`);
-  return value.toLowerCase();
-}
-
 function pickFields(run: StoredRun, select: readonly string[] | undefined): JsonObject {
   if (!select) return run as unknown as JsonObject;
   const out: JsonObject = { id: run.id };
   const source = run as unknown as JsonObject;
   for (const key of select) if (key in source) out[key] = source[key];
   return out;
-}
-
-function urlBase(req: Request): string {
-  return `${req.protocol}://${req.get("host") ?? "127.0.0.1"}`;
 }
 
 function parseRunQuery(body: unknown): { query: RunQuery; select: string[] | undefined } {
@@ -427,6 +411,8 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
     res.type(attachment.contentType).send(Buffer.from(attachment.data));
   });
 
+  // The SDK's generated client strips /api/v1 from the endpoint and calls /api/v2/... on the host.
+  app.use("/api/v2", createV2Router(store, { requireApiKey, maxBodyBytes }));
   // Self-hosted LangSmith serves the same API under /api/v1; accept both base URLs.
   app.use("/api/v1", api);
   app.use(api);

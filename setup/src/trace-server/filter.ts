@@ -129,9 +129,15 @@ class Parser {
   }
 }
 
-function metadataOf(run: StoredRun): JsonObject {
+export function metadataOf(run: StoredRun): JsonObject {
   const m = run.extra.metadata;
   return typeof m === "object" && m !== null && !Array.isArray(m) ? (m as JsonObject) : {};
+}
+
+/** The conversation a run belongs to, from the metadata keys LangSmith reads it from. */
+export function threadIdOf(run: StoredRun): unknown {
+  const m = metadataOf(run);
+  return m.thread_id ?? m.session_id ?? m.conversation_id ?? null;
 }
 
 function fieldValue(run: StoredRun, field: string): unknown {
@@ -140,10 +146,8 @@ function fieldValue(run: StoredRun, field: string): unknown {
       return run.start_time && run.end_time ? (timeToMs(run.end_time) - timeToMs(run.start_time)) / 1000 : null;
     case "is_root":
       return run.parent_run_id === null;
-    case "thread_id": {
-      const m = metadataOf(run);
-      return m.thread_id ?? m.session_id ?? m.conversation_id ?? null;
-    }
+    case "thread_id":
+      return threadIdOf(run);
     case "metadata_key":
       return Object.keys(metadataOf(run));
     case "metadata_value":

@@ -1,4 +1,4 @@
-export { createTraceServerApp, DEFAULT_MAX_BODY_BYTES, type MountContext, type TraceServerAppOptions } from "./app.js";
+export { createTraceServerApp, DEFAULT_MAX_BODY_BYTES, LOCAL_VERSION, type MountContext, type TraceServerAppOptions } from "./app.js";
 export { HttpError, openBody, readBody, readJson, type OpenedBody } from "./body.js";
 export { compileFilter, FilterError, type RunPredicate } from "./filter.js";
 export { startTraceServer, type TraceServerHandle, type TraceServerOptions } from "./server.js";
@@ -21,5 +21,6 @@ export type {
   TraceSummary,
   UpsertResult,
 } from "./types.js";
+export { createV2Router, RUN_SELECT_FIELDS, type RunSelectField } from "./v2.js";
 export { checkTreeRules, formatDottedOrder, parseDottedOrder, type DottedSegment, type RuleViolation } from "./validate.js";
 export { decodeRun, type DecodeFailure } from "./wire.js";

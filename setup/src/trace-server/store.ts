@@ -738,6 +738,10 @@ export class TraceStore {
       where.push("start_time >= ?");
       params.push(q.startTime);
     }
+    if (q.maxStartTime !== undefined) {
+      where.push("start_time <= ?");
+      params.push(q.maxStartTime);
+    }
     const asc = q.order === "asc";
     if (q.cursor !== undefined) {
       const c = decodeCursor(q.cursor);
@@ -768,6 +772,15 @@ export class TraceStore {
       runs.push(run);
     }
     return { runs, nextCursor };
+  }
+
+  /** The earliest first-token time in a run's subtree, the run itself included. */
+  subtreeFirstTokenTime(run: Pick<StoredRun, "trace_id" | "dotted_order">): string | null {
+    const row = this.stmt(
+      `SELECT MIN(first_token_time) AS t FROM runs
+       WHERE trace_id = ? AND (dotted_order = ? OR (dotted_order > ? AND dotted_order < ?))`,
+    ).get(run.trace_id, run.dotted_order, `${run.dotted_order}.`, `${run.dotted_order}/`) as { t: string | null };
+    return row.t;
   }
 
   private traceLevelPredicate(pred: RunPredicate, scope: "root" | "any", opts: RunReadOptions): RunPredicate {

@@ -67,6 +67,11 @@ export function timeToMs(isoMicros: string): number {
   return Date.parse(isoMicros.slice(0, 23) + "Z");
 }
 
+/** Epoch milliseconds as a normalized time. */
+export function msToIso(ms: number): string {
+  return formatMicros(ms, 0) ?? new Date(ms).toISOString();
+}
+
 export function nowIso(): string {
-  return formatMicros(Date.now(), 0) ?? new Date().toISOString();
+  return msToIso(Date.now());
 }

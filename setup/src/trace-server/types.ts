@@ -185,6 +185,8 @@ export interface RunQuery {
   referenceExampleIds?: string[];
   /** Runs that started at or after this ISO time. */
   startTime?: string;
+  /** Runs that started at or before this ISO time. */
+  maxStartTime?: string;
   /** LangSmith filter expression, e.g. `and(eq(run_type, "llm"), has(tags, "x"))`. */
   filter?: string;
   /** Filter evaluated on the root run of each candidate's trace. */

@@ -1,4 +1,5 @@
 import { Client, type Run } from "langsmith";
+import type { Run as RunV2, RunSelectField } from "langsmith/resources";
 import { awaitAllCallbacks } from "@langchain/core/callbacks/promises";
 import { existingSharedClients } from "../service.js";
 import { toMs } from "./tree.js";
@@ -16,6 +17,91 @@ export interface ReadTraceOptions {
   settleMs?: number;
   /** Pause between polls. Default 100. */
   pollMs?: number;
+}
+
+/** The fields readTrace asks `client.runs.query()` for: without `selects` it returns only ids. */
+const READ_TRACE_SELECTS: RunSelectField[] = [
+  "ID", "NAME", "RUN_TYPE", "STATUS", "START_TIME", "END_TIME", "ERROR", "INPUTS", "OUTPUTS", "EXTRA", "METADATA",
+  "EVENTS", "TAGS", "PARENT_RUN_IDS", "PROJECT_ID", "TRACE_ID", "DOTTED_ORDER", "REFERENCE_EXAMPLE_ID",
+  "TOTAL_TOKENS", "PROMPT_TOKENS", "COMPLETION_TOKENS", "FEEDBACK_STATS", "APP_PATH",
+];
+
+/** How far the clocks of the services that add runs to one trace may disagree. */
+const CLOCK_SKEW_MS = 60 * 60 * 1000;
+
+const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+
+/** The creation time in a UUIDv7 (the SDK's run ids, so its trace ids), else undefined. */
+function uuid7Ms(id: string): number | undefined {
+  return UUID_V7.test(id) ? parseInt(id.slice(0, 8) + id.slice(9, 13), 16) : undefined;
+}
+
+function asRecord(value: unknown): Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+}
+
+/**
+ * A run from `client.runs.query()` in the shape of the SDK's v1 `Run`, which the rest of
+ * traces/ and callers of readTrace read. v2 names the project `project_id`, gives the ancestors
+ * (`parent_run_ids`, root first) instead of `parent_run_id`, upper-cases `run_type` and `status`,
+ * may return `metadata` apart from `extra`, and sends null for absent values.
+ */
+export function runFromV2(v2: RunV2): Run {
+  if (v2.id === undefined) throw new Error("client.runs.query() returned a run without an id");
+  const extra = asRecord(v2.extra);
+  const metadata = { ...asRecord(extra.metadata), ...asRecord(v2.metadata) };
+  const run: Run = {
+    id: v2.id,
+    name: v2.name ?? "",
+    run_type: (v2.run_type ?? "").toLowerCase(),
+    inputs: v2.inputs ?? {},
+    outputs: v2.outputs ?? undefined,
+    start_time: v2.start_time ?? undefined,
+    end_time: v2.end_time ?? undefined,
+    status: v2.status?.toLowerCase(),
+    error: v2.error ?? undefined,
+    extra: Object.keys(metadata).length > 0 ? { ...extra, metadata } : extra,
+    events: v2.events?.map((e) => ({ ...e })),
+    tags: v2.tags ?? undefined,
+    trace_id: v2.trace_id ?? undefined,
+    parent_run_id: v2.parent_run_ids?.at(-1),
+    parent_run_ids: v2.parent_run_ids ?? undefined,
+    dotted_order: v2.dotted_order ?? undefined,
+    session_id: v2.project_id ?? undefined,
+    reference_example_id: v2.reference_example_id ?? undefined,
+    total_tokens: v2.total_tokens ?? undefined,
+    prompt_tokens: v2.prompt_tokens ?? undefined,
+    completion_tokens: v2.completion_tokens ?? undefined,
+    feedback_stats: v2.feedback_stats ?? undefined,
+    app_path: v2.app_path ?? undefined,
+  };
+  // Printed in notebooks: leave out what the server did not report rather than show `undefined`.
+  for (const key of Object.keys(run) as Array<keyof Run>) if (run[key] === undefined) delete run[key];
+  return run;
+}
+
+async function projectIds(client: Client, projectName: string | undefined): Promise<string[]> {
+  if (projectName) return [(await client.readProject({ projectName })).id];
+  const ids: string[] = [];
+  for await (const project of client.listProjects()) ids.push(project.id);
+  return ids;
+}
+
+async function queryTrace(client: Client, traceId: string, projects: string[]): Promise<Run[]> {
+  if (projects.length === 0) return [];
+  // runs.query looks at [a day ago, now] unless told otherwise. A UUIDv7 trace id says when the
+  // trace began, so older traces are found too; the upper bound allows for a clock running ahead.
+  const began = uuid7Ms(traceId);
+  const found: Run[] = [];
+  const pages = client.runs.query({
+    project_ids: projects,
+    trace_id: traceId,
+    selects: READ_TRACE_SELECTS,
+    ...(began !== undefined ? { min_start_time: new Date(began - CLOCK_SKEW_MS).toISOString() } : {}),
+    max_start_time: new Date(Date.now() + CLOCK_SKEW_MS).toISOString(),
+  });
+  for await (const item of pages) found.push(runFromV2(item));
+  return found;
 }
 
 function isComplete(runs: Run[], expectRuns: number | undefined): { ended: boolean; connected: boolean; enough: boolean } {
@@ -37,9 +123,10 @@ function fingerprint(runs: Run[]): string {
 /**
  * All runs of a trace, read back through the SDK's Client (so it works the same against LangSmith).
  * Ingestion is asynchronous, so it first flushes this process's pending batches, then polls
- * listRuns({ traceId }) until every run has ended, every parent is present and expectRuns is met
- * (or, failing the parent check, the set has been stable for settleMs). At the deadline it returns
- * what is visible; verifyTrace then reports what is missing. Throws only if nothing is visible.
+ * `client.runs.query({ project_ids, trace_id })` (every project, or `projectName`'s) until every
+ * run has ended, every parent is present and expectRuns is met (or, failing the parent check, the
+ * set has been stable for settleMs). At the deadline it returns what is visible; verifyTrace then
+ * reports what is missing. Throws only if nothing is visible.
  */
 export async function readTrace(traceId: string, options: ReadTraceOptions = {}): Promise<Run[]> {
   const { projectName, expectRuns, timeoutMs = 10_000, settleMs = 1_000, pollMs = 100 } = options;
@@ -55,9 +142,8 @@ export async function readTrace(traceId: string, options: ReadTraceOptions = {})
   let stableSince = Date.now();
   for (;;) {
     try {
-      const found: Run[] = [];
-      for await (const run of client.listRuns({ traceId, ...(projectName ? { projectName } : {}) })) found.push(run);
-      runs = found;
+      // Listed on every poll: a service's first run may be what creates its project.
+      runs = await queryTrace(client, traceId, await projectIds(client, projectName));
       lastError = undefined;
     } catch (error) {
       lastError = error;
