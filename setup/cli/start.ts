@@ -17,6 +17,8 @@ const jupyter = spawn(
     `--port=${process.env.JUPYTER_PORT ?? "8888"}`,
     `--notebook-dir=${repoRoot}`,
     "--MultiKernelManager.default_kernel_name=tslab",
+    // Containers and CI machines often run as root, which Jupyter refuses without this.
+    ...(process.getuid?.() === 0 ? ["--allow-root"] : []),
   ],
   { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] },
 );
@@ -25,6 +27,7 @@ let shuttingDown = false;
 async function shutdown(code: number): Promise<void> {
   if (shuttingDown) return;
   shuttingDown = true;
+  console.log("stopping Jupyter and the local stack");
   jupyter.kill("SIGTERM");
   await stack.stop();
   process.exit(code);
@@ -47,8 +50,10 @@ const onJupyterOutput = (chunk: Buffer): void => {
         "",
         "LangSmith Distributed Tracing Patterns is running",
         "",
-        describeConfig(config)
+        describeConfig(stack.config)
           .split("\n")
+          // This process emits no runs, and the viewer line is printed below.
+          .filter((l) => !l.startsWith("service ") && !l.startsWith("trace viewer "))
           .map((l) => `  ${l}`)
           .join("\n"),
         "",
