@@ -215,6 +215,9 @@ async function main(): Promise<void> {
   // 4. Report.
   const sdkRate = Math.max(sdkToNull.runsPerSecond, sdkToServer.runsPerSecond);
   const ratio = (rate: number): number => round(rate / sdkRate, 2);
+  // Per CPU-second, each side's cost per run: steadier than wall-clock rates when other work shares the machine.
+  const sdkCpuMicrosPerRun = Math.min(...[sdkToNull, sdkToServer].map((r) => (r.cpuSeconds / r.runs) * 1e6));
+  const cpuRatio = (s: StoreResult): number => round(sdkCpuMicrosPerRun / s.serverCpuMicrosPerRun, 2);
   const requestRuns = set.runsPerRound / set.templates.length;
   console.log("");
   console.log(`SDK (langsmith ${sdkVersion()}, 1 process, ${config.sdkConcurrency} traces in flight, ${set.encodings.join("/")} multipart):`);
@@ -244,7 +247,10 @@ async function main(): Promise<void> {
   console.log("");
   for (const s of stores) {
     const verdict = s.runsPerSecond >= TARGET_RATIO * sdkRate ? "meets" : "misses";
-    console.log(`  ${s.store}: ${ratio(s.runsPerSecond)}x the SDK's ${fmt(sdkRate)} runs/s; ${verdict} the ${TARGET_RATIO}x target (${fmt(TARGET_RATIO * sdkRate)} runs/s)`);
+    console.log(
+      `  ${s.store}: ${ratio(s.runsPerSecond)}x the SDK's ${fmt(sdkRate)} runs/s; ${verdict} the ${TARGET_RATIO}x target (${fmt(TARGET_RATIO * sdkRate)} runs/s). ` +
+        `Per CPU-second: ${cpuRatio(s)}x (${fmt(s.serverCpuMicrosPerRun)} us to ingest a run, ${fmt(sdkCpuMicrosPerRun)} us to emit one)`,
+    );
   }
 
   const cpu = cpus();
@@ -270,6 +276,7 @@ async function main(): Promise<void> {
         compressedBytes: set.compressedBytes,
         uncompressedBytes: set.uncompressedBytes,
       },
+      cpuMicrosPerRun: round(sdkCpuMicrosPerRun),
       nullSink: summarizeEmit(sdkToNull),
       traceServer: summarizeEmit(sdkToServer),
     },
@@ -277,6 +284,7 @@ async function main(): Promise<void> {
       store: s.store,
       runsPerSecond: round(s.runsPerSecond),
       ratioToSdk: ratio(s.runsPerSecond),
+      cpuRatioToSdk: cpuRatio(s),
       requests: s.replay.requests,
       failed: s.replay.failed,
       runsAcknowledged: s.replay.runs,
