@@ -1,6 +1,7 @@
 // `npm test`: unit, integration, browser and notebook tests in one node:test run,
 // so CI reads a single closing summary.
 import { spawn } from "node:child_process";
+import { join } from "node:path";
 import { repoRoot } from "./lib/notebooks.js";
 
 // `npm test -- tests/foo.test.ts` narrows the run to the given files.
@@ -15,6 +16,9 @@ const child = spawn(
     "tsx",
     "--test",
     "--test-reporter=spec",
+    "--test-reporter-destination=stdout",
+    `--test-reporter=${join(repoRoot, "setup", "cli", "lib", "failure-guard-reporter.mjs")}`,
+    "--test-reporter-destination=stderr",
     ...patterns,
   ],
   { cwd: repoRoot, stdio: "inherit" },

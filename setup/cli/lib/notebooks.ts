@@ -2,7 +2,7 @@
 // Notebooks run in real Jupyter (nbclient, from Debian's python3) with the
 // project-local tslab kernelspec that setup/bin/run registers.
 import { spawn } from "node:child_process";
-import { mkdirSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import { basename, join, relative } from "node:path";
 
 export interface NotebookResult {
@@ -21,7 +21,8 @@ export const repoRoot = process.env.TRACING_PATTERNS_ROOT ?? process.cwd();
 
 /** The environment notebook first, then the numbered lessons in order. */
 export function listNotebooks(root = repoRoot): string[] {
-  const lessons = readdirSync(join(root, "notebooks"))
+  const dir = join(root, "notebooks");
+  const lessons = (existsSync(dir) ? readdirSync(dir) : [])
     .filter((f) => f.endsWith(".ipynb"))
     .sort()
     .map((f) => join(root, "notebooks", f));
