@@ -1,6 +1,6 @@
 /**
- * The fields of a run these utilities use. The SDK's `Run` (from client.listRuns / readRun) is
- * assignable to it, and so are hand-built objects in tests.
+ * The fields of a run these utilities use. The SDK's `Run` (from readTrace, runFromV2, or the
+ * deprecated listRuns / readRun) is assignable to it, and so are hand-built objects in tests.
  */
 export interface TraceRun {
   id: string;
