@@ -1,0 +1,67 @@
+// Writes the answer with a real ChatOpenAI: against the local model endpoint,
+// or OpenAI when OPENAI_API_KEY is set (chatModel decides). The ChatOpenAI
+// run nests under generate_answer through LangChain's callbacks, which find
+// the current run the middleware and traceable keep in AsyncLocalStorage.
+import { fileURLToPath } from "node:url";
+import express from "express";
+import type { BaseChatModel } from "@langchain/core/language_models/chat_models";
+import { awaitAllCallbacks } from "@langchain/core/callbacks/promises";
+import { traceable } from "langsmith/traceable";
+import { currentRun, langsmithTracing } from "@tracing-patterns/example-express-middleware";
+import { chatModel, configure, setServiceName } from "@tracing-patterns/setup";
+import { serve } from "./common.js";
+import type { RetrievedDocument } from "./retrieval.js";
+
+const SYSTEM_PROMPT =
+  "You answer questions about distributed tracing in two sentences. Use only the numbered context; cite it as [1], [2]. If the context is empty, say what you would need to know.";
+
+export function promptFor(message: string, documents: readonly RetrievedDocument[]): Array<{ role: "system" | "user"; content: string }> {
+  const context = documents.map((d, i) => `[${i + 1}] ${d.metadata.title}: ${d.page_content}`).join("\n");
+  return [
+    { role: "system", content: `${SYSTEM_PROMPT}\n\nContext:\n${context || "(none)"}` },
+    { role: "user", content: message },
+  ];
+}
+
+export function createLlmApp(model: BaseChatModel, modelName: string): express.Express {
+  const generateAnswer = traceable(
+    async (input: { message: string; documents: RetrievedDocument[] }) => {
+      // A LangChain run nested in a traceable gets the traceable's parent but not
+      // its metadata (langsmith 0.12), so the tenant from baggage is passed on by hand.
+      const tenant = currentRun()?.metadata?.tenant;
+      const reply = await model.invoke(promptFor(input.message, input.documents), tenant === undefined ? {} : { metadata: { tenant } });
+      return { answer: reply.text, model: modelName };
+    },
+    { name: "generate_answer" },
+  );
+
+  const app = express();
+  app.use(langsmithTracing({ trust: "mesh" }));
+  app.use(express.json({ limit: "64kb" }));
+  app.get("/health", (_req, res) => {
+    res.json({ ok: true, service: "llm", model: modelName });
+  });
+  app.post("/generate", async (req, res) => {
+    const message: unknown = req.body?.message;
+    const documents: unknown = req.body?.documents ?? [];
+    if (typeof message !== "string" || !Array.isArray(documents)) {
+      res.status(400).json({ error: 'expected {"message": "<string>", "documents": [...]}' });
+      return;
+    }
+    try {
+      res.json(await generateAnswer({ message, documents: documents as RetrievedDocument[] }));
+    } catch (err) {
+      // The model call failed (after ChatOpenAI's own retries); the error is on the runs already.
+      res.status(502).json({ error: `model call failed: ${err instanceof Error ? err.message : String(err)}` });
+    }
+  });
+  return app;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  setServiceName("llm");
+  const config = configure();
+  const app = createLlmApp(chatModel({ config, maxRetries: 2 }), config.model.name);
+  // LangChain hands its runs to the SDK from background callbacks; let them finish before the final flush.
+  await serve(app, "llm", { flush: () => awaitAllCallbacks() });
+}

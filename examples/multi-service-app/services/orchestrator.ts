@@ -1,0 +1,80 @@
+// Plans the answer, then calls retrieval and the LLM service. Only the gateway
+// calls it, so it continues the trace from the gateway's headers (trust "mesh").
+import { fileURLToPath } from "node:url";
+import express from "express";
+import { traceable } from "langsmith/traceable";
+import { langsmithTracing } from "@tracing-patterns/example-express-middleware";
+import { configure, setServiceName } from "@tracing-patterns/setup";
+import { DownstreamError, postJson, serve, urlOf } from "./common.js";
+import type { RetrievedDocument } from "./retrieval.js";
+
+export interface OrchestratorOptions {
+  retrievalUrl: URL;
+  llmUrl: URL;
+  /** Documents to ask retrieval for. */
+  topK: number;
+}
+
+export interface Plan {
+  steps: Array<"retrieve" | "generate">;
+  query: string;
+  k: number;
+}
+
+const STOPWORDS = new Set(
+  "a an and are as at be but by can do does for from has have how i in is it its me my of on or so that the this to was what when where which who why will with you your".split(" "),
+);
+
+/** Deterministic: the question's content words become the search query; none means nothing to look up. */
+export function planFor(message: string, k: number): Plan {
+  const terms = [...new Set(message.toLowerCase().match(/[a-z0-9][a-z0-9-]*/g) ?? [])].filter((t) => t.length > 1 && !STOPWORDS.has(t));
+  return { steps: terms.length > 0 ? ["retrieve", "generate"] : ["generate"], query: terms.join(" "), k };
+}
+
+export function createOrchestratorApp(options: OrchestratorOptions): express.Express {
+  const plan = traceable(async (input: { message: string }) => planFor(input.message, options.topK), { name: "plan" });
+
+  const callRetrieval = traceable(
+    (input: { query: string; k: number }) =>
+      postJson<{ documents: RetrievedDocument[] }>("retrieval", new URL("/search", options.retrievalUrl), input),
+    { name: "call_retrieval" },
+  );
+
+  const callLlm = traceable(
+    (input: { message: string; documents: RetrievedDocument[] }) =>
+      postJson<{ answer: string; model: string }>("llm", new URL("/generate", options.llmUrl), input),
+    // The documents are already in the retrieval run; here they would only double the trace's size.
+    { name: "call_llm", processInputs: (inputs) => ({ message: inputs.message, document_ids: inputs.documents.map((d) => d.metadata.id) }) },
+  );
+
+  const app = express();
+  app.use(langsmithTracing({ trust: "mesh" }));
+  app.use(express.json({ limit: "64kb" }));
+  app.get("/health", (_req, res) => {
+    res.json({ ok: true, service: "orchestrator" });
+  });
+  app.post("/answer", async (req, res) => {
+    const message: unknown = req.body?.message;
+    if (typeof message !== "string" || message.length === 0) {
+      res.status(400).json({ error: 'expected {"message": "<string>"}' });
+      return;
+    }
+    try {
+      const steps = await plan({ message });
+      const { documents } = steps.steps.includes("retrieve") ? await callRetrieval({ query: steps.query, k: steps.k }) : { documents: [] };
+      const { answer, model } = await callLlm({ message, documents });
+      res.json({ answer, sources: documents.map((d) => ({ id: d.metadata.id, title: d.metadata.title })), model });
+    } catch (err) {
+      if (!(err instanceof DownstreamError)) throw err;
+      res.status(502).json({ error: err.message });
+    }
+  });
+  return app;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  setServiceName("orchestrator");
+  configure();
+  const app = createOrchestratorApp({ retrievalUrl: urlOf("retrieval"), llmUrl: urlOf("llm"), topK: 3 });
+  await serve(app, "orchestrator");
+}

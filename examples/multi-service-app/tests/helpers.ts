@@ -1,0 +1,112 @@
+// A private stack per test file: trace server and model endpoint in this
+// process, the four services as child processes, everything on ephemeral
+// loopback ports, and a Client that reads the traces back.
+import { Client, type Run } from "langsmith";
+import { startModelServer, startTraceServer, type ModelServerHandle, type TraceServerHandle } from "@tracing-patterns/setup";
+import { startServices, type RunningServices, type ServiceName } from "../launch.js";
+
+export const SERVICES: ServiceName[] = ["gateway", "orchestrator", "retrieval", "llm"];
+export const API_KEY = "test-key-alice";
+
+export interface TestStack {
+  traceServer: TraceServerHandle;
+  modelServer: ModelServerHandle;
+  services: RunningServices;
+  /** The environment the services were started with, for starting more of them. */
+  env: NodeJS.ProcessEnv;
+  client: Client;
+  project: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The developer's LANGSMITH_* / LANGCHAIN_* / OPENAI_* settings stay out of
+ * the children: LANGSMITH_RUNS_ENDPOINTS alone would copy every test run elsewhere.
+ */
+function isolatedEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(LANGSMITH_|LANGCHAIN_|OPENAI_)/.test(k)));
+}
+
+export async function startTestStack(project: string, serviceEnv: Partial<Record<ServiceName, NodeJS.ProcessEnv>> = {}): Promise<TestStack> {
+  const traceServer = await startTraceServer({ port: 0 });
+  const modelServer = await startModelServer({ port: 0 });
+  const env: NodeJS.ProcessEnv = {
+    ...isolatedEnv(),
+    // Offline whatever the repository's .env says.
+    TRACING_PATTERNS_OFFLINE: "true",
+    TRACE_SERVER_URL: traceServer.url,
+    MODEL_SERVER_URL: modelServer.url,
+    LANGSMITH_PROJECT: project,
+    GATEWAY_API_KEYS: `${API_KEY}=alice,test-key-bob=bob`,
+  };
+  let output = "";
+  let services: RunningServices;
+  try {
+    services = await startServices({
+      env,
+      ports: { gateway: 0, orchestrator: 0, retrieval: 0, llm: 0 },
+      serviceEnv,
+      onOutput: (service, line) => {
+        output += `[${service}] ${line}\n`;
+      },
+    });
+  } catch (err) {
+    await Promise.all([traceServer.close(), modelServer.close()]);
+    throw err;
+  }
+  const client = new Client({ apiUrl: traceServer.url, apiKey: "local" });
+  return {
+    traceServer,
+    modelServer,
+    services,
+    env,
+    client,
+    project,
+    async close() {
+      const codes = await services.stop();
+      await Promise.all([traceServer.close(), modelServer.close()]);
+      const failed = Object.entries(codes).filter(([, code]) => code !== 0);
+      if (failed.length > 0) throw new Error(`services exited abnormally: ${JSON.stringify(codes)}\n${output}`);
+    },
+  };
+}
+
+export async function chat(gatewayUrl: string, message: unknown, headers: Record<string, string> = { "x-api-key": API_KEY }): Promise<{ status: number; traceId: string; body: Record<string, unknown>; headers: Headers }> {
+  const response = await fetch(`${gatewayUrl}/chat`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: typeof message === "string" ? message : JSON.stringify(message),
+  });
+  const body = (await response.json()) as Record<string, unknown>;
+  return { status: response.status, traceId: response.headers.get("x-trace-id") ?? "", body, headers: response.headers };
+}
+
+export function serviceOfRun(run: Run): unknown {
+  return run.extra?.metadata?.LANGSMITH_SERVICE;
+}
+
+/** The names of a trace's runs, grouped under their parent's name: a shape that ignores ids and timing. */
+export function shape(runs: readonly Run[]): string[] {
+  const byId = new Map(runs.map((r) => [r.id, r]));
+  return runs
+    .map((r) => `${r.parent_run_id ? (byId.get(r.parent_run_id)?.name ?? "?") : "(root)"} > ${r.name} [${String(serviceOfRun(r))}]`)
+    .sort();
+}
+
+/** What one successful /chat request must produce, parent > child [service]. */
+export const EXPECTED_SHAPE = [
+  "(root) > POST /chat [gateway]",
+  "POST /chat > authenticate [gateway]",
+  "POST /chat > rate_limit [gateway]",
+  "POST /chat > validate_request [gateway]",
+  "POST /chat > call_orchestrator [gateway]",
+  "call_orchestrator > POST /answer [orchestrator]",
+  "POST /answer > plan [orchestrator]",
+  "POST /answer > call_retrieval [orchestrator]",
+  "call_retrieval > POST /search [retrieval]",
+  "POST /search > search_corpus [retrieval]",
+  "POST /answer > call_llm [orchestrator]",
+  "call_llm > POST /generate [llm]",
+  "POST /generate > generate_answer [llm]",
+  "generate_answer > ChatOpenAI [llm]",
+].sort();
