@@ -2,6 +2,7 @@
 // against how fast the SDK can produce it. A benchmark, not a test: it exits
 // 0 whatever the figures, and 1 only when something broke (a request failed,
 // a run did not land, a process did not answer).
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
@@ -266,6 +267,7 @@ async function main(): Promise<void> {
       loadAverage: { before: round(loadBefore, 2), after: round(loadavg()[0] ?? 0, 2) },
     },
     config,
+    code: codeVersion(),
     sdk: {
       version: sdkVersion(),
       encoding: set.encodings,
@@ -314,6 +316,16 @@ async function main(): Promise<void> {
 
 function summarizeEmit(r: EmitResult): { runsPerSecond: number; runs: number; seconds: number; cpuSeconds: number } {
   return { runsPerSecond: round(r.runsPerSecond), runs: r.runs, seconds: round(r.seconds, 2), cpuSeconds: round(r.cpuSeconds, 2) };
+}
+
+/** Which trace server code was measured: the commit, and whether its sources had uncommitted changes. */
+function codeVersion(): { commit: string; traceServerModified: boolean } | undefined {
+  try {
+    const git = (...args: string[]): string => execFileSync("git", args, { cwd: repoRoot, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    return { commit: git("rev-parse", "HEAD"), traceServerModified: git("status", "--porcelain", "--", "setup/src/trace-server") !== "" };
+  } catch {
+    return undefined;
+  }
 }
 
 function fmt(n: number): string {
