@@ -1,0 +1,196 @@
+/**
+ * Trace context through a message queue. The producer writes the current run's
+ * `langsmith-trace` and `baggage` into the message's metadata; the consumer,
+ * in another process and possibly much later, continues the trace from them.
+ *
+ *   // producer, inside a traced request
+ *   await queue.add("summarize", { payload, metadata: injectTraceContext() });
+ *
+ *   // consumer
+ *   await continueTrace(job.data.metadata, { name: "process summarize" }, () => summarize(job.data.payload));
+ *
+ * The metadata is a flat string map on purpose: it is what every broker's
+ * per-message headers can carry (SQS message attributes, Kafka record headers,
+ * NATS headers, AMQP headers, a field in a Redis job's JSON). The README shows
+ * the mapping for each.
+ *
+ * A message is data from the past, maybe from an older producer or a bug, so
+ * the consumer never trusts it blindly: missing context starts a new root,
+ * malformed context starts a new root and logs a warning, and nothing about
+ * the context can make the handler throw. The validation is the express
+ * middleware's, so a queue accepts exactly what an HTTP hop accepts.
+ */
+import type { Client } from "langsmith";
+import { RunTree } from "langsmith/run_trees";
+import { withRunTree } from "langsmith/traceable";
+import {
+  DEFAULT_LIMITS,
+  currentRun,
+  injectTraceHeaders,
+  parseTraceHeader,
+  sanitizeBaggage,
+  type BaggageAdjustment,
+  type HeaderLimits,
+  type InboundRejection,
+  type TracingLogger,
+} from "@tracing-patterns/example-express-middleware";
+
+/** Message metadata: string keys to string values, as broker headers are. */
+export type TraceCarrier = Record<string, string>;
+
+export const TRACE_KEY = "langsmith-trace";
+export const BAGGAGE_KEY = "baggage";
+
+/**
+ * Writes the current run's trace context into `carrier` (created if omitted)
+ * and returns it. Outside a traced context it adds nothing, so the consumer
+ * starts a root, which is the right outcome for untraced producers.
+ * Baggage goes through the middleware's outbound filter: the producer's
+ * LANGSMITH_SERVICE label stays behind and oversized baggage is dropped.
+ */
+export function injectTraceContext(carrier: TraceCarrier = {}): TraceCarrier {
+  if (currentRun() === undefined) return carrier;
+  const headers = injectTraceHeaders();
+  const trace = headers.get(TRACE_KEY);
+  const baggage = headers.get(BAGGAGE_KEY);
+  if (trace) carrier[TRACE_KEY] = trace;
+  if (baggage) carrier[BAGGAGE_KEY] = baggage;
+  return carrier;
+}
+
+/** Why a message's context was not continued, beyond the HTTP reasons. */
+export type CarrierRejection = InboundRejection | "metadata-not-an-object" | "trace-context-not-a-string" | "baggage-not-a-string";
+
+export type ExtractedContext =
+  | { kind: "none" }
+  | { kind: "restarted"; reason: CarrierRejection }
+  | { kind: "continued"; parent: RunTree; adjustments: BaggageAdjustment[] };
+
+export interface ExtractOptions {
+  limits?: Partial<HeaderLimits>;
+  /** Client the continued runs are written with. Default: the SDK's shared client. */
+  client?: Client;
+  /** Project for this consumer's runs. Default: LANGSMITH_PROJECT. A message cannot choose it. */
+  projectName?: string;
+}
+
+function ownProject(projectName: string | undefined): string {
+  return projectName ?? (process.env.LANGSMITH_PROJECT || process.env.LANGCHAIN_PROJECT || "default");
+}
+
+/**
+ * Reads a message's metadata. Never throws: whatever arrives (undefined, a
+ * string, an array, numbers, a forged or truncated dotted order, bad baggage)
+ * ends up as "none", "restarted" with a reason, or "continued" with the
+ * producer's run as a synthetic parent (never posted; its children point at it).
+ */
+export function extractTraceContext(carrier: unknown, options: ExtractOptions = {}): ExtractedContext {
+  if (carrier === undefined || carrier === null) return { kind: "none" };
+  if (typeof carrier !== "object" || Array.isArray(carrier)) return { kind: "restarted", reason: "metadata-not-an-object" };
+  const fields = carrier as Record<string, unknown>;
+  const trace = fields[TRACE_KEY];
+  const baggage = fields[BAGGAGE_KEY];
+  if (trace === undefined) return { kind: "none" };
+  if (typeof trace !== "string") return { kind: "restarted", reason: "trace-context-not-a-string" };
+  if (baggage !== undefined && typeof baggage !== "string") return { kind: "restarted", reason: "baggage-not-a-string" };
+
+  const limits: HeaderLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const header = parseTraceHeader([trace], limits);
+  if (header.kind === "absent") return { kind: "none" };
+  if (header.kind === "invalid") return { kind: "restarted", reason: header.reason };
+  const cleaned = sanitizeBaggage(baggage ? [baggage] : undefined, {
+    allowProjectOverride: false,
+    allowReplicas: false,
+    limits,
+    ownProject: ownProject(options.projectName),
+  });
+  if (cleaned.kind === "invalid") return { kind: "restarted", reason: cleaned.reason };
+  let parent: RunTree | undefined;
+  try {
+    parent = RunTree.fromHeaders(
+      { [TRACE_KEY]: header.header.dottedOrder, ...(cleaned.baggage ? { [BAGGAGE_KEY]: cleaned.baggage } : {}) },
+      { client: options.client, project_name: options.projectName, tracingEnabled: true },
+    );
+  } catch {
+    parent = undefined;
+  }
+  if (parent === undefined) return { kind: "restarted", reason: "sdk-rejected" };
+  return { kind: "continued", parent, adjustments: cleaned.adjustments };
+}
+
+export interface ContinueTraceOptions extends ExtractOptions {
+  /** Run name, e.g. "process summarize" (OpenTelemetry's messaging convention: "<operation> <destination>"). */
+  name: string;
+  run_type?: string;
+  inputs?: Record<string, unknown>;
+  metadata?: Record<string, unknown>;
+  tags?: string[];
+  /** Where warnings about malformed context go. Default: console. Each cause is reported once per logger. */
+  logger?: TracingLogger;
+}
+
+const warnedCauses = new WeakMap<TracingLogger, Set<string>>();
+
+function warnOnce(logger: TracingLogger, cause: string, message: string): void {
+  const seen = warnedCauses.get(logger) ?? new Set<string>();
+  warnedCauses.set(logger, seen);
+  if (seen.has(cause)) return;
+  seen.add(cause);
+  try {
+    logger.warn(`[langsmith-queue] ${message} (cause: ${cause}; reported once)`);
+  } catch {
+    // A broken logger must not fail the message.
+  }
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : String(error);
+}
+
+function asOutputs(result: unknown): Record<string, unknown> {
+  return typeof result === "object" && result !== null && !Array.isArray(result) && Object.getPrototypeOf(result) === Object.prototype
+    ? { ...(result as Record<string, unknown>) }
+    : { output: result };
+}
+
+/**
+ * Runs `handler` as a run that continues the trace in `carrier` (or as a new
+ * root when there is none, or it is unusable), with the run current for
+ * everything the handler awaits: traceable() calls, LangChain models,
+ * injectTraceContext() for the next hop. The run records how the context was
+ * handled as metadata `trace.inbound` (continued / none / restarted) and
+ * `trace.inbound_reason`, ends with the handler's result or error, and the
+ * handler's error is rethrown so the broker's retry logic still sees it.
+ */
+export async function continueTrace<T>(carrier: unknown, options: ContinueTraceOptions, handler: (run: RunTree) => Promise<T> | T): Promise<T> {
+  const logger = options.logger ?? console;
+  const context = extractTraceContext(carrier, options);
+  const metadata: Record<string, unknown> = { ...options.metadata, "trace.inbound": context.kind };
+  if (context.kind === "restarted") {
+    metadata["trace.inbound_reason"] = context.reason;
+    warnOnce(logger, context.reason, `Started a new trace for a message whose trace context was unusable (${context.reason}).`);
+  }
+  if (context.kind === "continued") {
+    for (const adjustment of context.adjustments) warnOnce(logger, adjustment, `Continued a message's trace but ignored part of its baggage (${adjustment}).`);
+  }
+  const config = { name: options.name, run_type: options.run_type ?? "chain", inputs: options.inputs ?? {}, metadata, tags: options.tags };
+  const run =
+    context.kind === "continued"
+      ? context.parent.createChild(config)
+      : new RunTree({ ...config, client: options.client, project_name: options.projectName, tracingEnabled: true });
+
+  // Posting at the start makes a long job visible while it runs. The patch
+  // below goes through the same batch queue, so it cannot overtake the create.
+  const posted = run.postRun();
+  try {
+    const result = await withRunTree(run, () => handler(run));
+    await run.end(asOutputs(result));
+    return result;
+  } catch (error) {
+    await run.end(undefined, describeError(error));
+    throw error;
+  } finally {
+    await posted;
+    await run.patchRun();
+  }
+}

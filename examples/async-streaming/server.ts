@@ -1,0 +1,109 @@
+// The chat service of the async and streaming patterns, as its own process:
+//
+//   POST /chat/stream   {"question"}  -> SSE tokens (sse.ts), traced as one tree with the caller
+//   POST /chat          {"question"}  -> JSON answer; then, after the response,
+//                                        remember_conversation runs in the background
+//   GET  /health
+//
+// `node --import tsx server.ts` serves on PORT (default: any free port) and
+// prints "chat listening on <url>". The model is ChatOpenAI configured from the
+// environment (OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_MODEL); SUMMARY_MODEL
+// names the background summary's model (default: the same).
+//
+// On SIGTERM/SIGINT it stops accepting requests, lets background work finish,
+// sends every pending run and exits 0. SHUTDOWN=immediate leaves Node's default
+// in place (a signal kills the process at once), which is what most servers do
+// and what loses the last runs: the notebook uses it to show that.
+import type { AddressInfo } from "node:net";
+import { fileURLToPath } from "node:url";
+import express from "express";
+import type { BaseChatModel } from "@langchain/core/language_models/chat_models";
+import { ChatOpenAI } from "@langchain/openai";
+import { traceable } from "langsmith/traceable";
+import { langsmithTracing } from "@tracing-patterns/example-express-middleware";
+import { BackgroundTasks, flushTracing } from "./background.js";
+import { sseChatHandler } from "./sse.js";
+
+export interface ChatAppOptions {
+  model: BaseChatModel;
+  /** Model for the background summary. Default: `model`. */
+  summaryModel?: BaseChatModel;
+  background: BackgroundTasks;
+}
+
+/** What remember_conversation stored, newest last (a stand-in for a memory store). */
+export const memory: Array<{ question: string; summary: string }> = [];
+
+export function createChatApp(options: ChatAppOptions): express.Express {
+  const { model, background } = options;
+  const summaryModel = options.summaryModel ?? model;
+
+  const answerQuestion = traceable(
+    async (question: string) => {
+      const reply = await model.invoke([
+        { role: "system", content: "You answer in a few sentences." },
+        { role: "user", content: question },
+      ]);
+      return { answer: reply.text };
+    },
+    { name: "answer_question" },
+  );
+
+  const rememberConversation = traceable(
+    async (question: string, answer: string) => {
+      const reply = await summaryModel.invoke([{ role: "user", content: `Summarize this exchange. ${question} ${answer}` }]);
+      memory.push({ question, summary: reply.text });
+      return { stored: memory.length };
+    },
+    { name: "remember_conversation" },
+  );
+
+  const app = express();
+  // Only our own services call this one, so their trace headers are continued.
+  app.use(langsmithTracing({ trust: "mesh" }));
+  app.get("/health", (_req, res) => {
+    res.json({ ok: true, backgroundTasks: background.size });
+  });
+  app.post("/chat/stream", express.json(), sseChatHandler({ model }));
+  app.post("/chat", express.json(), async (req, res) => {
+    const question: unknown = (req.body as { question?: unknown } | undefined)?.question;
+    if (typeof question !== "string" || question.trim() === "") {
+      res.status(400).json({ error: 'expected a JSON body {"question": string}' });
+      return;
+    }
+    const { answer } = await answerQuestion(question);
+    res.json({ answer });
+    // After the response: the caller does not wait for it, the trace still contains it.
+    background.run(() => rememberConversation(question, answer));
+  });
+  return app;
+}
+
+const thisFile = fileURLToPath(import.meta.url);
+
+function modelFromEnv(name: string | undefined): ChatOpenAI {
+  // ChatOpenAI reads OPENAI_API_KEY; the OpenAI client reads OPENAI_BASE_URL.
+  return new ChatOpenAI({ model: name ?? process.env.OPENAI_MODEL ?? "gpt-4o-mini" });
+}
+
+async function serve(): Promise<void> {
+  const background = new BackgroundTasks();
+  const app = createChatApp({ model: modelFromEnv(undefined), summaryModel: modelFromEnv(process.env.SUMMARY_MODEL), background });
+  const server = app.listen(Number(process.env.PORT ?? 0), "127.0.0.1");
+  await new Promise<void>((resolve, reject) => {
+    server.once("listening", resolve);
+    server.once("error", reject);
+  });
+  console.log(`chat listening on http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  if (process.env.SHUTDOWN === "immediate") return;
+  const stop = async (): Promise<void> => {
+    server.close();
+    server.closeIdleConnections();
+    await flushTracing(background);
+    process.exit(0);
+  };
+  process.once("SIGTERM", () => void stop());
+  process.once("SIGINT", () => void stop());
+}
+
+if (process.argv[1] === thisFile) await serve();
