@@ -25,7 +25,8 @@ export function forkBench(module: string, env: NodeJS.ProcessEnv, extraArgs: str
     new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         cleanup();
-        reject(new Error(`${module} did not answer ${JSON.stringify(message)} within ${timeoutMs} ms`));
+        child.kill();
+        reject(new Error(`${module} did not answer ${JSON.stringify(message)} within ${timeoutMs} ms; stopped it`));
       }, timeoutMs);
       const onMessage = (reply: Reply<T>): void => {
         cleanup();

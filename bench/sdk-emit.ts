@@ -41,6 +41,9 @@ async function emit(req: EmitRequest): Promise<EmitResult> {
   return { traces: req.traces, runs, seconds, runsPerSecond: runs / seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
 
+// The parent is gone (it failed or was interrupted): do not linger as an orphan.
+process.on("disconnect", () => process.exit(1));
+
 process.once("message", (msg: EmitRequest) => {
   emit(msg).then(
     (result) => process.send?.({ ok: true, result }, () => process.exit(0)),

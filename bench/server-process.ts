@@ -51,6 +51,9 @@ function stats(): ServerStats {
   };
 }
 
+// The parent is gone (it failed or was interrupted): do not linger as an orphan.
+process.on("disconnect", () => process.exit(1));
+
 process.on("message", (msg: ServerRequest) => {
   const reply = (body: object): void => void process.send?.(body);
   const fail = (e: unknown): void => reply({ ok: false, error: e instanceof Error ? (e.stack ?? e.message) : String(e) });

@@ -8,7 +8,7 @@ import { createRequire } from "node:module";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { buildCaptureSet, replayRound, type CaptureSet, type ReplayRequest } from "../../bench/payloads.js";
-import { childEnv, forkBench, type Child } from "../../bench/procs.js";
+import { childEnv, forkBench } from "../../bench/procs.js";
 import { replay, type ReplayResult } from "../../bench/replay.js";
 import type { EmitRequest, EmitResult } from "../../bench/sdk-emit.js";
 import type { ServerStats } from "../../bench/server-process.js";
@@ -54,7 +54,6 @@ const mb = (bytes: number): number => Math.round((bytes / 2 ** 20) * 10) / 10;
 const round = (n: number, digits = 0): number => Math.round(n * 10 ** digits) / 10 ** digits;
 
 interface ServerProcess {
-  child: Child;
   url: string;
   stats(): Promise<ServerStats>;
   stop(): Promise<void>;
@@ -65,7 +64,6 @@ async function startServerProcess(dbPath: string): Promise<ServerProcess> {
   const child = forkBench("./server-process.ts", childEnv(), ["--expose-gc", ...profileArgs("server")]);
   const { url } = await child.ask<{ url: string }>({ kind: "start", dbPath }, 30_000);
   return {
-    child,
     url,
     stats: async () => (await child.ask<{ stats: ServerStats }>({ kind: "stats" }, 30_000)).stats,
     stop: async () => {
@@ -227,7 +225,7 @@ async function main(): Promise<void> {
   console.log("");
   console.log(`Trace server ingest (replayed SDK requests, ~${round(requestRuns)} runs and ${fmt(set.compressedBytes / set.templates.length)} bytes each, ${config.connections} connections):`);
   const rows = [
-    ["store", "runs/s", "vs SDK", "p50 ms", "p99 ms", "1-conn p50", "CPU us/run", "RSS MB/100k", "heap MB/100k", "DB MB/100k", "stored/sent"],
+    ["store", "runs/s", "vs SDK", "p50 ms", "p99 ms", "1-conn p50", "CPU us/run", "RSS MB/100k", "heap MB/100k", "DB MB/100k", "stored/acked"],
     ...stores.map((s) => [
       s.store,
       fmt(s.runsPerSecond),
@@ -295,6 +293,7 @@ async function main(): Promise<void> {
       seconds: round(s.replay.seconds, 2),
       latencyMs: { p50: round(s.replay.latencyMs.p50, 2), p99: round(s.replay.latencyMs.p99, 2), max: round(s.replay.latencyMs.max, 2) },
       unloadedLatencyMs: { p50: round(s.unloadedLatencyMs.p50, 2), p99: round(s.unloadedLatencyMs.p99, 2), max: round(s.unloadedLatencyMs.max, 2) },
+      serverCpuSeconds: round(s.serverCpuSeconds, 2),
       serverCpuMicrosPerRun: round(s.serverCpuMicrosPerRun),
       loadGeneratorCpuSeconds: round(s.replay.clientCpuSeconds, 2),
       per100kRuns: s.per100kRuns,
