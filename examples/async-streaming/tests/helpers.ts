@@ -61,8 +61,10 @@ const SELECTS: RunSelectField[] = [
  * after every writer has flushed (processes stopped, clients awaited).
  */
 export async function readProjectTraces(client: Client, projectName: string): Promise<Map<string, Run[]>> {
-  const project = await client.readProject({ projectName });
   const byTrace = new Map<string, Run[]>();
+  // A project exists once its first run has arrived: none means nothing arrived.
+  if (!(await client.hasProject({ projectName }))) return byTrace;
+  const project = await client.readProject({ projectName });
   for await (const item of client.runs.query({ project_ids: [project.id], selects: SELECTS, min_start_time: new Date(Date.now() - 3_600_000).toISOString() })) {
     const run = runFromV2(item);
     const traceId = run.trace_id ?? run.id;
