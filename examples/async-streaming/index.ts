@@ -13,7 +13,4 @@ export type { StartedProcess, StartProcessOptions } from "./processes.js";
 export { checkIsolation, formatIsolation } from "./isolation.js";
 export type { IsolationReport, RunLike } from "./isolation.js";
 export { currentRun } from "@tracing-patterns/example-express-middleware";
-// p-limit 7 runs each queued task in the async context of the code that queued it; versions up
-// to 3 (still common as a transitive dependency) run it in the context of the task that finished
-// before it. Re-exported so the notebook uses the version this example depends on.
-export { default as pLimit } from "p-limit";
+export { pLimit, type Limiter } from "./limit.js";

@@ -16,6 +16,7 @@ import { Worker } from "bullmq";
 import type { BaseChatModel } from "@langchain/core/language_models/chat_models";
 import { ChatOpenAI } from "@langchain/openai";
 import { traceable } from "langsmith/traceable";
+import { currentRun } from "@tracing-patterns/example-express-middleware";
 import { flushTracing } from "./background.js";
 import { tracedProcessor, type TracedJobData } from "./jobs.js";
 
@@ -25,6 +26,8 @@ export interface AnswerJob {
 
 export interface AnswerResult {
   answer: string;
+  /** The trace this job's run belongs to, so the producer can find it (what x-trace-id is for HTTP). */
+  trace_id?: string;
 }
 
 /** The job handler: plain business logic, traced like any other code. */
@@ -35,7 +38,7 @@ export function answerHandler(model: BaseChatModel): (payload: AnswerJob) => Pro
         { role: "system", content: "You answer in a few sentences." },
         { role: "user", content: payload.question },
       ]);
-      return { answer: reply.text };
+      return { answer: reply.text, trace_id: currentRun()?.trace_id };
     },
     { name: "answer_job" },
   );

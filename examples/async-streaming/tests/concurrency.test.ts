@@ -10,7 +10,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, test } from "node:test";
 import { Client, type Run } from "langsmith";
 import { RunTree } from "langsmith/run_trees";
-import { getCurrentRunTree, traceable } from "langsmith/traceable";
+import { getCurrentRunTree, traceable, withRunTree } from "langsmith/traceable";
 import { formatReport, verifyTrace } from "@tracing-patterns/setup";
 import { BackgroundTasks, checkIsolation, currentRun, formatIsolation, pLimit } from "../index.js";
 import { isolateEnv, readProjectTraces, startLocalStack, useEnv, type LocalStack } from "./helpers.js";
@@ -177,7 +177,8 @@ describe("state shared between concurrent requests", () => {
         this.run = getCurrentRunTree();
         await work({ request_id, part: "draft" });
         // Explicit parent, taken from shared state: whichever request wrote it last.
-        return save(this.run, { request_id, part: "answer" });
+        const run = this.run;
+        return withRunTree(run, () => save({ request_id, part: "answer" }));
       },
     };
     const byRequest = await runRequests("state-shared", 30, (request_id) => assistant.handle(request_id));
@@ -191,7 +192,7 @@ describe("state shared between concurrent requests", () => {
     const assistant = {
       async handle(request_id: string, run: RunTree) {
         await work({ request_id, part: "draft" });
-        return save(run, { request_id, part: "answer" });
+        return withRunTree(run, () => save({ request_id, part: "answer" }));
       },
     };
     const byRequest = await runRequests("state-param", 30, (request_id) => assistant.handle(request_id, getCurrentRunTree()));
