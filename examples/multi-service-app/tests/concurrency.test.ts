@@ -4,7 +4,8 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { Run } from "langsmith";
-import { formatReport, verifyTrace } from "@tracing-patterns/setup";
+import type { RunSelectField } from "langsmith/resources";
+import { formatReport, runFromV2, verifyTrace } from "@tracing-patterns/setup";
 import { EXPECTED_SHAPE, SERVICES, chat, shape, startTestStack, type TestStack } from "./helpers.js";
 
 const COUNT = 500;
@@ -14,6 +15,8 @@ const COUNT = 500;
 // processes share one clock, so this is queueing, not skew, and not what this
 // test is about: linking. The one-request test keeps the default 50 ms.
 const QUEUEING_ALLOWANCE_MS = 10_000;
+/** runs.query returns only ids unless told which fields to send. */
+const SELECTS: RunSelectField[] = ["ID", "NAME", "RUN_TYPE", "START_TIME", "END_TIME", "ERROR", "INPUTS", "OUTPUTS", "EXTRA", "METADATA", "TRACE_ID", "PARENT_RUN_IDS"];
 let stack: TestStack;
 
 before(async () => {
@@ -38,10 +41,12 @@ test(`${COUNT} concurrent requests make ${COUNT} separate, complete traces`, asy
   const codes = await stack.services.stop();
   assert.deepEqual(codes, { gateway: 0, orchestrator: 0, retrieval: 0, llm: 0 });
 
-  // One paginated listing of the project instead of 500 trace queries.
+  // One paginated query over the project instead of 500 trace queries.
+  const project = await stack.client.readProject({ projectName: stack.project });
   const byTrace = new Map<string, Run[]>();
   let total = 0;
-  for await (const run of stack.client.listRuns({ projectName: stack.project })) {
+  for await (const item of stack.client.runs.query({ project_ids: [project.id], selects: SELECTS, page_size: 1000 })) {
+    const run = runFromV2(item);
     total += 1;
     const key = run.trace_id ?? "(none)";
     byTrace.set(key, [...(byTrace.get(key) ?? []), run]);
