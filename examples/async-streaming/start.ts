@@ -1,0 +1,77 @@
+// `npm run example:async-streaming`: everything this example needs, as real
+// processes (the local trace server and model endpoint, redis-server, the chat
+// service, the queue worker), then one streamed answer over SSE and one answer
+// through the queue, and the two traces they made. `--once` exits after
+// printing them; otherwise the services stay up until Ctrl-C.
+import { Queue, QueueEvents } from "bullmq";
+import { traceable } from "langsmith/traceable";
+import { ensureLocalStack, readTrace, renderTraceText, setServiceName, traceUrl } from "@tracing-patterns/setup";
+import { addTracedJob, chatStreamClient, flushTracing, SERVER_SCRIPT, startProcess, startRedisServer, WORKER_SCRIPT, type TracedJobData } from "./index.js";
+import type { AnswerJob, AnswerResult } from "./worker.js";
+
+setServiceName("client");
+const stack = await ensureLocalStack();
+const redis = await startRedisServer();
+// The local model pauses between tokens so the stream is visible as one; a real model needs no help.
+const model = stack.config.model.provider === "local" ? { OPENAI_MODEL: `${stack.config.model.name}+token-delay-30` } : {};
+const chat = await startProcess(SERVER_SCRIPT, { env: { ...process.env, ...model, LANGSMITH_SERVICE: "chat" }, ready: /chat listening on (\S+)/ });
+const worker = await startProcess(WORKER_SCRIPT, {
+  env: { ...process.env, LANGSMITH_SERVICE: "queue-worker", REDIS_URL: redis.url, QUEUE_NAME: "answers" },
+  ready: /worker ready on (\S+)/,
+});
+const queue = new Queue<TracedJobData<AnswerJob>, AnswerResult>("answers", { connection: { url: redis.url } });
+const events = new QueueEvents("answers", { connection: { url: redis.url } });
+await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
+console.log(`chat service ${chat.ready} · queue worker on "${worker.ready}" · redis ${redis.url} · traces ${stack.viewerUrl ?? "(LangSmith)"}\n`);
+
+const readChat = chatStreamClient(`${chat.ready}/chat/stream`);
+const traceIds: string[] = [];
+
+const askStreaming = traceable(
+  async (question: string) => {
+    let text = "";
+    for await (const token of readChat({ question })) {
+      process.stdout.write(token);
+      text += token;
+    }
+    process.stdout.write("\n");
+    return { text };
+  },
+  { name: "ask_streaming", on_start: (run) => run && traceIds.push(run.trace_id) },
+);
+
+const askViaQueue = traceable(
+  async (question: string) => {
+    const job = await addTracedJob(queue, "answer", { question });
+    const result = await job.waitUntilFinished(events, 30_000);
+    console.log(result.answer);
+    return result;
+  },
+  { name: "ask_via_queue", on_start: (run) => run && traceIds.push(run.trace_id) },
+);
+
+await askStreaming("Why does a token stream need tracing on both sides?");
+await askViaQueue("Which process answered this question?");
+for (const [traceId, expectRuns] of [[traceIds[0], 5], [traceIds[1], 4]] as const) {
+  if (!traceId) continue;
+  console.log(`\n${renderTraceText(await readTrace(traceId, { expectRuns }))}`);
+  if (stack.viewerUrl) console.log(`viewer: ${traceUrl(traceId, stack.viewerUrl)}`);
+}
+
+const stop = async (): Promise<void> => {
+  await Promise.all([queue.close(), events.close()]);
+  // Both children flush their runs on SIGTERM before exiting.
+  await Promise.all([chat.stop(), worker.stop()]);
+  await redis.stop();
+  await flushTracing();
+  await stack.stop();
+  process.exit(0);
+};
+if (process.argv.includes("--once")) {
+  await stop();
+} else {
+  console.log(`\nTry: curl -N -X POST ${chat.ready}/chat/stream -H 'content-type: application/json' -d '{"question":"what is SSE?"}'`);
+  console.log("Ctrl-C to stop.");
+  process.once("SIGINT", () => void stop());
+  process.once("SIGTERM", () => void stop());
+}
