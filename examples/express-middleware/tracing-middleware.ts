@@ -636,6 +636,16 @@ export function langsmithTracing(options: LangSmithTracingOptions = {}): Request
     // this: the SDK leaves inputs out of the final patch by default
     // (LANGSMITH_EXCLUDE_INPUTS_ON_PATCH). postRun logs its own failures.
     const posted = run.postRun();
+    // The run ends when the handler calls res.end(), not when "finish" is
+    // processed: under load the event loop can deliver "finish" tens of ms
+    // later, after the caller already has the response, and the server run
+    // would then end outside its parent's time window.
+    let respondedAt: number | undefined;
+    const originalEnd = res.end;
+    res.end = function (this: ExpressResponse, ...args: unknown[]) {
+      respondedAt ??= Date.now();
+      return (originalEnd as (...a: unknown[]) => ExpressResponse).apply(this, args);
+    } as ExpressResponse["end"];
     let ended = false;
     const finish = (disconnected: boolean): void => {
       if (ended) return;
@@ -651,7 +661,7 @@ export function langsmithTracing(options: LangSmithTracingOptions = {}): Request
       if (disconnected) metadata["http.client_disconnected"] = true;
       const outputs = disconnected && !res.headersSent ? {} : { status_code: status };
       void (async () => {
-        await run.end(outputs, error, Date.now(), metadata);
+        await run.end(outputs, error, disconnected ? Date.now() : (respondedAt ?? Date.now()), metadata);
         // The patch must not overtake the create: both go through the same batch queue.
         await posted;
         await run.patchRun();
