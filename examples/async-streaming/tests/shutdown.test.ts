@@ -29,7 +29,7 @@ async function chatThenTerminate(project: string, shutdown: "graceful" | "immedi
   const server = await startProcess(SERVER_SCRIPT, {
     env: {
       ...process.env,
-      ...stack.env("chat", project, { SUMMARY_MODEL: "gpt-4o-mini+latency-400" }),
+      ...stack.env("chat", project, { SUMMARY_MODEL: "gpt-4o-mini+latency-1000" }),
       ...(shutdown === "immediate" ? { SHUTDOWN: "immediate" } : {}),
     },
     ready: /chat listening on (\S+)/,
