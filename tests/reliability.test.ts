@@ -100,7 +100,7 @@ test("hung backend: requests are served while it holds the SDK's uploads, flushT
   backend.releaseHeld();
   const after = await flushTraces({ client, timeoutMs: 60_000 });
   assert.equal(after.flushed, true, JSON.stringify(after));
-  assert.deepEqual(after.pending, { queuedOperations: 0, pendingSends: 0 });
+  assert.deepEqual(after.pending, { queuedBytes: 0, pendingSends: 0 });
   assert.equal(completeTraces(traces.store, ids, RUNS_WITH_MODEL).length, ids.length);
   assert.deepEqual(sdkOutput.lines, [], "a retried upload that succeeds is not logged");
   assert.deepEqual(rejections.seen, []);

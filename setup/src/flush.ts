@@ -14,9 +14,12 @@ export interface FlushOptions {
 
 /** What the SDK still holds for sending, read from its private fields (undefined if they change). */
 export interface PendingWork {
-  /** Run operations queued or buffered but not yet handed to a send. */
-  queuedOperations: number;
-  /** Sends waiting for a slot or in flight (each is one batch; a send in retry counts once). */
+  /**
+   * The SDK's estimate of the serialized size of run operations not yet in an upload: queued,
+   * waiting to be compressed, or in an open compressed buffer.
+   */
+  queuedBytes: number;
+  /** Uploads waiting for a slot or in flight (one per batch; an upload being retried counts once). */
   pendingSends: number;
 }
 
@@ -37,27 +40,27 @@ export interface FlushResult {
 }
 
 interface ClientInternals {
-  autoBatchQueue?: { items?: unknown[] };
-  _compressedBuffers?: Map<unknown, { buffer?: { count?: number } }>;
+  autoBatchQueue?: { sizeBytes?: number };
+  _compressedBuffers?: Map<unknown, { buffer?: { uncompressedSize?: number } }>;
   batchIngestCaller?: { queue?: { size?: number; pending?: number } };
 }
 
 function pendingWork(clients: readonly Client[]): PendingWork | undefined {
-  let queuedOperations = 0;
+  let queuedBytes = 0;
   let pendingSends = 0;
   for (const client of clients) {
     const internals = client as unknown as ClientInternals;
-    const items = internals.autoBatchQueue?.items;
+    const queued = internals.autoBatchQueue?.sizeBytes;
     const queue = internals.batchIngestCaller?.queue;
     const buffers = internals._compressedBuffers;
-    if (!Array.isArray(items) || typeof queue?.size !== "number" || typeof queue.pending !== "number" || !(buffers instanceof Map)) {
+    if (typeof queued !== "number" || typeof queue?.size !== "number" || typeof queue.pending !== "number" || !(buffers instanceof Map)) {
       return undefined;
     }
-    queuedOperations += items.length;
-    for (const entry of buffers.values()) queuedOperations += entry.buffer?.count ?? 0;
+    queuedBytes += queued;
+    for (const entry of buffers.values()) queuedBytes += entry.buffer?.uncompressedSize ?? 0;
     pendingSends += queue.size + queue.pending;
   }
-  return { queuedOperations, pendingSends };
+  return { queuedBytes, pendingSends };
 }
 
 function clientsToFlush(client: FlushOptions["client"]): Client[] {
@@ -140,7 +143,7 @@ function summarize(result: ShutdownResult): string {
   const { flush } = result;
   const requests = result.drained ? "in-flight requests finished" : "in-flight requests cut off at the deadline";
   if (flush.flushed) return `${requests}; traces flushed in ${flush.elapsedMs} ms`;
-  const pending = flush.pending ? ` (${flush.pending.queuedOperations} queued run operations, ${flush.pending.pendingSends} sends pending)` : "";
+  const pending = flush.pending ? ` (${flush.pending.queuedBytes} bytes of runs queued, ${flush.pending.pendingSends} uploads pending)` : "";
   const errors = flush.errors.length > 0 ? `; errors: ${flush.errors.join("; ")}` : "";
   return `${requests}; traces NOT flushed after ${flush.elapsedMs} ms${pending}, they are lost on exit${errors}`;
 }
@@ -188,8 +191,11 @@ export function installGracefulShutdown(server: Server, options: GracefulShutdow
   const shutdown = (reason = "shutdown requested"): Promise<ShutdownResult> => {
     running ??= (async () => {
       const started = performance.now();
-      log(`[shutdown] ${reason}: not accepting connections; finishing ${inFlight.size} in-flight request(s), then flushing traces (budget ${timeoutMs} ms)`);
-      const drained = server.listening ? await drain(timeoutMs) : true;
+      const requests = inFlight.size;
+      // drain() stops listening synchronously, so the line below is true when it is printed.
+      const draining = server.listening ? drain(timeoutMs) : Promise.resolve(true);
+      log(`[shutdown] ${reason}: not accepting connections; finishing ${requests} in-flight request(s), then flushing traces (budget ${timeoutMs} ms)`);
+      const drained = await draining;
       const flush = await flushTraces({ client: options.client, timeoutMs: Math.max(0, timeoutMs - (performance.now() - started)) });
       const result = { drained, flush };
       log(`[shutdown] ${summarize(result)}`);

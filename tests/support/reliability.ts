@@ -9,7 +9,7 @@ export function isolateFromLangSmithEnv(): void {
 }
 
 export interface ConsoleCapture {
-  /** First line of each console.warn / console.error call, in order. */
+  /** First line of each console.warn / console.error call, in order, except Node's process warnings. */
   readonly lines: string[];
   restore(): void;
 }
@@ -19,7 +19,9 @@ export function captureConsole(): ConsoleCapture {
   const lines: string[] = [];
   const original = { warn: console.warn, error: console.error };
   const record = (...args: unknown[]): void => {
-    lines.push(args.map((a) => (a instanceof Error ? `${a.name}: ${a.message}` : String(a))).join(" ").split("\n")[0] ?? "");
+    const line = args.map((a) => (a instanceof Error ? `${a.name}: ${a.message}` : String(a))).join(" ").split("\n")[0] ?? "";
+    // Node's own process warnings (node:sqlite is experimental) are not the SDK's.
+    if (!/^\(node:\d+\) \w*Warning/.test(line)) lines.push(line);
   };
   console.warn = record;
   console.error = record;

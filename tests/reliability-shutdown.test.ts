@@ -1,0 +1,229 @@
+// The traced app as a real process: it stays up with its trace backend down,
+// and installGracefulShutdown lets it exit on SIGTERM within its budget, after
+// finishing in-flight requests and flushing what the backend will take.
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import type { Readable } from "node:stream";
+import { fileURLToPath } from "node:url";
+import { afterEach, test } from "node:test";
+import { Client } from "langsmith";
+import {
+  flushTraces,
+  installGracefulShutdown,
+  startModelServer,
+  startTraceServer,
+  type ShutdownResult,
+  type TraceServerHandle,
+} from "@tracing-patterns/setup";
+import { closedPort, completeTraces, get, isolateFromLangSmithEnv } from "./support/reliability.js";
+import { startTracedApp } from "./support/traced-app.js";
+
+isolateFromLangSmithEnv();
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const appScript = path.join(root, "tests", "support", "traced-app.ts");
+const cleanup: Array<() => Promise<unknown> | void> = [];
+
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step();
+});
+
+interface Lines {
+  all: string[];
+  /** Resolves with the first line (seen or to come) matching `pattern`. */
+  next(pattern: RegExp): Promise<string>;
+}
+
+function lines(stream: Readable): Lines {
+  const all: string[] = [];
+  const waiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = [];
+  let partial = "";
+  stream.setEncoding("utf8");
+  stream.on("data", (chunk: string) => {
+    const parts = (partial + chunk).split("\n");
+    partial = parts.pop() ?? "";
+    for (const line of parts) {
+      all.push(line);
+      for (const waiter of [...waiters]) {
+        if (waiter.pattern.test(line)) {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          waiter.resolve(line);
+        }
+      }
+    }
+  });
+  return {
+    all,
+    next(pattern) {
+      const seen = all.find((l) => pattern.test(l));
+      if (seen !== undefined) return Promise.resolve(seen);
+      return new Promise((resolve) => waiters.push({ pattern, resolve }));
+    },
+  };
+}
+
+interface AppProcess {
+  child: ChildProcess;
+  url: string;
+  stdout: Lines;
+  stderr: Lines;
+}
+
+async function spawnApp(env: Record<string, string>): Promise<AppProcess> {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("LANGSMITH_") && !k.startsWith("LANGCHAIN_")));
+  const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", appScript], {
+    cwd: root,
+    env: { ...clean, NODE_NO_WARNINGS: "1", LANGSMITH_TRACING: "true", LANGSMITH_API_KEY: "local", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  cleanup.push(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  });
+  const stdout = lines(child.stdout as Readable);
+  const stderr = lines(child.stderr as Readable);
+  const exited = once(child, "exit").then(([code]) => {
+    throw new Error(`the app exited with ${String(code)} before listening:\n${stderr.all.join("\n")}`);
+  });
+  const line = await Promise.race([stdout.next(/^listening on /), exited]);
+  exited.catch(() => undefined);
+  return { child, url: line.slice("listening on ".length), stdout, stderr };
+}
+
+/** A request on a connection of its own (fetch would reuse a kept-alive one). */
+function newConnection(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    http.get(`${url}/chat?q=late`, { agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    }).once("error", reject);
+  });
+}
+
+async function shutdownResult(app: AppProcess): Promise<{ code: number | null; result: ShutdownResult }> {
+  const [code] = (await once(app.child, "exit")) as [number | null];
+  const line = app.stdout.all.find((l) => l.startsWith("shutdown-result "));
+  assert.ok(line, `no shutdown result; stderr:\n${app.stderr.all.join("\n")}`);
+  return { code, result: JSON.parse(line.slice("shutdown-result ".length)) as ShutdownResult };
+}
+
+test("trace backend down (closed port): the app process serves every request, stays alive, and SIGTERM exits within the shutdown budget", { timeout: 60_000 }, async () => {
+  const model = await startModelServer({ port: 0 });
+  cleanup.push(() => model.close());
+  const app = await spawnApp({
+    LANGSMITH_ENDPOINT: `http://127.0.0.1:${await closedPort()}`,
+    TRACED_APP_MODEL_URL: model.url,
+    TRACED_APP_SHUTDOWN_MS: "500",
+  });
+  const ids: string[] = [];
+  for (let i = 0; i < 20; i++) {
+    const served = await get(`${app.url}/chat?q=${i}`);
+    assert.equal(served.status, 200, served.body);
+    assert.match(JSON.parse(served.body).answer as string, /^\[local-model\]/);
+    ids.push(served.traceId);
+  }
+  assert.equal(new Set(ids).size, 20, "every request got its own trace id");
+  assert.equal(app.child.exitCode, null, "still running");
+
+  app.child.kill("SIGTERM");
+  const { code, result } = await shutdownResult(app);
+  assert.equal(code, 0);
+  assert.equal(result.drained, true);
+  assert.equal(result.flush.flushed, false, "nothing can be delivered to a closed port");
+  assert.ok((result.flush.pending?.queuedBytes ?? 0) > 0, JSON.stringify(result.flush));
+  const unexpected = app.stderr.all.filter((l) => l && !l.startsWith("[shutdown] ") && !/LANGSMITH|fetch failed/.test(l));
+  assert.deepEqual(unexpected, [], "no crash, stack trace or unhandled rejection");
+  assert.ok(app.stderr.all.length < ids.length, `no line per request:\n${app.stderr.all.join("\n")}`);
+  assert.match(app.stderr.all.join("\n"), /traces NOT flushed after \d+ ms \(\d+ bytes of runs queued, \d+ uploads pending\), they are lost on exit/);
+});
+
+test("SIGTERM with a healthy backend: an in-flight request finishes, new connections are refused, every trace is flushed before exit", { timeout: 60_000 }, async () => {
+  const traces: TraceServerHandle = await startTraceServer({ port: 0, log: () => undefined });
+  cleanup.push(() => traces.close());
+  // A dependency the app calls from GET /slow; it answers only when released.
+  let arrived: () => void = () => undefined;
+  const dependencyCalled = new Promise<void>((resolve) => {
+    arrived = resolve;
+  });
+  let release: () => void = () => undefined;
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const dependency = http.createServer((_req, res) => {
+    arrived();
+    void released.then(() => res.end("dependency answered"));
+  });
+  await new Promise<void>((resolve) => dependency.listen(0, "127.0.0.1", resolve));
+  cleanup.push(() => {
+    release();
+    dependency.closeAllConnections();
+    return new Promise((resolve) => dependency.close(resolve));
+  });
+
+  const app = await spawnApp({
+    LANGSMITH_ENDPOINT: traces.url,
+    TRACED_APP_DEPENDENCY_URL: `http://127.0.0.1:${(dependency.address() as AddressInfo).port}/`,
+    TRACED_APP_SHUTDOWN_MS: "20000",
+  });
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i++) ids.push((await get(`${app.url}/chat?q=${i}`)).traceId);
+  const slow = get(`${app.url}/slow`);
+  await dependencyCalled;
+
+  app.child.kill("SIGTERM");
+  await app.stderr.next(/^\[shutdown\] SIGTERM: not accepting connections; finishing 1 in-flight request/);
+  await assert.rejects(newConnection(app.url), { code: "ECONNREFUSED" });
+  release();
+  const inFlight = await slow;
+  assert.equal(inFlight.status, 200);
+  assert.match(inFlight.body, /dependency answered/);
+
+  const { code, result } = await shutdownResult(app);
+  assert.equal(code, 0);
+  assert.equal(result.drained, true);
+  assert.equal(result.flush.flushed, true, JSON.stringify(result.flush));
+  assert.deepEqual(result.flush.pending, { queuedBytes: 0, pendingSends: 0 });
+  assert.equal(completeTraces(traces.store, [...ids, inFlight.traceId], 2).length, 4, "the in-flight request's trace too");
+  const names = traces.store.getTraceRuns(inFlight.traceId).map((r) => r.name);
+  assert.deepEqual(names, ["GET /slow", "call_dependency"]);
+});
+
+test("flushTraces: true at once with a healthy backend; rejects a deadline that is not a finite number", async () => {
+  const traces = await startTraceServer({ port: 0, log: () => undefined });
+  cleanup.push(() => traces.close());
+  const client = new Client({ apiUrl: traces.url, apiKey: "local" });
+  const app = await startTracedApp({ client });
+  cleanup.push(() => app.close());
+  const { traceId } = await get(`${app.url}/chat?q=flush`);
+  const result = await flushTraces({ client, timeoutMs: 30_000 });
+  assert.equal(result.flushed, true);
+  assert.deepEqual(result.pending, { queuedBytes: 0, pendingSends: 0 });
+  assert.ok(result.clients >= 1);
+  assert.equal(completeTraces(traces.store, [traceId], 2).length, 1);
+  await assert.rejects(flushTraces({ client, timeoutMs: Number.POSITIVE_INFINITY }), RangeError);
+  await assert.rejects(flushTraces({ client, timeoutMs: -1 }), RangeError);
+});
+
+test("installGracefulShutdown: shutdown() without a signal reports its result to exit once; uninstall removes its signal handlers", async () => {
+  const before = process.listenerCount("SIGTERM");
+  const app = await startTracedApp({ client: new Client({ apiUrl: `http://127.0.0.1:${await closedPort()}`, apiKey: "local" }) });
+  cleanup.push(() => (app.server.listening ? app.close() : undefined));
+  const exits: Array<[number, ShutdownResult | undefined]> = [];
+  const logged: string[] = [];
+  const handle = installGracefulShutdown(app.server, {
+    timeoutMs: 5_000,
+    log: (line) => logged.push(line),
+    exit: (code, result) => exits.push([code, result]),
+  });
+  assert.equal(process.listenerCount("SIGTERM"), before + 1);
+  const [first, second] = await Promise.all([handle.shutdown("test"), handle.shutdown("again")]);
+  assert.equal(first, second, "one shutdown, shared");
+  assert.equal(first.drained, true);
+  assert.equal(app.server.listening, false);
+  assert.deepEqual(exits, [[0, first]]);
+  assert.match(logged[0] ?? "", /^\[shutdown\] test: not accepting connections/);
+  assert.equal(process.listenerCount("SIGTERM"), before, "uninstalled after the shutdown");
+});
