@@ -20,7 +20,7 @@
  * the context can make the handler throw. The validation is the express
  * middleware's, so a queue accepts exactly what an HTTP hop accepts.
  */
-import type { Client } from "langsmith";
+import { isTracingEnabled, type Client } from "langsmith";
 import { RunTree } from "langsmith/run_trees";
 import { withRunTree } from "langsmith/traceable";
 import {
@@ -127,6 +127,8 @@ export interface ContinueTraceOptions extends ExtractOptions {
   tags?: string[];
   /** Where warnings about malformed context go. Default: console. Each cause is reported once per logger. */
   logger?: TracingLogger;
+  /** Force tracing on or off. Default: the SDK's rule (LANGSMITH_TRACING, or the enclosing run's setting). */
+  enabled?: boolean;
 }
 
 const warnedCauses = new WeakMap<TracingLogger, Set<string>>();
@@ -161,8 +163,11 @@ function asOutputs(result: unknown): Record<string, unknown> {
  * handled as metadata `trace.inbound` (continued / none / restarted) and
  * `trace.inbound_reason`, ends with the handler's result or error, and the
  * handler's error is rethrown so the broker's retry logic still sees it.
+ * With tracing off it only calls the handler (with no run).
  */
-export async function continueTrace<T>(carrier: unknown, options: ContinueTraceOptions, handler: (run: RunTree) => Promise<T> | T): Promise<T> {
+export async function continueTrace<T>(carrier: unknown, options: ContinueTraceOptions, handler: (run: RunTree | undefined) => Promise<T> | T): Promise<T> {
+  // A RunTree posts whenever asked, so the switch has to be checked here.
+  if (!(options.enabled ?? isTracingEnabled())) return handler(undefined);
   const logger = options.logger ?? console;
   const context = extractTraceContext(carrier, options);
   const metadata: Record<string, unknown> = { ...options.metadata, "trace.inbound": context.kind };

@@ -97,6 +97,8 @@ describe("continueTrace", () => {
     assert.deepEqual(await continueTrace(undefined, { name: "consume-untraced", logger }, () => ({ ok: true })), { ok: true });
     for (let i = 0; i < 3; i++) await continueTrace({ "langsmith-trace": "garbage" }, { name: "consume-malformed", logger }, () => i);
     await assert.rejects(continueTrace(carrier, { name: "consume-failing", logger }, () => Promise.reject(new Error("handler failed"))), /handler failed/);
+    // Tracing off: the handler still runs, with no run, and nothing is sent.
+    assert.equal(await continueTrace(carrier, { name: "consume-tracing-off", logger, enabled: false }, (run) => (run === undefined ? "untraced" : "traced")), "untraced");
     assert.equal(warnings.length, 1);
     assert.match(warnings[0] ?? "", /\[langsmith-queue\] Started a new trace .*trace-header-malformed/);
 
@@ -111,6 +113,7 @@ describe("continueTrace", () => {
     const failing = byName(producer, "consume-failing");
     assert.match(failing.error ?? "", /^Error: handler failed/);
 
+    assert.ok(![...traces.values()].flat().some((r) => r.name === "consume-tracing-off"));
     const roots = [...traces.values()].flat().filter((r) => !r.parent_run_id && r.name !== "produce");
     assert.deepEqual(roots.map((r) => r.name).sort(), ["consume-malformed", "consume-malformed", "consume-malformed", "consume-untraced"]);
     for (const root of roots) assert.equal(metadataOf(root)["trace.inbound"], root.name === "consume-untraced" ? "none" : "restarted");
