@@ -251,7 +251,7 @@ export interface ReplayResult {
 
 interface FailedTraceEnvelope {
   version: 1;
-  endpoint: "runs/multipart" | "runs/batch";
+  endpoint: "runs/multipart";
   headers: Record<string, string>;
   body_base64: string;
 }
@@ -266,7 +266,8 @@ function parseEnvelope(text: string): FailedTraceEnvelope | string {
   const v = value as Partial<Record<keyof FailedTraceEnvelope, unknown>> | null;
   if (typeof v !== "object" || v === null) return "not an object";
   if (v.version !== 1) return `unknown version ${JSON.stringify(v.version)}`;
-  if (v.endpoint !== "runs/multipart" && v.endpoint !== "runs/batch") return `unexpected endpoint ${JSON.stringify(v.endpoint)}`;
+  // The only endpoint langsmith 0.12 saves failed uploads for; anything else is not its file.
+  if (v.endpoint !== "runs/multipart") return `unexpected endpoint ${JSON.stringify(v.endpoint)}`;
   if (typeof v.body_base64 !== "string") return "no body_base64";
   const headers = v.headers;
   if (typeof headers !== "object" || headers === null || Object.values(headers).some((h) => typeof h !== "string")) return "bad headers";
