@@ -103,6 +103,29 @@ function newConnection(url: string): Promise<number> {
   });
 }
 
+/** A dependency for GET /slow that answers only once released, so a request stays in flight. */
+async function gatedDependency(): Promise<{ url: string; called: Promise<void>; release(): void }> {
+  let arrived: () => void = () => undefined;
+  const called = new Promise<void>((resolve) => {
+    arrived = resolve;
+  });
+  let release: () => void = () => undefined;
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const server = http.createServer((_req, res) => {
+    arrived();
+    void released.then(() => res.end("dependency answered"));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  cleanup.push(() => {
+    release();
+    server.closeAllConnections();
+    return new Promise((resolve) => server.close(resolve));
+  });
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, called, release };
+}
+
 async function shutdownResult(app: AppProcess): Promise<{ code: number | null; result: ShutdownResult }> {
   const [code] = (await once(app.child, "exit")) as [number | null];
   const line = app.stdout.all.find((l) => l.startsWith("shutdown-result "));
@@ -143,40 +166,21 @@ test("trace backend down (closed port): the app process serves every request, st
 test("SIGTERM with a healthy backend: an in-flight request finishes, new connections are refused, every trace is flushed before exit", { timeout: 60_000 }, async () => {
   const traces: TraceServerHandle = await startTraceServer({ port: 0, log: () => undefined });
   cleanup.push(() => traces.close());
-  // A dependency the app calls from GET /slow; it answers only when released.
-  let arrived: () => void = () => undefined;
-  const dependencyCalled = new Promise<void>((resolve) => {
-    arrived = resolve;
-  });
-  let release: () => void = () => undefined;
-  const released = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  const dependency = http.createServer((_req, res) => {
-    arrived();
-    void released.then(() => res.end("dependency answered"));
-  });
-  await new Promise<void>((resolve) => dependency.listen(0, "127.0.0.1", resolve));
-  cleanup.push(() => {
-    release();
-    dependency.closeAllConnections();
-    return new Promise((resolve) => dependency.close(resolve));
-  });
-
+  const dependency = await gatedDependency();
   const app = await spawnApp({
     LANGSMITH_ENDPOINT: traces.url,
-    TRACED_APP_DEPENDENCY_URL: `http://127.0.0.1:${(dependency.address() as AddressInfo).port}/`,
+    TRACED_APP_DEPENDENCY_URL: dependency.url,
     TRACED_APP_SHUTDOWN_MS: "20000",
   });
   const ids: string[] = [];
   for (let i = 0; i < 3; i++) ids.push((await get(`${app.url}/chat?q=${i}`)).traceId);
   const slow = get(`${app.url}/slow`);
-  await dependencyCalled;
+  await dependency.called;
 
   app.child.kill("SIGTERM");
   await app.stderr.next(/^\[shutdown\] SIGTERM: not accepting connections; finishing 1 in-flight request/);
   await assert.rejects(newConnection(app.url), { code: "ECONNREFUSED" });
-  release();
+  dependency.release();
   const inFlight = await slow;
   assert.equal(inFlight.status, 200);
   assert.match(inFlight.body, /dependency answered/);
@@ -207,23 +211,42 @@ test("flushTraces: true at once with a healthy backend; rejects a deadline that 
   await assert.rejects(flushTraces({ client, timeoutMs: -1 }), RangeError);
 });
 
-test("installGracefulShutdown: shutdown() without a signal reports its result to exit once; uninstall removes its signal handlers", async () => {
+test("installGracefulShutdown: shutdown() without a signal closes the in-flight request's kept-alive connection, reports to exit once, and uninstalls", async () => {
   const before = process.listenerCount("SIGTERM");
-  const app = await startTracedApp({ client: new Client({ apiUrl: `http://127.0.0.1:${await closedPort()}`, apiKey: "local" }) });
+  const traces = await startTraceServer({ port: 0, log: () => undefined });
+  cleanup.push(() => traces.close());
+  const dependency = await gatedDependency();
+  const client = new Client({ apiUrl: traces.url, apiKey: "local" });
+  const app = await startTracedApp({ client, dependencyUrl: dependency.url });
   cleanup.push(() => (app.server.listening ? app.close() : undefined));
   const exits: Array<[number, ShutdownResult | undefined]> = [];
   const logged: string[] = [];
   const handle = installGracefulShutdown(app.server, {
-    timeoutMs: 5_000,
+    timeoutMs: 30_000,
+    client,
     log: (line) => logged.push(line),
     exit: (code, result) => exits.push([code, result]),
   });
   assert.equal(process.listenerCount("SIGTERM"), before + 1);
-  const [first, second] = await Promise.all([handle.shutdown("test"), handle.shutdown("again")]);
+
+  // fetch keeps connections alive; the one carrying this request must not outlive it.
+  const slow = fetch(`${app.url}/slow`);
+  await dependency.called;
+  const shutdowns = Promise.all([handle.shutdown("test"), handle.shutdown("again")]);
+  assert.equal(app.server.listening, false);
+  dependency.release();
+  const response = await slow;
+  assert.equal(response.status, 200);
+  assert.equal(response.headers.get("connection"), "close");
+  await response.text();
+
+  const [first, second] = await shutdowns;
   assert.equal(first, second, "one shutdown, shared");
   assert.equal(first.drained, true);
-  assert.equal(app.server.listening, false);
+  assert.equal(first.flush.flushed, true);
+  assert.equal(completeTraces(traces.store, [response.headers.get("x-trace-id") ?? ""], 2).length, 1);
   assert.deepEqual(exits, [[0, first]]);
-  assert.match(logged[0] ?? "", /^\[shutdown\] test: not accepting connections/);
+  assert.match(logged[0] ?? "", /^\[shutdown\] test: not accepting connections; finishing 1 in-flight request/);
+  assert.match(logged[1] ?? "", /^\[shutdown\] in-flight requests finished; traces flushed in \d+ ms$/);
   assert.equal(process.listenerCount("SIGTERM"), before, "uninstalled after the shutdown");
 });

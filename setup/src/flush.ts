@@ -165,14 +165,15 @@ export function installGracefulShutdown(server: Server, options: GracefulShutdow
   // Node closes a keep-alive connection only when it is idle at close() time; one that finishes a
   // request later would linger for keepAliveTimeout. Asking for "connection: close" avoids that.
   const onRequest = (_req: unknown, res: ServerResponse): void => {
-    if (running) res.setHeader("connection", "close");
+    if (running && !res.headersSent) res.setHeader("connection", "close");
     inFlight.add(res);
     res.once("close", () => {
       inFlight.delete(res);
       if (running) setImmediate(() => server.closeIdleConnections());
     });
   };
-  server.on("request", onRequest);
+  // First, so the header is set before a synchronous handler answers.
+  server.prependListener("request", onRequest);
 
   const drain = (budgetMs: number): Promise<boolean> =>
     new Promise((resolve) => {
