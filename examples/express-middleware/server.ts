@@ -94,6 +94,18 @@ async function listenOn(app: express.Express, port: number): Promise<{ url: stri
   };
 }
 
+// With the trace backend down or hung, awaitPendingTraceBatches() alone takes
+// 90 s or more (docs/reliability.md): a shutdown must not wait on it unbounded.
+const FLUSH_DEADLINE_MS = 10_000;
+async function flushWithDeadline(ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    RunTree.getSharedClient().awaitPendingTraceBatches(),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
+  ]);
+  clearTimeout(timer);
+}
+
 async function serve(role: "edge" | "internal"): Promise<void> {
   const internalUrl = process.env.INTERNAL_URL;
   if (role === "edge" && !internalUrl) throw new Error("the edge needs INTERNAL_URL (the internal service's base URL)");
@@ -103,7 +115,7 @@ async function serve(role: "edge" | "internal"): Promise<void> {
   const stop = async (): Promise<void> => {
     await close();
     // Runs are sent in the background; without this the last ones are lost on exit.
-    await RunTree.getSharedClient().awaitPendingTraceBatches();
+    await flushWithDeadline(FLUSH_DEADLINE_MS);
     process.exit(0);
   };
   process.once("SIGTERM", () => void stop());
@@ -150,7 +162,7 @@ async function demo(exitAfter: boolean): Promise<void> {
   const stop = async (): Promise<void> => {
     internal.child.kill("SIGTERM");
     await Promise.all([edge.close(), once(internal.child, "exit")]);
-    await RunTree.getSharedClient().awaitPendingTraceBatches();
+    await flushWithDeadline(FLUSH_DEADLINE_MS);
     await stack.stop();
     process.exit(0);
   };

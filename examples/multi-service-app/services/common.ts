@@ -3,7 +3,7 @@
 import { once } from "node:events";
 import type { AddressInfo } from "node:net";
 import type { Express } from "express";
-import { RunTree } from "langsmith/run_trees";
+import { flushTraces } from "@tracing-patterns/setup";
 import { tracedFetch } from "@tracing-patterns/example-express-middleware";
 import { DEFAULT_PORTS, PORT_ENV, URL_ENV, type DownstreamService, type ServiceName } from "./ports.js";
 
@@ -73,6 +73,9 @@ export async function postJson<T>(service: string, url: URL, body: unknown): Pro
  * and tests wait for that line), and stops cleanly on SIGINT/SIGTERM: no new
  * connections, in-flight requests finish, pending runs are flushed, exit 0.
  */
+// What a shutdown may spend flushing runs before it exits anyway.
+const FLUSH_DEADLINE_MS = 10_000;
+
 export async function serve(app: Express, service: ServiceName, options: { flush?: () => Promise<void> } = {}): Promise<void> {
   const port = portFor(service);
   const server = app.listen(port, HOST);
@@ -98,7 +101,9 @@ export async function serve(app: Express, service: ServiceName, options: { flush
     await closed;
     await options.flush?.();
     // Runs are sent in background batches; without this the last ones are lost on exit.
-    await RunTree.getSharedClient().awaitPendingTraceBatches();
+    // Bounded: with the trace backend down or hung the SDK's own flush takes 90 s or
+    // more (docs/reliability.md), past any orchestrator's grace period.
+    await flushTraces({ timeoutMs: FLUSH_DEADLINE_MS });
     process.exit(0);
   };
   process.on("SIGTERM", () => void stop());
