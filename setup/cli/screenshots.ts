@@ -1,14 +1,17 @@
 // `npm run screenshots`: regenerates docs/images/viewer-*.png from real traces.
 // It starts a trace server and the model endpoint on free ports (in memory),
 // records the demo traces through the SDK, and photographs the viewer in
-// Debian's chromium, plus the inline rendering a notebook cell shows.
+// Debian's chromium, plus a cell of the environment notebook executed in
+// Jupyter, showing the same rendering inline.
+import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { Client, RunTree } from "langsmith";
 import { chromium } from "playwright-core";
-import { readTrace, renderTraceHtml, serviceMetadata, startModelServer, startTraceServer } from "@tracing-patterns/setup";
+import { serviceMetadata, startModelServer, startTraceServer } from "@tracing-patterns/setup";
 import { chromiumLaunchOptions, recordDemoTraces, waitForTrace } from "../src/viewer/demo.js";
-import { repoRoot } from "./lib/notebooks.js";
+import { repoRoot, runNotebook } from "./lib/notebooks.js";
 
 const outDir = join(repoRoot, "docs", "images");
 mkdirSync(outDir, { recursive: true });
@@ -45,15 +48,19 @@ try {
   await page.goto(`${traces.url}/traces/${demo.broken}${orphan ? `?run=${orphan.id}` : ""}`);
   await shot("viewer-broken.png");
 
-  // What displayTrace shows under a notebook cell: the SDK reads the trace back, renderTraceHtml draws it.
-  const runs = await readTrace(demo.multiService, { client, expectRuns: 9 });
-  await page.setViewportSize({ width: 1100, height: 420 });
-  await page.setContent(
-    `<!doctype html><html><body style="margin:0;padding:16px;background:#fff;font-family:system-ui,sans-serif">` +
-      `<div style="font-family:ui-monospace,monospace;font-size:13px;color:#303f9f;margin-bottom:6px">In [4]: <span style="color:#1f2328">displayTrace(await readTrace(traceId))</span></div>` +
-      `<div style="border-left:3px solid #d0d7de;padding-left:12px">${renderTraceHtml(runs, { viewerUrl: traces.url })}</div></body></html>`,
-  );
-  await shot("viewer-inline.png");
+  // What displayTrace shows under a notebook cell: the environment notebook really executed in
+  // Jupyter with the tslab kernel (against this stack), exported by nbconvert, photographed.
+  const executed = await runNotebook(join(repoRoot, "setup", "environment_setup.ipynb"), {
+    env: { TRACE_SERVER_URL: traces.url, MODEL_SERVER_URL: model.url, LANGSMITH_API_KEY: "", OPENAI_API_KEY: "" },
+  });
+  if (!executed.ok) throw new Error(`environment_setup.ipynb failed:\n${executed.log}`);
+  const html = executed.executedPath.replace(/\.ipynb$/, ".html");
+  execFileSync("jupyter-nbconvert", ["--to", "html", executed.executedPath, "--output", html], { stdio: "ignore" });
+  await page.setViewportSize({ width: 1100, height: 800 });
+  await page.goto(pathToFileURL(html).toString());
+  const path = join(outDir, "viewer-inline.png");
+  await page.locator(".jp-Cell", { hasText: "displayTrace(runs" }).first().screenshot({ path });
+  console.log(`wrote ${path}`);
 } finally {
   await browser.close();
   await Promise.all([traces.close(), model.close()]);
