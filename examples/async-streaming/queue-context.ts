@@ -27,6 +27,7 @@ import {
   DEFAULT_LIMITS,
   currentRun,
   injectTraceHeaders,
+  parentFromValidatedContext,
   parseTraceHeader,
   sanitizeBaggage,
   type BaggageAdjustment,
@@ -105,15 +106,7 @@ export function extractTraceContext(carrier: unknown, options: ExtractOptions = 
     ownProject: ownProject(options.projectName),
   });
   if (cleaned.kind === "invalid") return { kind: "restarted", reason: cleaned.reason };
-  let parent: RunTree | undefined;
-  try {
-    parent = RunTree.fromHeaders(
-      { [TRACE_KEY]: header.header.dottedOrder, ...(cleaned.baggage ? { [BAGGAGE_KEY]: cleaned.baggage } : {}) },
-      { client: options.client, project_name: options.projectName, tracingEnabled: true },
-    );
-  } catch {
-    parent = undefined;
-  }
+  const parent = parentFromValidatedContext(header.header.dottedOrder, cleaned.baggage, options);
   if (parent === undefined) return { kind: "restarted", reason: "sdk-rejected" };
   return { kind: "continued", parent, adjustments: cleaned.adjustments };
 }

@@ -274,6 +274,27 @@ function isPlainName(value: string, limits: HeaderLimits): boolean {
 }
 
 /**
+ * `RunTree.fromHeaders` on a context that `parseTraceHeader` and
+ * `sanitizeBaggage` already accepted, for any carrier (HTTP headers, queue
+ * message metadata). `undefined` when the SDK still refuses it: it must never
+ * throw into the request or job that carried it.
+ */
+export function parentFromValidatedContext(
+  dottedOrder: string,
+  baggage: string | undefined,
+  options: { client?: Client; projectName?: string } = {},
+): RunTree | undefined {
+  try {
+    return RunTree.fromHeaders(
+      { [TRACE_HEADER]: dottedOrder, ...(baggage ? { [BAGGAGE_HEADER]: baggage } : {}) },
+      { client: options.client, project_name: options.projectName, tracingEnabled: true },
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Rebuilds `baggage` from the langsmith members a caller may set, validated.
  * Only the result goes to `RunTree.fromHeaders`, whose own parser would
  * - throw URIError on one bad escape anywhere, including in another vendor's
@@ -550,15 +571,7 @@ function startServerRun(req: ExpressRequest, settings: Settings, warn: (cause: s
   }
   for (const adjustment of baggage.adjustments) warn(adjustment, `Continued a trace but ignored ${WARNINGS[adjustment]}.`);
 
-  let parent: RunTree | undefined;
-  try {
-    parent = RunTree.fromHeaders(
-      { [TRACE_HEADER]: trace.header.dottedOrder, ...(baggage.baggage ? { [BAGGAGE_HEADER]: baggage.baggage } : {}) },
-      { client: settings.client, project_name: settings.projectName, tracingEnabled: true },
-    );
-  } catch {
-    parent = undefined;
-  }
+  const parent = parentFromValidatedContext(trace.header.dottedOrder, baggage.baggage, settings);
   if (parent === undefined) {
     warn("sdk-rejected", `Started a new trace instead of continuing ${WARNINGS["sdk-rejected"]}.`);
     return root({ inbound: "restarted", reason: "sdk-rejected", adjustments: baggage.adjustments });
