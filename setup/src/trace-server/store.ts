@@ -220,6 +220,16 @@ function mergeExtra(low: JsonObject, high: JsonObject): JsonObject {
   return merged;
 }
 
+/**
+ * Whether a later SELECT of this row succeeds. node:sqlite stores an integer
+ * beyond 2^53 as a 64-bit integer and then refuses to read it as a number,
+ * so with such a token count the next operation on the run (or a child
+ * deriving its dotted_order from it) fails.
+ */
+function readableBack(row: RunRow): boolean {
+  return [row.prompt_tokens, row.completion_tokens, row.total_tokens].every((v) => v === null || !Number.isInteger(v) || Number.isSafeInteger(v));
+}
+
 type Usage = { prompt: number | null; completion: number | null; total: number | null };
 
 function asObject(v: unknown): JsonObject | undefined {
@@ -362,22 +372,39 @@ export class TraceStore {
       const result: UpsertResult = { accepted: [], rejected: [] };
       for (const r of ctx.rejections ?? []) this.pushRejection(result, r);
       const now = nowIso();
+      // Rows this batch computed but has not written yet. Every lookup reads
+      // through them, so each operation sees exactly the row that writing
+      // them one by one would have left, and a run's create and update in the
+      // same request cost one row write (and one SELECT) instead of two.
+      // Map order is the order of each run's first write, so rowids match too.
+      const pending = new Map<string, RunRow>();
+      const lookup = (id: string): RunRow | undefined => pending.get(id) ?? this.selectRun(id);
+      const flush = (): void => {
+        for (const row of pending.values()) this.stmt(this.upsertSql).run(...RUN_COLUMNS.map((c) => row[c]));
+        pending.clear();
+      };
       for (const run of runs) {
-        const violation = this.upsertOne(run, now);
-        if (violation) {
+        const outcome = this.mergeRun(run, now, lookup);
+        if ("rule" in outcome) {
           this.pushRejection(result, {
             route: ctx.route,
             op: run.op,
             run_id: run.id,
-            trace_id: violation.trace_id ?? run.trace_id ?? null,
-            rule: violation.rule,
-            message: `run ${run.id} (${run.op}${run.name ? ` "${run.name}"` : ""}): ${violation.message}`,
+            trace_id: outcome.trace_id ?? run.trace_id ?? null,
+            rule: outcome.rule,
+            message: `run ${run.id} (${run.op}${run.name ? ` "${run.name}"` : ""}): ${outcome.message}`,
             payload: run,
           });
-        } else {
-          result.accepted.push(run.id);
+          continue;
         }
+        pending.set(run.id, outcome);
+        for (const a of run.attachments ?? []) this.putAttachment(run.id, a);
+        result.accepted.push(run.id);
+        // Later operations must hit that failure as before: write the row now
+        // and let them read it from the database.
+        if (!readableBack(outcome)) flush();
       }
+      flush();
       return result;
     });
   }
@@ -395,8 +422,9 @@ export class TraceStore {
     return this.stmt("SELECT * FROM runs WHERE id = ?").get(id) as RunRow | undefined;
   }
 
-  private upsertOne(run: RunUpsert, now: string): (RuleViolation & { trace_id?: string }) | null {
-    const existing = this.selectRun(run.id);
+  /** The row `run` leaves when applied over what `lookup` returns, or the rule it breaks. Writes projects, never runs. */
+  private mergeRun(run: RunUpsert, now: string, lookup: (id: string) => RunRow | undefined): RunRow | (RuleViolation & { trace_id?: string }) {
+    const existing = lookup(run.id);
     let segments: DottedSegment[] | undefined;
     if (run.dotted_order !== undefined) {
       const parsed = parseDottedOrder(run.dotted_order);
@@ -431,7 +459,7 @@ export class TraceStore {
       if (parentId === undefined) {
         segments = [own];
       } else {
-        const parent = this.selectRun(parentId);
+        const parent = lookup(parentId);
         if (!parent) {
           return { rule: "missing_field", message: `dotted_order is required: parent run ${parentId} is not stored, so it cannot be derived` };
         }
@@ -517,9 +545,7 @@ export class TraceStore {
       received_at: existing?.received_at ?? now,
       updated_at: now,
     };
-    this.stmt(this.upsertSql).run(...RUN_COLUMNS.map((c) => row[c]));
-    for (const a of run.attachments ?? []) this.putAttachment(run.id, a);
-    return null;
+    return row;
   }
 
   private putAttachment(runId: string, a: RunAttachment): void {
