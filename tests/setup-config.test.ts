@@ -188,3 +188,27 @@ test("chatModel returns a real ChatOpenAI aimed at the configured endpoint", () 
   assert.equal(openai.model, "gpt-4.1");
   assert.equal((openai as unknown as { clientConfig: { baseURL?: string } }).clientConfig.baseURL, undefined);
 });
+
+test("the tracing switch is read from all four variables the SDK reads, and applyConfig leaves no contradicting one", () => {
+  const cases: Array<[NodeJS.ProcessEnv, boolean]> = [
+    [{}, true],
+    [{ LANGSMITH_TRACING: "false" }, false],
+    [{ LANGSMITH_TRACING_V2: "false" }, false],
+    [{ LANGCHAIN_TRACING: "false" }, false],
+    [{ LANGCHAIN_TRACING_V2: "false" }, false],
+    // The SDK traces when either name is "true": a V2 "true" beats a plain "false".
+    [{ LANGSMITH_TRACING_V2: "true", LANGSMITH_TRACING: "false" }, true],
+    [{ LANGCHAIN_TRACING_V2: "true", LANGSMITH_TRACING: "false" }, true],
+    // The LANGSMITH_ name wins over its LANGCHAIN_ twin.
+    [{ LANGSMITH_TRACING: "false", LANGCHAIN_TRACING: "true" }, false],
+  ];
+  for (const [env, expected] of cases) {
+    const cfg = load({ ...env });
+    assert.equal(cfg.tracing, expected, JSON.stringify(env));
+    const applied: NodeJS.ProcessEnv = { ...env };
+    applyConfig(cfg, applied);
+    const tracingVars = Object.keys(applied).filter((k) => /^(LANGSMITH|LANGCHAIN)_TRACING(_V2)?$/.test(k));
+    assert.deepEqual(tracingVars, ["LANGSMITH_TRACING"], JSON.stringify(env));
+    assert.equal(applied.LANGSMITH_TRACING, expected ? "true" : "false");
+  }
+});

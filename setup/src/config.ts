@@ -180,8 +180,12 @@ export function loadConfig(options: LoadConfigOptions = {}): TracingPatternsConf
   // applyConfig writes the local placeholder key into LANGSMITH_API_KEY; reading it back must not flip to cloud.
   const lsKey = nonEmpty(env.LANGSMITH_API_KEY) ?? nonEmpty(env.LANGCHAIN_API_KEY);
   const realLsKey = lsKey !== undefined && lsKey !== localKey && lsKey !== LOCAL_API_KEY ? lsKey : undefined;
-  const tracingEnv = nonEmpty(env.LANGSMITH_TRACING) ?? nonEmpty(env.LANGCHAIN_TRACING_V2);
-  const tracing = tracingEnv === undefined ? true : flag(tracingEnv);
+  // The SDK traces when LANGSMITH_TRACING_V2 or LANGSMITH_TRACING (each falling back to its
+  // LANGCHAIN_ twin) is exactly "true" (langsmith/lib/env.js); read all four the same way, so the
+  // config never disagrees with what the SDK will do. None set: tracing on, this project's default.
+  const sdkVar = (name: string): string | undefined => nonEmpty(env[`LANGSMITH_${name}`]) ?? nonEmpty(env[`LANGCHAIN_${name}`]);
+  const tracingVars = [sdkVar("TRACING_V2"), sdkVar("TRACING")];
+  const tracing = tracingVars.every((v) => v === undefined) ? true : tracingVars.some((v) => v === "true");
   const project = nonEmpty(env.LANGSMITH_PROJECT) ?? nonEmpty(env.LANGCHAIN_PROJECT) ?? DEFAULT_PROJECT;
 
   let mode: TracingMode;
@@ -278,7 +282,9 @@ export function applyConfig(cfg: TracingPatternsConfig, env: NodeJS.ProcessEnv =
   env.LANGSMITH_API_KEY = cfg.langsmith.apiKey;
   env.LANGSMITH_PROJECT = cfg.project;
   // Legacy LANGCHAIN_* names take part in the SDK's lookups; stale values must not contradict ours.
-  for (const legacy of ["LANGCHAIN_TRACING_V2", "LANGCHAIN_ENDPOINT", "LANGCHAIN_API_KEY", "LANGCHAIN_PROJECT"]) delete env[legacy];
+  for (const legacy of ["LANGSMITH_TRACING_V2", "LANGCHAIN_TRACING_V2", "LANGCHAIN_TRACING", "LANGCHAIN_ENDPOINT", "LANGCHAIN_API_KEY", "LANGCHAIN_PROJECT"]) {
+    delete env[legacy];
+  }
   env.TRACE_SERVER_URL = cfg.traceServer.url;
   env.MODEL_SERVER_URL = cfg.modelServer.url;
   if (cfg.langsmith.runsEndpoints) {

@@ -1,4 +1,3 @@
-export const placeholder = 1;
 export * from "./model-server/index.js";
 export * from "./config.js";
 export * from "./service.js";
