@@ -114,3 +114,17 @@ test("displayTrace prints the text tree outside tslab and hands HTML to tslab in
   assert.deepEqual(shown, [renderTraceHtml(sample(), { viewerUrl: "http://127.0.0.1:1984" })]);
   assert.equal(printed.length, 1, "nothing printed under tslab");
 });
+
+test("a parent cycle renders (as orphans) instead of overflowing the stack, in text and HTML", () => {
+  const runs = [
+    run(TRACE, "handle_request", "chain", undefined, 0, 100, gateway),
+    run("a", "step_a", "chain", "b", 10, 20),
+    run("b", "step_b", "chain", "a", 12, 18),
+  ];
+  const text = renderTraceText(runs);
+  assert.match(text, /step_a/);
+  assert.match(text, /step_b/);
+  const html = renderTraceHtml(runs);
+  assert.match(html, /step_a/);
+  assert.match(html, /step_b/);
+});

@@ -80,7 +80,8 @@ export function buildTraceTree(runs: readonly TraceRun[]): TraceTree {
       else orphans.push(node);
     }
   }
-  // Nodes on a parent cycle are reachable from neither roots nor orphans; surface them as orphans.
+  // Nodes on a parent cycle are reachable from neither roots nor orphans; surface them as orphans,
+  // cutting the edge from their parent so the tree stays acyclic for every recursive walker.
   const reached = new Set<string>();
   const mark = (start: TraceNode): void => {
     const stack = [start];
@@ -94,6 +95,8 @@ export function buildTraceTree(runs: readonly TraceRun[]): TraceTree {
   for (const n of [...roots, ...orphans]) mark(n);
   for (const node of nodes.values()) {
     if (!reached.has(node.run.id)) {
+      const parent = node.run.parent_run_id ? nodes.get(node.run.parent_run_id) : undefined;
+      if (parent) parent.children = parent.children.filter((c) => c !== node);
       orphans.push(node);
       mark(node);
     }
