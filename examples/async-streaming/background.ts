@@ -36,13 +36,30 @@ export class BackgroundTasks {
    * a callback registered at startup, a timer or a loop started elsewhere.
    */
   run(task: () => Promise<unknown>, parent: RunTree | undefined = currentRun()): void {
-    const started = parent ? withRunTree(parent, task) : task();
+    let started: Promise<unknown>;
+    // A task that throws before returning its promise fails like one that rejects: it must not
+    // throw out of run() into the request handler that started it.
+    try {
+      started = parent ? withRunTree(parent, task) : Promise.resolve(task());
+    } catch (error) {
+      started = Promise.reject(error);
+    }
     const tracked: Promise<void> = started.then(
       () => undefined,
-      (error: unknown) => this.#onError(error),
+      (error: unknown) => this.#report(error),
     );
     this.#pending.add(tracked);
     void tracked.finally(() => this.#pending.delete(tracked));
+  }
+
+  // An onError that throws would turn `tracked` into a rejection nobody handles, which crashes the
+  // process under Node's default --unhandled-rejections=throw.
+  #report(error: unknown): void {
+    try {
+      this.#onError(error);
+    } catch (handlerError) {
+      console.error("[background] onError threw:", handlerError, "while handling the task's failure:", error);
+    }
   }
 
   /** Tasks started and not yet settled. */
