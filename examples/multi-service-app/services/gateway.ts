@@ -72,9 +72,11 @@ export function parseApiKeys(spec: string): Map<string, string> {
   const keys = new Map<string, string>();
   for (const entry of spec.split(",").map((e) => e.trim()).filter((e) => e.length > 0)) {
     const eq = entry.indexOf("=");
-    const key = eq < 0 ? entry : entry.slice(0, eq);
-    const tenant = eq < 0 ? entry : entry.slice(eq + 1);
-    if (key.length === 0 || tenant.length === 0) throw new Error(`GATEWAY_API_KEYS entry ${JSON.stringify(entry)} is not key=tenant`);
+    const key = entry.slice(0, Math.max(eq, 0));
+    const tenant = eq < 0 ? "" : entry.slice(eq + 1);
+    // The tenant goes into run metadata, baggage and error messages, so a bare key must never
+    // become its own tenant name; the message does not echo the entry either, since it holds a key.
+    if (key.length === 0 || tenant.length === 0) throw new Error(`GATEWAY_API_KEYS entry number ${keys.size + 1} is not key=tenant`);
     keys.set(key, tenant);
   }
   return keys;
