@@ -7,7 +7,11 @@
  *     res.json(await answer(req.body));
  *     background.run(() => rememberConversation(req.body));   // still in this request's trace
  *   });
- *   process.once("SIGTERM", async () => { await flushTracing(background); process.exit(0); });
+ *   process.once("SIGTERM", async () => {
+ *     server.close();
+ *     await flushTracing(background, { timeoutMs: 10_000 });   // bounded: a hung backend cannot hold the exit
+ *     process.exit(0);
+ *   });
  *
  * Why not just `void rememberConversation()`: inside the handler that does
  * keep the trace (AsyncLocalStorage follows the call), but nobody waits for it,
@@ -15,9 +19,9 @@
  * with every run still waiting in the SDK's batch queue.
  */
 import type { Client } from "langsmith";
-import { RunTree } from "langsmith/run_trees";
+import type { RunTree } from "langsmith/run_trees";
 import { withRunTree } from "langsmith/traceable";
-import { awaitAllCallbacks } from "@langchain/core/callbacks/promises";
+import { flushTraces, type FlushResult } from "@tracing-patterns/setup";
 import { currentRun } from "@tracing-patterns/example-express-middleware";
 
 export class BackgroundTasks {
@@ -73,15 +77,54 @@ export class BackgroundTasks {
   }
 }
 
+export interface FlushTracingOptions {
+  /**
+   * The budget for all of it, background tasks included. Default 10000, well inside the 30 s most
+   * orchestrators wait between SIGTERM and SIGKILL. With a hung trace backend the SDK's own
+   * awaitPendingTraceBatches() waits 90 s per wave of uploads (docs/reliability.md).
+   */
+  timeoutMs?: number;
+  /** Clients to flush besides the SDK's shared ones (traceable's default client). */
+  clients?: readonly Client[];
+}
+
+export interface FlushTracingResult {
+  /** Every background task settled within the budget (the rest keep running, cut off at exit). */
+  drained: boolean;
+  flush: FlushResult;
+}
+
 /**
  * What a process must do before it exits so no run is lost: let background
  * tasks finish, let LangChain's callbacks (which end LLM runs in the
- * background by default) run, then send every batch the SDK still holds.
- * Call it from SIGTERM/SIGINT handlers, at the end of scripts and in
- * serverless handlers before returning.
+ * background by default) run, then send every batch the SDK still holds, all
+ * within `timeoutMs` so a hung task or trace backend cannot keep the process
+ * alive until it is killed. Call it from SIGTERM/SIGINT handlers, at the end
+ * of scripts and in serverless handlers before returning.
  */
-export async function flushTracing(background?: BackgroundTasks, clients: Client[] = [RunTree.getSharedClient()]): Promise<void> {
-  await background?.drain();
-  await awaitAllCallbacks();
-  await Promise.all(clients.map((client) => client.awaitPendingTraceBatches()));
+export async function flushTracing(background?: BackgroundTasks, options: FlushTracingOptions = {}): Promise<FlushTracingResult> {
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  if (!Number.isFinite(timeoutMs) || timeoutMs < 0) throw new RangeError(`flushTracing: timeoutMs must be a finite number >= 0, got ${timeoutMs}`);
+  const started = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  const drained = background
+    ? await Promise.race([
+        background.drain().then(() => true),
+        new Promise<false>((resolve) => {
+          timer = setTimeout(() => resolve(false), timeoutMs);
+        }),
+      ])
+    : true;
+  clearTimeout(timer);
+  const flush = await flushTraces({ client: options.clients, timeoutMs: Math.max(0, timeoutMs - (performance.now() - started)) });
+  return { drained, flush };
+}
+
+/** One line for a shutdown log: what was sent, and what is lost if the process exits now. */
+export function describeFlush(result: FlushTracingResult): string {
+  const { drained, flush } = result;
+  const tasks = drained ? "background tasks finished" : "background tasks still running at the deadline";
+  if (flush.flushed) return `${tasks}; traces flushed in ${flush.elapsedMs} ms`;
+  const errors = flush.errors.length > 0 ? `; errors: ${flush.errors.join("; ")}` : "";
+  return `${tasks}; traces NOT flushed after ${flush.elapsedMs} ms, what is still pending is lost on exit${errors}`;
 }

@@ -10,14 +10,15 @@
 // server.ts), so the LLM call nests under the job's run.
 //
 // It prints "worker ready on <queue>" once connected. SIGTERM/SIGINT close the
-// worker (active jobs finish first), send every pending run and exit 0.
+// worker (active jobs finish first), send every pending run within
+// SHUTDOWN_TIMEOUT_MS (default 10000) and exit 0.
 import { fileURLToPath } from "node:url";
 import { Worker } from "bullmq";
 import type { BaseChatModel } from "@langchain/core/language_models/chat_models";
 import { ChatOpenAI } from "@langchain/openai";
 import { traceable } from "langsmith/traceable";
 import { currentRun } from "@tracing-patterns/example-express-middleware";
-import { flushTracing } from "./background.js";
+import { describeFlush, flushTracing } from "./background.js";
 import { tracedProcessor, type TracedJobData } from "./jobs.js";
 
 export interface AnswerJob {
@@ -62,10 +63,14 @@ async function main(): Promise<void> {
   worker.on("error", (error) => console.error("[worker]", error));
   await worker.waitUntilReady();
   console.log(`worker ready on ${queueName}`);
+  const budgetMs = Number(process.env.SHUTDOWN_TIMEOUT_MS ?? 10_000);
   const stop = async (): Promise<void> => {
-    // close() waits for the jobs in progress; their runs are then flushed.
+    const started = performance.now();
+    // close() waits for the jobs in progress; their runs are then flushed, bounded so a hung trace
+    // backend cannot hold the exit for the SDK's 90 s upload timeout.
     await worker.close();
-    await flushTracing();
+    const result = await flushTracing(undefined, { timeoutMs: Math.max(0, budgetMs - (performance.now() - started)) });
+    console.error(`[shutdown] ${describeFlush(result)}`);
     process.exit(0);
   };
   process.once("SIGTERM", () => void stop());

@@ -2,12 +2,22 @@
 // POST /chat answers, then remember_conversation runs in the background (its
 // model call made slow with the local model's latency directive). SIGTERM right
 // after the response must still leave the background run in the trace when the
-// server flushes on shutdown, and loses it when the process just dies.
+// server flushes on shutdown, and loses it when the process just dies. A trace
+// backend that accepts connections and never answers must not keep the server
+// from exiting (the SDK alone would wait 90 s per wave of uploads), and a
+// keep-alive connection busy at SIGTERM must not hold the close for its
+// keepAliveTimeout.
 import assert from "node:assert/strict";
+import { once } from "node:events";
+import { createServer as createHttpServer, Agent, request } from "node:http";
+import { createServer as createNetServer, type AddressInfo, type Socket } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { Client, type Run } from "langsmith";
 import { formatReport, verifyTrace } from "@tracing-patterns/setup";
-import { SERVER_SCRIPT, startProcess } from "../index.js";
+import { RunTree } from "langsmith/run_trees";
+import { BackgroundTasks, SERVER_SCRIPT, startProcess } from "../index.js";
+import { flushTracing } from "../background.js";
+import { gracefulClose } from "../server.js";
 import { isolateEnv, readProjectTraces, startLocalStack, type LocalStack } from "./helpers.js";
 
 isolateEnv();
@@ -75,5 +85,107 @@ describe("background work and shutdown", () => {
     assert.equal(report.ok, false, formatReport(report));
     const remember = runs.find((r) => r.name === "remember_conversation");
     assert.ok(remember === undefined || !remember.end_time, "the background run was either never sent or never ended");
+  });
+});
+
+/** A trace backend that accepts connections and never answers. */
+async function startHungBackend(): Promise<{ url: string; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+      await once(server, "close");
+    },
+  };
+}
+
+describe("shutdown has a deadline", () => {
+  test("flushTracing returns at its deadline with a background task that never ends and a trace backend that never answers", { timeout: 60_000 }, async () => {
+    // A fetch that never answers (until aborted), in process: a real hung socket would keep this
+    // test process alive for the SDK's retries long after the test.
+    const neverAnswers: typeof fetch = (_input, init) =>
+      new Promise((_resolve, reject) => {
+        init?.signal?.addEventListener("abort", () => reject(init.signal?.reason));
+      });
+    const hungClient = new Client({ apiUrl: "http://127.0.0.1:9", apiKey: "local", fetchImplementation: neverAnswers });
+    const run = new RunTree({ name: "never_delivered", client: hungClient, project_name: "shutdown-hung-backend" });
+    await run.postRun();
+    const background = new BackgroundTasks();
+    background.run(() => new Promise(() => undefined));
+    const result = await flushTracing(background, { timeoutMs: 500, clients: [hungClient] });
+    assert.equal(result.drained, false);
+    assert.equal(result.flush.flushed, false);
+  });
+
+  // The guard turns "hangs for minutes" into a failure; the deadline under test is 1 s.
+  test("with a hung trace backend the server still exits 0 on SIGTERM, and says what was not flushed", { timeout: 60_000 }, async () => {
+    const backend = await startHungBackend();
+    try {
+      const server = await startProcess(SERVER_SCRIPT, {
+        env: { ...process.env, ...stack.env("chat", "shutdown-hung-backend", { LANGSMITH_ENDPOINT: backend.url, SHUTDOWN_TIMEOUT_MS: "1000" }) },
+        ready: /chat listening on (\S+)/,
+      });
+      const response = await fetch(`${server.ready}/chat`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ question: "Is anyone receiving these runs?" }),
+      });
+      assert.equal(response.status, 200);
+      await response.json();
+      const code = await server.stop("SIGTERM");
+      assert.equal(code, 0, server.output());
+      assert.match(server.output(), /\[shutdown\] in-flight requests finished; background tasks finished; traces NOT flushed/);
+    } finally {
+      await backend.close();
+    }
+  });
+
+  test("a keep-alive connection busy at close() is closed when its response ends, not kept for keepAliveTimeout", { timeout: 30_000 }, async () => {
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let arrived: () => void = () => undefined;
+    const requestArrived = new Promise<void>((resolve) => {
+      arrived = resolve;
+    });
+    const server = createHttpServer((_req, res) => {
+      arrived();
+      void released.then(() => res.end("done"));
+    });
+    server.keepAliveTimeout = 600_000;
+    const close = gracefulClose(server);
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const agent = new Agent({ keepAlive: true });
+    try {
+      const body = new Promise<string>((resolve, reject) => {
+        request({ host: "127.0.0.1", port: (server.address() as AddressInfo).port, agent }, (res) => {
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (chunk: string) => (text += chunk));
+          res.on("end", () => resolve(text));
+        })
+          .on("error", reject)
+          .end();
+      });
+      await requestArrived;
+      // A deadline far beyond the test's life: close() resolving at all means the connection was closed.
+      const closed = close(300_000);
+      release();
+      assert.equal(await body, "done");
+      assert.equal(await closed, true);
+    } finally {
+      agent.destroy();
+      server.closeAllConnections();
+    }
   });
 });
