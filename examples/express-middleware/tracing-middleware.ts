@@ -67,6 +67,8 @@ export interface HeaderLimits {
   maxTags: number;
   /** Longest metadata key, value (as JSON), tag or project name kept. */
   maxValueLength: number;
+  /** Replica projects kept when `allowReplicas` is on; each one is another write of every run in the trace. */
+  maxReplicas: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<HeaderLimits> = Object.freeze({
@@ -76,6 +78,7 @@ export const DEFAULT_LIMITS: Readonly<HeaderLimits> = Object.freeze({
   maxMetadataEntries: 32,
   maxTags: 32,
   maxValueLength: 256,
+  maxReplicas: 4,
 });
 
 export interface LangSmithTracingOptions {
@@ -131,7 +134,8 @@ export type BaggageAdjustment =
   | "address-override-ignored"
   | "replicas-ignored"
   | "metadata-trimmed"
-  | "tags-trimmed";
+  | "tags-trimmed"
+  | "replicas-trimmed";
 
 export interface TraceHeader {
   /** The validated `langsmith-trace` value: the caller's run's dotted order. */
@@ -274,6 +278,28 @@ function isPlainName(value: string, limits: HeaderLimits): boolean {
 }
 
 /**
+ * The SDK accepts a replica as `["project", updates]` and spreads `updates` over
+ * each copy's patch, and keeps `updates`, `reroot` and `primary` of an object
+ * replica: a caller allowed to add copies could also rewrite their outputs,
+ * error, extra or trace id. So each replica is rebuilt from its project name
+ * alone (an entry without a valid one is dropped), duplicates are dropped, and
+ * at most `maxReplicas` are kept, since each is another write of every run.
+ */
+function sanitizeReplicas(parsed: readonly object[], limits: HeaderLimits): { replicas: Array<{ projectName: string }>; trimmed: boolean } {
+  const names = new Set<string>();
+  let trimmed = false;
+  for (const entry of parsed) {
+    const name: unknown = Array.isArray(entry) ? entry[0] : (entry as { projectName?: unknown }).projectName;
+    const valid = typeof name === "string" && isPlainName(name, limits);
+    if (!valid || names.has(name) || names.size >= limits.maxReplicas || JSON.stringify(entry) !== JSON.stringify({ projectName: name })) {
+      trimmed = true;
+    }
+    if (valid && names.size < limits.maxReplicas) names.add(name);
+  }
+  return { replicas: [...names].map((projectName) => ({ projectName })), trimmed };
+}
+
+/**
  * `RunTree.fromHeaders` on a context that `parseTraceHeader` and
  * `sanitizeBaggage` already accepted, for any carrier (HTTP headers, queue
  * message metadata). `undefined` when the SDK still refuses it: it must never
@@ -372,9 +398,9 @@ export function sanitizeBaggage(values: readonly string[] | undefined, policy: B
       if (!Array.isArray(parsed) || parsed.some((r) => typeof r !== "object" || r === null)) {
         return { kind: "invalid", reason: "baggage-bad-replicas" };
       }
-      // The SDK keeps only projectName/primary/updates/reroot/address of each
-      // header replica, so a caller cannot point a copy at another server or key.
-      members.push(`${key}=${encodeURIComponent(JSON.stringify(parsed))}`);
+      const clean = sanitizeReplicas(parsed, policy.limits);
+      if (clean.trimmed) adjustments.add("replicas-trimmed");
+      if (clean.replicas.length > 0) members.push(`${key}=${encodeURIComponent(JSON.stringify(clean.replicas))}`);
     } else if (isPlainName(value, policy.limits)) {
       members.push(`${key}=${encodeURIComponent(value)}`);
     } else {
@@ -522,6 +548,7 @@ const WARNINGS: Record<InboundRejection | BaggageAdjustment, string> = {
   "replicas-ignored": "baggage adding replicas (set allowReplicas to honour it)",
   "metadata-trimmed": "baggage metadata over the limits; the excess was dropped",
   "tags-trimmed": "baggage tags over the limits; the excess was dropped",
+  "replicas-trimmed": "baggage replicas over the limit or carrying more than a project name; only project names were kept",
 };
 
 interface Started {

@@ -105,6 +105,35 @@ describe("sanitizeBaggage", () => {
     assert.ok(allowed.kind === "valid" && allowed.baggage.includes("langsmith-replicas="));
   });
 
+  test("allowed replicas keep only a project name: the tuple form's updates never reach the copies", () => {
+    // What the SDK would do with the caller's own list: spread `updates` over every copy's patch.
+    const forged = { outputs: { answer: "forged" }, error: "forged", trace_id: randomUUID(), extra: { metadata: { forged: true } } };
+    const hostile = [
+      ["copy", forged],
+      { projectName: "copy2", updates: { outputs: { answer: "forged" } }, reroot: true },
+    ];
+    const raw = `langsmith-replicas=${encodeURIComponent(JSON.stringify(hostile))}`;
+    const unsanitized = RunTree.fromHeaders({ "langsmith-trace": segment(), baggage: raw }, { tracingEnabled: false });
+    assert.deepEqual(unsanitized?.replicas?.[0], { projectName: "copy", updates: forged }, "the SDK keeps the updates as given");
+    const result = sanitizeBaggage([raw], permissive);
+    assert.ok(result.kind === "valid");
+    assert.deepEqual(result.adjustments, ["replicas-trimmed"]);
+    const parent = RunTree.fromHeaders({ "langsmith-trace": segment(), baggage: result.baggage }, { tracingEnabled: false });
+    assert.deepEqual(parent?.replicas, [{ projectName: "copy" }, { projectName: "copy2" }]);
+  });
+
+  test("allowed replicas are capped at maxReplicas, without duplicates or invalid names", () => {
+    const names = Array.from({ length: 50 }, (_, i) => ({ projectName: `copy-${i}` }));
+    const list = [{ projectName: "copy-0" }, { projectName: "" }, { projectName: 42 }, { projectName: "x".repeat(1000) }, ...names];
+    const result = sanitizeBaggage([`langsmith-replicas=${encodeURIComponent(JSON.stringify(list))}`], permissive);
+    assert.ok(result.kind === "valid");
+    assert.deepEqual(result.adjustments, ["replicas-trimmed"]);
+    const parent = RunTree.fromHeaders({ "langsmith-trace": segment(), baggage: result.baggage }, { tracingEnabled: false });
+    assert.deepEqual(parent?.replicas, names.slice(0, DEFAULT_LIMITS.maxReplicas));
+    const plain = sanitizeBaggage([`langsmith-replicas=${encodeURIComponent(JSON.stringify(names.slice(0, 2)))}`], permissive);
+    assert.deepEqual(plain.kind === "valid" && plain.adjustments, [], "plain project names within the limit are not reported");
+  });
+
   test("a caller naming this service's own project overrides nothing and is not reported", () => {
     assert.deepEqual(sanitizeBaggage(["langsmith-project=mine"], { ...strict, ownProject: "mine" }), { kind: "valid", baggage: "", adjustments: [] });
     assert.deepEqual(sanitizeBaggage(["langsmith-project=theirs"], { ...strict, ownProject: "mine" }), {
