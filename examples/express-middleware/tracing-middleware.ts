@@ -780,8 +780,27 @@ export function injectTraceHeaders(init?: ConstructorParameters<typeof Headers>[
   return headers;
 }
 
-/** `fetch` that continues the current trace in the service it calls. Same signature as fetch. */
-export function tracedFetch(input: string | URL | Request, init: NonNullable<Parameters<typeof fetch>[1]> = {}): Promise<Response> {
+let injectFailureWarned = false;
+
+/**
+ * `fetch` that continues the current trace in the service it calls. Same
+ * signature as fetch. If the trace headers cannot be built (the run refuses
+ * `toHeaders()`), the request is sent without them and a warning is logged
+ * once: the callee starts a new trace, the call itself is unaffected. Async, so
+ * nothing it does throws synchronously where a caller expects a rejection.
+ */
+export async function tracedFetch(input: string | URL | Request, init: NonNullable<Parameters<typeof fetch>[1]> = {}): Promise<Response> {
   const base = init.headers ?? (input instanceof Request ? input.headers : undefined);
-  return fetch(input, { ...init, headers: injectTraceHeaders(base) });
+  let headers: Headers;
+  try {
+    headers = injectTraceHeaders(base);
+  } catch (error) {
+    if (!injectFailureWarned) {
+      injectFailureWarned = true;
+      console.warn(`[langsmith-tracing] Could not build trace headers, sent the request without them: ${error instanceof Error ? error.message : String(error)} (reported once)`);
+    }
+    // fetch itself reports headers that are invalid on their own, as it would without tracing.
+    return fetch(input, init);
+  }
+  return fetch(input, { ...init, headers });
 }

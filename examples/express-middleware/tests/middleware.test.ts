@@ -392,6 +392,41 @@ describe("outbound propagation", () => {
     assert.doesNotMatch(headers.get("baggage") ?? "", /langsmith-metadata/);
   });
 
+  test("tracedFetch sends the request without trace headers when they cannot be built, and warns", async () => {
+    const seen: Array<string | undefined> = [];
+    const app = express();
+    app.get("/echo", (req, res) => {
+      seen.push(req.get("langsmith-trace"));
+      res.send(req.get("x-caller") ?? "");
+    });
+    const target = await listen(app);
+    open.push(target);
+    const run = new RunTree({ name: "caller", client, project_name: "middleware", tracingEnabled: true });
+    run.toHeaders = () => {
+      throw new Error("toHeaders refused");
+    };
+    const warnings: string[] = [];
+    const originalWarn = console.warn;
+    console.warn = (message: string) => warnings.push(message);
+    let call: Promise<Response> | undefined;
+    try {
+      await withRunTree(run, async () => {
+        assert.doesNotThrow(() => {
+          call = tracedFetch(`${target.url}/echo`, { headers: { "x-caller": "kept" } });
+        });
+        await call;
+      });
+    } finally {
+      console.warn = originalWarn;
+    }
+    const response = await call;
+    assert.equal(response?.status, 200);
+    assert.equal(await response?.text(), "kept");
+    assert.deepEqual(seen, [undefined]);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0] ?? "", /Could not build trace headers.*toHeaders refused/);
+  });
+
   test("tracedFetch continues the trace in the called service, which keeps its own service name", async () => {
     const downstream = await tracedApp(
       (app) => {
