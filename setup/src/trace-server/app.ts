@@ -38,6 +38,18 @@ export interface TraceServerAppOptions {
    * public unless they use `ctx.requireApiKey`.
    */
   mount?: (app: Express, ctx: MountContext) => void;
+  /**
+   * "loopback": answer only requests whose Host names this machine (127.0.0.1,
+   * localhost, [::1]), which defeats DNS rebinding; startTraceServer sets it
+   * when it listens on a loopback address. Default "any".
+   */
+  allowedHosts?: "loopback" | "any";
+}
+
+const LOOPBACK_HOSTNAMES = new Set(["127.0.0.1", "localhost", "[::1]"]);
+
+function hostnameOf(hostHeader: string): string {
+  return hostHeader.startsWith("[") ? hostHeader.slice(0, hostHeader.indexOf("]") + 1) : (hostHeader.split(":")[0] ?? "");
 }
 
 /**
@@ -163,6 +175,31 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
       const outcome = res.writableFinished ? String(res.statusCode) : "(client went away)";
       log(`${req.method} ${req.originalUrl} ${outcome} ${ms.toFixed(1)}ms${detail}`);
     });
+    next();
+  });
+
+  // Any web page open in a browser on this machine can reach a loopback server: it could POST
+  // runs (multipart is a CORS "simple" request, so there is no preflight) or, through DNS
+  // rebinding, read traces. So writes a browser marks as coming from another origin are refused,
+  // and on loopback so is a Host that does not name this machine. Reads stay open to navigation
+  // (links from a Jupyter page to the viewer are same-site), and the SDK sends neither header.
+  app.use((req, _res, next) => {
+    const host = req.headers.host;
+    if (opts.allowedHosts === "loopback" && host !== undefined && !LOOPBACK_HOSTNAMES.has(hostnameOf(host).toLowerCase())) {
+      return next(new HttpError(403, `unexpected Host ${JSON.stringify(host.slice(0, 100))}: this server answers only to loopback names`));
+    }
+    if (req.method === "GET" || req.method === "HEAD") return next();
+    const site = req.headers["sec-fetch-site"];
+    const origin = req.headers.origin;
+    let crossOrigin = site === "cross-site" || site === "same-site";
+    if (origin !== undefined) {
+      try {
+        crossOrigin ||= new URL(origin).host !== host;
+      } catch {
+        crossOrigin = true;
+      }
+    }
+    if (crossOrigin) return next(new HttpError(403, "writes from another origin (a web page) are refused"));
     next();
   });
 

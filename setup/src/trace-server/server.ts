@@ -34,6 +34,7 @@ export async function startTraceServer(opts: TraceServerOptions = {}): Promise<T
   const ownsStore = opts.store === undefined;
   const store = opts.store ?? new TraceStore(opts.dbPath ?? ":memory:");
   const app = createTraceServerApp(store, {
+    allowedHosts: host === "127.0.0.1" || host === "localhost" || host === "::1" ? "loopback" : "any",
     ...opts,
     mount: (expressApp, ctx) => {
       opts.mount?.(expressApp, ctx);
