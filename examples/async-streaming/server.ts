@@ -17,7 +17,6 @@
 // SHUTDOWN=immediate leaves Node's default
 // in place (a signal kills the process at once), which is what most servers do
 // and what loses the last runs: the notebook uses it to show that.
-import type { Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import express from "express";
@@ -25,6 +24,7 @@ import type { BaseChatModel } from "@langchain/core/language_models/chat_models"
 import { ChatOpenAI } from "@langchain/openai";
 import { traceable } from "langsmith/traceable";
 import { langsmithTracing } from "@tracing-patterns/example-express-middleware";
+import { trackConnections } from "@tracing-patterns/setup";
 import { BackgroundTasks, describeFlush, flushTracing } from "./background.js";
 import { sseChatHandler } from "./sse.js";
 
@@ -83,42 +83,6 @@ export function createChatApp(options: ChatAppOptions): express.Express {
   return app;
 }
 
-/**
- * Returns `close(timeoutMs)`: stop accepting connections and resolve true once every open one has
- * ended, or false at the deadline after cutting off the rest. server.close() alone resolves only
- * when every connection has ended, and Node closes a keep-alive connection only if it is idle at
- * close() time: one that finishes its request later stays open for keepAliveTimeout. So responses
- * from then on ask for "connection: close", and each one that ends closes the idle connections.
- * Call it right after creating the server, so it sees every request.
- */
-export function gracefulClose(server: Server): (timeoutMs: number) => Promise<boolean> {
-  const inFlight = new Set<ServerResponse>();
-  let closing = false;
-  // First, so the header is set before a synchronous handler answers.
-  server.prependListener("request", (_req: unknown, res: ServerResponse) => {
-    if (closing && !res.headersSent) res.setHeader("connection", "close");
-    inFlight.add(res);
-    res.once("close", () => {
-      inFlight.delete(res);
-      if (closing) setImmediate(() => server.closeIdleConnections());
-    });
-  });
-  return (timeoutMs) =>
-    new Promise((resolve) => {
-      closing = true;
-      for (const res of inFlight) if (!res.headersSent) res.setHeader("connection", "close");
-      const timer = setTimeout(() => {
-        server.closeAllConnections();
-        resolve(false);
-      }, timeoutMs);
-      server.close(() => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-      server.closeIdleConnections();
-    });
-}
-
 const thisFile = fileURLToPath(import.meta.url);
 
 function modelFromEnv(name: string | undefined): ChatOpenAI {
@@ -130,7 +94,7 @@ async function serve(): Promise<void> {
   const background = new BackgroundTasks();
   const app = createChatApp({ model: modelFromEnv(undefined), summaryModel: modelFromEnv(process.env.SUMMARY_MODEL), background });
   const server = app.listen(Number(process.env.PORT ?? 0), "127.0.0.1");
-  const close = gracefulClose(server);
+  const connections = trackConnections(server);
   await new Promise<void>((resolve, reject) => {
     server.once("listening", resolve);
     server.once("error", reject);
@@ -141,7 +105,7 @@ async function serve(): Promise<void> {
   const stop = async (): Promise<void> => {
     const started = performance.now();
     // Requests first: they are what start background tasks.
-    const closed = await close(budgetMs);
+    const closed = await connections.close(budgetMs);
     const result = await flushTracing(background, { timeoutMs: Math.max(0, budgetMs - (performance.now() - started)) });
     console.error(`[shutdown] ${closed ? "in-flight requests finished" : "in-flight requests cut off at the deadline"}; ${describeFlush(result)}`);
     process.exit(0);

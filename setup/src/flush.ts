@@ -148,6 +148,62 @@ function summarize(result: ShutdownResult): string {
   return `${requests}; traces NOT flushed after ${flush.elapsedMs} ms${pending}, they are lost on exit${errors}`;
 }
 
+export interface TrackedConnections {
+  /**
+   * Stop accepting connections; resolve true once every open one has ended, or false at the
+   * deadline after cutting off the rest.
+   */
+  close(timeoutMs: number): Promise<boolean>;
+  /** Requests whose response has not closed yet. */
+  readonly inFlight: number;
+  /** Stop tracking (removes the request listener). */
+  detach(): void;
+}
+
+/**
+ * Tracks a server's requests so that it can be closed within a deadline. server.close() alone
+ * resolves only when every connection has ended, and Node closes a keep-alive connection only if
+ * it is idle at close() time: one that finishes its request later stays open for keepAliveTimeout.
+ * So once closing, responses ask for "connection: close", and each one that ends closes the idle
+ * connections. Call it right after creating the server, so it sees every request.
+ */
+export function trackConnections(server: Server): TrackedConnections {
+  const inFlight = new Set<ServerResponse>();
+  let closing = false;
+  const onRequest = (_req: unknown, res: ServerResponse): void => {
+    if (closing && !res.headersSent) res.setHeader("connection", "close");
+    inFlight.add(res);
+    res.once("close", () => {
+      inFlight.delete(res);
+      if (closing) setImmediate(() => server.closeIdleConnections());
+    });
+  };
+  // First, so the header is set before a synchronous handler answers.
+  server.prependListener("request", onRequest);
+  return {
+    close: (timeoutMs) =>
+      new Promise((resolve) => {
+        closing = true;
+        for (const res of inFlight) if (!res.headersSent) res.setHeader("connection", "close");
+        const timer = setTimeout(() => {
+          server.closeAllConnections();
+          resolve(false);
+        }, timeoutMs);
+        server.close(() => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+        server.closeIdleConnections();
+      }),
+    get inFlight() {
+      return inFlight.size;
+    },
+    detach: () => {
+      server.off("request", onRequest);
+    },
+  };
+}
+
 /**
  * On SIGTERM/SIGINT: stop accepting connections, let in-flight requests finish (their runs end
  * when the response does), flush traces with what is left of `timeoutMs`, then exit. Bounded, so
@@ -159,42 +215,15 @@ export function installGracefulShutdown(server: Server, options: GracefulShutdow
   const log = options.log ?? ((line: string) => console.error(line));
   const exit = options.exit ?? ((code: number): void => process.exit(code));
   const signals = options.signals ?? ["SIGTERM", "SIGINT"];
-  const inFlight = new Set<ServerResponse>();
+  const connections = trackConnections(server);
   let running: Promise<ShutdownResult> | undefined;
-
-  // Node closes a keep-alive connection only when it is idle at close() time; one that finishes a
-  // request later would linger for keepAliveTimeout. Asking for "connection: close" avoids that.
-  const onRequest = (_req: unknown, res: ServerResponse): void => {
-    if (running && !res.headersSent) res.setHeader("connection", "close");
-    inFlight.add(res);
-    res.once("close", () => {
-      inFlight.delete(res);
-      if (running) setImmediate(() => server.closeIdleConnections());
-    });
-  };
-  // First, so the header is set before a synchronous handler answers.
-  server.prependListener("request", onRequest);
-
-  const drain = (budgetMs: number): Promise<boolean> =>
-    new Promise((resolve) => {
-      for (const res of inFlight) if (!res.headersSent) res.setHeader("connection", "close");
-      const timer = setTimeout(() => {
-        server.closeAllConnections();
-        resolve(false);
-      }, budgetMs);
-      server.close(() => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-      server.closeIdleConnections();
-    });
 
   const shutdown = (reason = "shutdown requested"): Promise<ShutdownResult> => {
     running ??= (async () => {
       const started = performance.now();
-      const requests = inFlight.size;
-      // drain() stops listening synchronously, so the line below is true when it is printed.
-      const draining = server.listening ? drain(timeoutMs) : Promise.resolve(true);
+      const requests = connections.inFlight;
+      // close() stops listening synchronously, so the line below is true when it is printed.
+      const draining = server.listening ? connections.close(timeoutMs) : Promise.resolve(true);
       log(`[shutdown] ${reason}: not accepting connections; finishing ${requests} in-flight request(s), then flushing traces (budget ${timeoutMs} ms)`);
       const drained = await draining;
       const flush = await flushTraces({ client: options.client, timeoutMs: Math.max(0, timeoutMs - (performance.now() - started)) });
@@ -217,7 +246,7 @@ export function installGracefulShutdown(server: Server, options: GracefulShutdow
   };
   const uninstall = (): void => {
     for (const signal of signals) process.off(signal, onSignal);
-    server.off("request", onRequest);
+    connections.detach();
   };
   for (const signal of signals) process.on(signal, onSignal);
   return { shutdown, uninstall };

@@ -13,11 +13,10 @@ import { createServer as createHttpServer, Agent, request } from "node:http";
 import { createServer as createNetServer, type AddressInfo, type Socket } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { Client, type Run } from "langsmith";
-import { formatReport, verifyTrace } from "@tracing-patterns/setup";
+import { formatReport, trackConnections, verifyTrace } from "@tracing-patterns/setup";
 import { RunTree } from "langsmith/run_trees";
 import { BackgroundTasks, SERVER_SCRIPT, startProcess } from "../index.js";
 import { flushTracing } from "../background.js";
-import { gracefulClose } from "../server.js";
 import { isolateEnv, readProjectTraces, startLocalStack, type LocalStack } from "./helpers.js";
 
 isolateEnv();
@@ -162,7 +161,7 @@ describe("shutdown has a deadline", () => {
       void released.then(() => res.end("done"));
     });
     server.keepAliveTimeout = 600_000;
-    const close = gracefulClose(server);
+    const { close } = trackConnections(server);
     server.listen(0, "127.0.0.1");
     await once(server, "listening");
     const agent = new Agent({ keepAlive: true });
