@@ -285,8 +285,13 @@ test("malformed multipart bodies get 400 and store nothing", async (t) => {
   const { body, contentType } = await encodeMultipart(runParts("post", root));
   const truncated = await rawPost(server, "/runs/multipart", body.subarray(0, body.length - 20), { "content-type": contentType });
   assert.equal(truncated.status, 400);
-  assert.match(truncated.detail, /malformed multipart body: Unexpected end of form/);
+  assert.match(truncated.detail, /malformed multipart body: the body ended before the closing boundary/);
   assert.equal(server.store.getRun(root.id), undefined);
+  const boundary = /boundary=(.+)$/.exec(contentType)?.[1] ?? "";
+  const nameless = `--${boundary}\r\nContent-Disposition: form-data\r\n\r\n{}\r\n--${boundary}--\r\n`;
+  const noName = await rawPost(server, "/runs/multipart", nameless, { "content-type": contentType });
+  assert.equal(noName.status, 400);
+  assert.match(noName.detail, /malformed multipart body: a part's Content-Disposition has no name/);
   const noBoundary = await rawPost(server, "/runs/multipart", body, { "content-type": "multipart/form-data" });
   assert.equal(noBoundary.status, 400);
   assert.match(noBoundary.detail, /expected Content-Type multipart\/form-data with a boundary/);

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from "node:http";
-import busboy from "busboy";
+import * as Multipasta from "multipasta";
 import { HttpError, openBody, type Encoding } from "./body.js";
 import type { JsonObject, RawJsonField, RejectionInput, RunAttachment, RunUpsert } from "./types.js";
 import { isUuid } from "./validate.js";
@@ -8,40 +8,55 @@ import { decodeRun, isJsonObject } from "./wire.js";
 export interface Part {
   name: string;
   mimeType: string;
-  /** A string for busboy fields, bytes for parts busboy treats as files. */
-  value: string | Buffer;
+  /** The part's declared `charset`, if any (the SDK declares none: its JSON is UTF-8). */
+  charset: string | undefined;
+  value: Buffer;
 }
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
-/**
- * Busboy hands non-file parts over as strings. With `defCharset: "latin1"`
- * a part that declares no charset (every part the SDK sends) arrives
- * byte-for-byte, so binary attachments survive; a part that declares its own
- * charset arrives already decoded. Code points above 0xFF, or bytes that are
- * not valid UTF-8, tell the second case apart.
- */
-const ABOVE_LATIN1 = /[\u0100-\uffff]/;
-const NON_ASCII = /[\u0080-\uffff]/;
-
 export function partBytes(part: Part): Buffer {
-  const { value } = part;
-  if (typeof value !== "string") return value;
-  return Buffer.from(value, ABOVE_LATIN1.test(value) ? "utf8" : "latin1");
+  return part.value;
 }
 
+/** A part's text in its declared charset, else UTF-8; bytes that are not valid UTF-8 decode lossily rather than fail the request. */
 export function partText(part: Part): string {
-  // ASCII reads the same in every charset busboy could have used: no copy needed.
-  if (typeof part.value === "string" && !NON_ASCII.test(part.value)) return part.value;
-  const bytes = partBytes(part);
+  const charset = part.charset?.toLowerCase();
+  if (charset !== undefined && charset !== "utf-8" && charset !== "utf8") {
+    try {
+      return new TextDecoder(charset).decode(part.value);
+    } catch {
+      // An unknown label: read it as UTF-8 below.
+    }
+  }
   try {
-    return strictUtf8.decode(bytes);
+    return strictUtf8.decode(part.value);
   } catch {
-    return typeof part.value === "string" ? part.value : bytes.toString("utf8");
+    return part.value.toString("utf8");
   }
 }
 
-/** Parse a (possibly compressed) multipart/form-data request into its parts. */
+function describe(error: Multipasta.MultipartError): string {
+  switch (error._tag) {
+    case "InvalidBoundary":
+      return "the Content-Type has no usable boundary";
+    case "BadHeaders":
+      return `a part has malformed headers (${error.error.reason})`;
+    case "InvalidDisposition":
+      return "a part's Content-Disposition has no name";
+    case "ReachedLimit":
+      return `the body exceeds the ${error.limit} limit`;
+    case "EndNotReached":
+      return "the body ended before the closing boundary";
+  }
+}
+
+/**
+ * Parse a (possibly compressed) multipart/form-data request into its parts.
+ * multipasta rather than busboy: on the SDK's requests (about 7 small parts
+ * per run) it costs less than half the CPU, which is most of what the trace
+ * server spends on a run besides SQLite (docs/performance.md).
+ */
 export async function readMultipart(req: IncomingMessage, limit: number): Promise<{ parts: Part[]; encoding: Encoding }> {
   const contentType = req.headers["content-type"] ?? "";
   if (!/^multipart\/form-data\s*;/i.test(contentType) || !/boundary=/i.test(contentType)) {
@@ -49,30 +64,48 @@ export async function readMultipart(req: IncomingMessage, limit: number): Promis
   }
   const opened = openBody(req, limit);
   try {
-    let parser: busboy.Busboy;
-    try {
-      parser = busboy({ headers: req.headers, defCharset: "latin1", limits: { fieldSize: limit, fileSize: limit } });
-    } catch (e) {
-      throw new HttpError(400, `malformed multipart request: ${(e as Error).message}`);
-    }
     const parts = await new Promise<Part[]>((resolve, reject) => {
       const collected: Part[] = [];
+      let settled = false;
       const fail = (e: unknown): void => {
+        if (settled) return;
+        settled = true;
+        opened.stream.off("data", write);
         reject(e instanceof HttpError ? e : new HttpError(400, `malformed multipart body: ${(e as Error).message}`));
       };
-      parser.on("field", (name, value, info) => {
-        collected.push({ name, mimeType: info.mimeType, value });
+      const parser = Multipasta.make({
+        headers: { "content-type": contentType },
+        // Every part is buffered whole: the body as a whole is already bounded by `limit`.
+        isFile: () => false,
+        maxFieldSize: limit,
+        maxPartSize: limit,
+        maxTotalSize: limit,
+        onField: (info, value) => {
+          collected.push({
+            name: info.name,
+            mimeType: info.contentType,
+            charset: info.contentTypeParameters.charset,
+            value: Buffer.from(value.buffer, value.byteOffset, value.byteLength),
+          });
+        },
+        onFile: () => () => undefined,
+        onError: (error) => fail(new HttpError(400, `malformed multipart body: ${describe(error)}`)),
+        onDone: () => {
+          if (settled) return;
+          settled = true;
+          resolve(collected);
+        },
       });
-      parser.on("file", (name, stream, info) => {
-        const chunks: Buffer[] = [];
-        stream.on("data", (c: Buffer) => chunks.push(c));
-        stream.on("end", () => collected.push({ name, mimeType: info.mimeType, value: Buffer.concat(chunks) }));
-        stream.on("error", fail);
-      });
-      parser.on("error", fail);
-      parser.on("close", () => resolve(collected));
+      function write(chunk: Buffer): void {
+        parser.write(chunk);
+      }
+      opened.stream.on("data", write);
       opened.stream.on("error", fail);
-      opened.stream.pipe(parser);
+      opened.stream.on("end", () => {
+        parser.end();
+        // A body that ends cleanly after its closing boundary has resolved by now.
+        fail(new HttpError(400, "malformed multipart body: the body ended before the closing boundary"));
+      });
     });
     return { parts, encoding: opened.encoding };
   } finally {
