@@ -3,12 +3,13 @@
 //   POST /chat/stream   {"question"}  -> SSE tokens (sse.ts), traced as one tree with the caller
 //   POST /chat          {"question"}  -> JSON answer; then, after the response,
 //                                        remember_conversation runs in the background
-//   GET  /health
+//   GET  /health                      -> {"ok", "backgroundTasks", "remembered"}
 //
 // `node --import tsx server.ts` serves on PORT (default: any free port) and
 // prints "chat listening on <url>". The model is ChatOpenAI configured from the
 // environment (OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_MODEL); SUMMARY_MODEL
-// names the background summary's model (default: the same).
+// names the background summary's model (default: the same); MEMORY_CAPACITY how
+// many summaries the service keeps (default 100, oldest dropped first).
 //
 // On SIGTERM/SIGINT it stops accepting requests, lets in-flight requests and
 // background work finish, sends every pending run and exits 0, all within
@@ -33,14 +34,14 @@ export interface ChatAppOptions {
   /** Model for the background summary. Default: `model`. */
   summaryModel?: BaseChatModel;
   background: BackgroundTasks;
+  /** Where remember_conversation keeps its summaries. Default: a new ConversationMemory per app. */
+  memory?: ConversationMemory;
 }
-
-/** What remember_conversation stored, newest last (a stand-in for a memory store). */
-export const memory: Array<{ question: string; summary: string }> = [];
 
 export function createChatApp(options: ChatAppOptions): express.Express {
   const { model, background } = options;
   const summaryModel = options.summaryModel ?? model;
+  const memory = options.memory ?? new ConversationMemory();
 
   const answerQuestion = traceable(
     async (question: string) => {
@@ -56,8 +57,8 @@ export function createChatApp(options: ChatAppOptions): express.Express {
   const rememberConversation = traceable(
     async (question: string, answer: string) => {
       const reply = await summaryModel.invoke([{ role: "user", content: `Summarize this exchange. ${question} ${answer}` }]);
-      memory.push({ question, summary: reply.text });
-      return { stored: memory.length };
+      const evicted = memory.remember({ question, summary: reply.text });
+      return { summary: reply.text, stored: memory.size, evicted };
     },
     { name: "remember_conversation" },
   );
@@ -66,7 +67,7 @@ export function createChatApp(options: ChatAppOptions): express.Express {
   // Only our own services call this one, so their trace headers are continued.
   app.use(langsmithTracing({ trust: "mesh" }));
   app.get("/health", (_req, res) => {
-    res.json({ ok: true, backgroundTasks: background.size });
+    res.json({ ok: true, backgroundTasks: background.size, remembered: memory.size });
   });
   app.post("/chat/stream", express.json(), sseChatHandler({ model }));
   app.post("/chat", express.json(), async (req, res) => {
@@ -83,6 +84,41 @@ export function createChatApp(options: ChatAppOptions): express.Express {
   return app;
 }
 
+export interface Conversation {
+  question: string;
+  summary: string;
+}
+
+/**
+ * A stand-in for a memory store that a long-running process can keep: the
+ * newest `capacity` summaries, oldest dropped first. Each summary is also the
+ * output of its remember_conversation run, so one dropped here is still in its trace.
+ */
+export class ConversationMemory {
+  readonly #entries: Conversation[] = [];
+
+  constructor(readonly capacity = 100) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new Error(`ConversationMemory capacity must be a positive integer, got ${capacity}`);
+  }
+
+  /** Keeps `entry` and returns how many of the oldest entries it pushed out. */
+  remember(entry: Conversation): number {
+    this.#entries.push(entry);
+    const evicted = Math.max(0, this.#entries.length - this.capacity);
+    this.#entries.splice(0, evicted);
+    return evicted;
+  }
+
+  get size(): number {
+    return this.#entries.length;
+  }
+
+  /** Oldest first. */
+  entries(): readonly Conversation[] {
+    return [...this.#entries];
+  }
+}
+
 const thisFile = fileURLToPath(import.meta.url);
 
 function modelFromEnv(name: string | undefined): ChatOpenAI {
@@ -92,7 +128,8 @@ function modelFromEnv(name: string | undefined): ChatOpenAI {
 
 async function serve(): Promise<void> {
   const background = new BackgroundTasks();
-  const app = createChatApp({ model: modelFromEnv(undefined), summaryModel: modelFromEnv(process.env.SUMMARY_MODEL), background });
+  const memory = new ConversationMemory(Number(process.env.MEMORY_CAPACITY ?? 100));
+  const app = createChatApp({ model: modelFromEnv(undefined), summaryModel: modelFromEnv(process.env.SUMMARY_MODEL), background, memory });
   const server = app.listen(Number(process.env.PORT ?? 0), "127.0.0.1");
   const connections = trackConnections(server);
   await new Promise<void>((resolve, reject) => {
