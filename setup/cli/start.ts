@@ -3,6 +3,7 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { applyConfig, describeConfig, ensureLocalStack, loadConfig } from "@tracing-patterns/setup";
+import { jupyterTreeUrl } from "./lib/jupyter-url.js";
 import { repoRoot } from "./lib/notebooks.js";
 
 const config = loadConfig();
@@ -41,10 +42,9 @@ let jupyterLog = "";
 const onJupyterOutput = (chunk: Buffer): void => {
   const text = chunk.toString("utf8");
   jupyterLog = (jupyterLog + text).slice(-20_000);
-  const url = /(http:\/\/127\.0\.0\.1:\d+\/\S*token=\w+)/.exec(jupyterLog)?.[1];
-  if (!announced && url) {
+  const tree = announced ? null : jupyterTreeUrl(jupyterLog);
+  if (tree) {
     announced = true;
-    const tree = url.replace(/\/(tree)?\?token=/, "/tree?token=");
     console.log(
       [
         "",
