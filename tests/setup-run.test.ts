@@ -36,12 +36,12 @@ writeFileSync(join(bin, "npm"), `#!/bin/sh\necho "npm $*" >> '${callLog}'\nexit 
 chmodSync(join(bin, "node"), 0o755);
 chmodSync(join(bin, "npm"), 0o755);
 
-/** A scratch root; `links` are names symlinked to the real repository's (setup/cli for the task list, examples for the example list). */
-function sandboxRoot(name: string, links: string[]): string {
+/** A scratch root running the real script; with `tasks`, setup/cli is the real one (the task list). */
+function sandboxRoot(name: string, tasks: boolean): string {
   const root = join(scratch, name);
   mkdirSync(join(root, "setup", "bin"), { recursive: true });
   symlinkSync(join(repo, "setup", "bin", "run"), join(root, "setup", "bin", "run"));
-  for (const link of links) symlinkSync(join(repo, link), join(root, link));
+  if (tasks) symlinkSync(join(repo, "setup", "cli"), join(root, "setup", "cli"));
   return root;
 }
 
@@ -64,7 +64,12 @@ function run(root: string, args: string[]): Run {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, calls };
 }
 
-const root = sandboxRoot("repo", [join("setup", "cli"), "examples"]);
+const root = sandboxRoot("repo", true);
+// Examples as the script recognises them: a start.ts or a server.ts; a folder with neither is not one.
+for (const [name, entry] of [["async-streaming", "start.ts"], ["express-middleware", "server.ts"], ["multi-service-app", "start.ts"], ["shared-notes", "README.md"]] as const) {
+  mkdirSync(join(root, "examples", name), { recursive: true });
+  writeFileSync(join(root, "examples", name, entry), "");
+}
 
 describe("usage errors exit 2 before any provisioning", () => {
   const cases: Array<[string, string[], RegExp]> = [
@@ -73,6 +78,7 @@ describe("usage errors exit 2 before any provisioning", () => {
     ["a path that is not a task", ["lib/notebooks"], /unknown task 'lib\/notebooks'/],
     ["example without a name", ["example"], /example needs a name/],
     ["an unknown example", ["example", "nope"], /unknown example 'nope'/],
+    ["an examples folder without a start.ts or server.ts", ["example", "shared-notes"], /unknown example 'shared-notes'/],
   ];
   for (const [what, args, reason] of cases) {
     test(what, () => {
@@ -126,7 +132,7 @@ describe("each task gets only the Debian packages it uses", () => {
 });
 
 test("the tslab kernelspec is valid JSON for a repository path with quotes and a backslash", () => {
-  const odd = sandboxRoot(`it's a "quoted" \\ path`, []);
+  const odd = sandboxRoot(`it's a "quoted" \\ path`, false);
   // Dependencies installed and setup built, as far as the script can tell, so `ensure` goes on to the kernelspec.
   mkdirSync(join(odd, "node_modules"));
   writeFileSync(join(odd, "node_modules", ".install-stamp"), `${process.version}\n`);
