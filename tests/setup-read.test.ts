@@ -8,6 +8,7 @@ import { RunTree, uuid7FromTime } from "langsmith";
 import { getCurrentRunTree, traceable, withRunTree } from "langsmith/traceable";
 import { readTrace, runFromV2 } from "../setup/src/traces/index.js";
 import { collect, postJson, sdkClient, segment, serverFor, type WireRun } from "./fixtures/trace-server/helpers.js";
+import type { TraceServerHandle } from "../setup/src/trace-server/index.js";
 
 function captureWarnings(t: { after: (fn: () => void) => void }): Error[] {
   const warnings: Error[] = [];
@@ -104,6 +105,115 @@ test("readTrace finds a trace older than a day when its id is a UUIDv7, which da
   assert.deepEqual(runs.map((r) => r.name).sort(), ["old_child", "old_root"]);
   // A random (v4) trace id says nothing about when the trace began, so runs.query's default window applies.
   await assert.rejects(readTrace(undated[0]?.id ?? "", { client, timeoutMs: 300 }), /No runs of trace .* visible through the given client/);
+});
+
+/** A root (not ended yet) started now with a UUIDv7 id, in `project`, and its patch ending it. */
+function liveRoot(project: string): { root: WireRun; end: WireRun } {
+  const startMs = Date.now();
+  const start = new Date(startMs).toISOString().replace("Z", "000Z");
+  const id = uuid7FromTime(startMs);
+  const root: WireRun = { id, trace_id: id, dotted_order: segment(start, id), name: "live_root", run_type: "chain", start_time: start, inputs: {}, session_name: project };
+  return { root, end: { ...root, end_time: new Date(startMs + 1).toISOString(), outputs: { done: true } } };
+}
+
+/** An ended child of `parent` in `project`. */
+function liveChild(parent: WireRun, name: string, project: string): WireRun {
+  const start = new Date().toISOString().replace("Z", "000Z");
+  const id = randomUUID();
+  return {
+    id,
+    trace_id: parent.trace_id,
+    parent_run_id: parent.id,
+    dotted_order: `${parent.dotted_order}.${segment(start, id)}`,
+    name,
+    run_type: "chain",
+    start_time: start,
+    end_time: start,
+    inputs: {},
+    session_name: project,
+  };
+}
+
+type RequestKind = "listing" | "query";
+
+/** Counts the project listings and run queries the trace server logs, and acts on the n-th. */
+function requestCounter(): { log: (line: string) => void; count: (kind: RequestKind) => number; on: (kind: RequestKind, n: number, fn: () => void) => void } {
+  const counts: Record<RequestKind, number> = { listing: 0, query: 0 };
+  const waiting: Array<{ kind: RequestKind; n: number; fn: () => void }> = [];
+  return {
+    log: (line) => {
+      const kind: RequestKind | undefined = line.startsWith("GET /sessions?") ? "listing" : line.startsWith("POST /api/v2/runs/query ") ? "query" : undefined;
+      if (!kind) return;
+      counts[kind]++;
+      for (const w of waiting.splice(0)) {
+        if (w.kind === kind && counts[kind] === w.n) w.fn();
+        else waiting.push(w);
+      }
+    },
+    count: (kind) => counts[kind],
+    on: (kind, n, fn) => void waiting.push({ kind, n, fn }),
+  };
+}
+
+/** Posts `body` to the server's batch route when the counter sees the n-th request of `kind`; resolves to the status. */
+function postOn(counter: ReturnType<typeof requestCounter>, kind: RequestKind, n: number, server: TraceServerHandle, body: unknown): Promise<number> {
+  return new Promise((resolve, reject) => {
+    counter.on(kind, n, () => void postJson(server, "/runs/batch", body).then(({ status }) => resolve(status), reject));
+  });
+}
+
+test("readTrace without projectName lists the projects per call, not per poll", async (t) => {
+  const counter = requestCounter();
+  const server = await serverFor(t, { log: counter.log });
+  const client = sdkClient(server);
+  const { root, end } = liveRoot("per-call-a");
+  const others = ["per-call-b", "per-call-c", "per-call-d"].map((project) => liveChild(root, `step_in_${project}`, project));
+  assert.equal((await postJson(server, "/runs/batch", { post: [root, ...others] })).status, 202);
+
+  // The root ends only once readTrace has polled a dozen times, so that many polls are certain.
+  const POLLS = 12;
+  const ended = postOn(counter, "query", POLLS, server, { patch: [end] });
+  const runs = await readTrace(root.id, { client, pollMs: 5, settleMs: 1000 });
+  assert.equal(await ended, 202);
+
+  assert.equal(runs.length, 4, `got ${runs.map((r) => r.name).join(", ")}`);
+  assert.ok(runs.find((r) => r.id === root.id)?.end_time, "read after the root ended");
+  assert.equal(new Set(runs.map((r) => r.session_id)).size, 4, "one run in each of four projects");
+  assert.ok(counter.count("query") > POLLS, `${counter.count("query")} polls`);
+  // One listing at the start, one to confirm once the trace has settled, and one more should the
+  // call outlast the first relisting interval (settleMs): never one per poll.
+  assert.ok(counter.count("listing") <= 3, `${counter.count("listing")} project listings for ${counter.count("query")} polls`);
+});
+
+test("readTrace without projectName finds runs in a project created while it polls", async (t) => {
+  const counter = requestCounter();
+  const server = await serverFor(t, { log: counter.log });
+  const client = sdkClient(server);
+  const { root, end } = liveRoot("late-a");
+  assert.equal((await postJson(server, "/runs/batch", { post: [end] })).status, 202);
+
+  // The child's project does not exist yet when readTrace first lists the projects.
+  const posted = postOn(counter, "query", 3, server, { post: [liveChild(root, "late_step", "late-b")] });
+  const runs = await readTrace(root.id, { client, expectRuns: 2, pollMs: 5, settleMs: 100 });
+  assert.equal(await posted, 202);
+  assert.deepEqual(runs.map((r) => r.name).sort(), ["late_step", "live_root"]);
+});
+
+test("readTrace with projectName looks the project up until it exists, then not again", async (t) => {
+  const counter = requestCounter();
+  const server = await serverFor(t, { log: counter.log });
+  const client = sdkClient(server);
+  const { end } = liveRoot("named-late");
+  const posted = postOn(counter, "listing", 3, server, { post: [end] });
+  const runs = await readTrace(end.id, { client, projectName: "named-late", pollMs: 5, settleMs: 200 });
+  assert.equal(await posted, 202);
+  assert.deepEqual(runs.map((r) => r.name), ["live_root"]);
+  assert.ok(counter.count("listing") >= 4, "looked up on every poll while it did not exist");
+
+  const before = counter.count("listing");
+  await readTrace(end.id, { client, projectName: "named-late", pollMs: 5, settleMs: 200 });
+  assert.equal(counter.count("listing") - before, 1, "one lookup for a whole call once the project exists");
+  await assert.rejects(readTrace(end.id, { client, projectName: "no-such-project", timeoutMs: 200 }), /project "no-such-project" does not exist/);
 });
 
 test("runFromV2 maps a v2 run, nulls included, to the SDK's Run shape", () => {

@@ -79,11 +79,57 @@ export function runFromV2(v2: RunV2): Run {
   return run;
 }
 
-async function projectIds(client: Client, projectName: string | undefined): Promise<string[]> {
-  if (projectName) return [(await client.readProject({ projectName })).id];
-  const ids: string[] = [];
-  for await (const project of client.listProjects()) ids.push(project.id);
-  return ids;
+/**
+ * The projects one readTrace call queries. The v2 API reads runs only of projects named by id, and
+ * has no lookup of a run or trace without one, so without projectName every project is listed:
+ * a workspace's worth of pages, hence per call rather than per poll. Listed once at the start,
+ * then again on a doubling interval (a service's first run may be what creates its project), and
+ * on request (`refresh`) when the trace looks settled. A named project, once found, is kept.
+ */
+class TraceProjects {
+  private readonly client: Client;
+  private readonly projectName: string | undefined;
+  private ids: string[] | undefined;
+  private listedAt = Number.NEGATIVE_INFINITY;
+  private intervalMs: number;
+
+  constructor(client: Client, projectName: string | undefined, intervalMs: number) {
+    this.client = client;
+    this.projectName = projectName;
+    this.intervalMs = intervalMs;
+  }
+
+  private get final(): boolean {
+    return this.projectName !== undefined && this.ids !== undefined && this.ids.length > 0;
+  }
+
+  /** A named project that does not exist yet; looked up on every poll, which is one request. */
+  get missing(): boolean {
+    return this.projectName !== undefined && this.ids !== undefined && this.ids.length === 0;
+  }
+
+  /** The ids to query on this poll; all projects are listed again only when the interval has passed. */
+  async current(): Promise<string[]> {
+    if (this.ids === undefined || this.missing) return this.refresh();
+    if (this.final || Date.now() - this.listedAt < this.intervalMs) return this.ids;
+    this.intervalMs *= 2;
+    return this.refresh();
+  }
+
+  async refresh(): Promise<string[]> {
+    if (this.final && this.ids !== undefined) return this.ids;
+    const ids: string[] = [];
+    const filter = this.projectName !== undefined ? { name: this.projectName } : {};
+    for await (const project of this.client.listProjects(filter)) ids.push(project.id);
+    this.ids = ids;
+    this.listedAt = Date.now();
+    return ids;
+  }
+
+  /** Whether the list is as fresh as `time`: every project that existed then is in it. */
+  listedSince(time: number): boolean {
+    return this.final || this.listedAt >= time;
+  }
 }
 
 async function queryTrace(client: Client, traceId: string, projects: string[]): Promise<Run[]> {
@@ -123,6 +169,8 @@ function fingerprint(runs: Run[]): string {
  * `client.runs.query({ project_ids, trace_id })` (every project, or `projectName`'s) until every
  * run has ended, expectRuns is met and the set has been stable for settleMs. At the deadline it
  * returns what is visible; verifyTrace then reports what is missing. Throws only if nothing is visible.
+ * Without projectName the projects are listed per call, not per poll (see TraceProjects), and
+ * once more when the trace looks settled, so every project that existed by then has been queried.
  */
 export async function readTrace(traceId: string, options: ReadTraceOptions = {}): Promise<Run[]> {
   const { projectName, expectRuns, timeoutMs = 10_000, settleMs = 750, pollMs = 100 } = options;
@@ -135,10 +183,13 @@ export async function readTrace(traceId: string, options: ReadTraceOptions = {})
   let lastError: unknown;
   let lastPrint = "";
   let stableSince = Date.now();
+  const projects = new TraceProjects(client, projectName, Math.max(settleMs, pollMs));
+  let confirm = false;
   for (;;) {
     try {
-      // Listed on every poll: a service's first run may be what creates its project.
-      runs = await queryTrace(client, traceId, await projectIds(client, projectName));
+      const ids = confirm ? await projects.refresh() : await projects.current();
+      confirm = false;
+      runs = await queryTrace(client, traceId, ids);
       lastError = undefined;
     } catch (error) {
       lastError = error;
@@ -151,12 +202,19 @@ export async function readTrace(traceId: string, options: ReadTraceOptions = {})
     const state = isComplete(runs, expectRuns);
     // Stable for settleMs even when connected: an ended root is a connected tree on its own, and
     // other services' runs arrive on their own processes' batch schedule (250 ms by default).
-    if (runs.length > 0 && state.ended && state.enough && Date.now() - stableSince >= settleMs) return runs;
+    if (runs.length > 0 && state.ended && state.enough && Date.now() - stableSince >= settleMs) {
+      // Done once the projects queried were listed after the set settled; else list them and query once more.
+      if (lastError === undefined && projects.listedSince(stableSince + settleMs)) return runs;
+      if (lastError === undefined && Date.now() < deadline) {
+        confirm = true;
+        continue;
+      }
+    }
     if (Date.now() >= deadline) break;
     await new Promise((resolve) => setTimeout(resolve, Math.min(pollMs, Math.max(0, deadline - Date.now()))));
   }
   if (runs.length === 0) {
-    const reason = lastError instanceof Error ? `; last error: ${lastError.message}` : "";
+    const reason = lastError instanceof Error ? `; last error: ${lastError.message}` : projects.missing ? `; project "${projectName}" does not exist` : "";
     const where = options.client ? "through the given client" : `at ${process.env.LANGSMITH_ENDPOINT ?? "the default LangSmith endpoint"}`;
     throw new Error(`No runs of trace ${traceId} visible ${where} after ${timeoutMs} ms${reason}`);
   }
