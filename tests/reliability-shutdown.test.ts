@@ -11,9 +11,12 @@ import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { afterEach, test } from "node:test";
 import { Client } from "langsmith";
+import type { RunTree } from "langsmith/run_trees";
 import {
   flushTraces,
   installGracefulShutdown,
+  readTrace,
+  shutdownBudget,
   startModelServer,
   startTraceServer,
   type ShutdownResult,
@@ -113,9 +116,52 @@ async function gatedDependency(): Promise<{ url: string; called: Promise<void>; 
   const released = new Promise<void>((resolve) => {
     release = resolve;
   });
+  const answering = new Set<Promise<unknown>>();
   const server = http.createServer((_req, res) => {
     arrived();
+    answering.add(once(res, "close"));
     void released.then(() => res.end("dependency answered"));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  cleanup.push(async () => {
+    // Answered before closing, so an app handler still waiting on it (its request cut off) ends
+    // normally instead of failing in the next test.
+    release();
+    await Promise.all(answering);
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, called, release };
+}
+
+/**
+ * The trace server behind a gate that holds run uploads until released (other requests, such as
+ * GET /info, pass at once): a backend slow to accept uploads, whose slowness the test controls.
+ */
+async function gatedTraceBackend(target: string): Promise<{ url: string; held: Promise<void>; release(): void }> {
+  let arrived: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => {
+    arrived = resolve;
+  });
+  let release: () => void = () => undefined;
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const server = http.createServer((req, res) => {
+    const forward = (): void => {
+      const upstream = http.request(new URL(req.url ?? "/", target), { method: req.method, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      upstream.once("error", (error) => res.destroy(error));
+      req.pipe(upstream);
+    };
+    if (req.method === "POST" && req.url?.startsWith("/runs")) {
+      arrived();
+      void released.then(forward);
+    } else {
+      forward();
+    }
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   cleanup.push(() => {
@@ -123,7 +169,27 @@ async function gatedDependency(): Promise<{ url: string; called: Promise<void>; 
     server.closeAllConnections();
     return new Promise((resolve) => server.close(resolve));
   });
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, called, release };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, held, release };
+}
+
+/** GET /slow on a connection of its own; resolves once the server cuts it off, rejects if it answers. */
+function cutOffRequest(url: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(`${url}/slow`, { agent: false }, (res) => reject(new Error(`answered ${String(res.statusCode)}, expected to be cut off`)))
+      .once("error", () => resolve());
+  });
+}
+
+/**
+ * Lets a cut-off request's handler finish (its dependency answers) and waits until the handler's
+ * child run has ended and is stored: an upload of it still retrying after the trace server has
+ * closed would print failures and hold this process for the SDK's retries.
+ */
+async function finishCutOffHandler(dependency: { release(): void }, traceId: string, traces: TraceServerHandle): Promise<void> {
+  dependency.release();
+  const runs = await readTrace(traceId, { client: new Client({ apiUrl: traces.url, apiKey: "local" }), expectRuns: 2, settleMs: 0 });
+  assert.deepEqual(runs.map((run) => [run.name, Boolean(run.end_time)]).sort(), [["GET /slow", true], ["call_dependency", true]]);
 }
 
 async function shutdownResult(app: AppProcess): Promise<{ code: number | null; result: ShutdownResult }> {
@@ -249,4 +315,94 @@ test("installGracefulShutdown: shutdown() without a signal closes the in-flight 
   assert.match(logged[0] ?? "", /^\[shutdown\] test: not accepting connections; finishing 1 in-flight request/);
   assert.match(logged[1] ?? "", /^\[shutdown\] in-flight requests finished; traces flushed in \d+ ms$/);
   assert.equal(process.listenerCount("SIGTERM"), before, "uninstalled after the shutdown");
+});
+
+test("installGracefulShutdown keeps a flush reserve: a request that never finishes is cut off at timeoutMs - flushReserveMs, and the runs a slow backend was still taking, the cut-off request's included, are flushed before exit", async () => {
+  const traces = await startTraceServer({ port: 0, log: () => undefined });
+  cleanup.push(() => traces.close());
+  const backend = await gatedTraceBackend(traces.url);
+  const dependency = await gatedDependency();
+  const client = new Client({ apiUrl: backend.url, apiKey: "local" });
+  const ended: RunTree[] = [];
+  const app = await startTracedApp({ client, dependencyUrl: dependency.url, onRunEnd: (run) => ended.push(run) });
+  cleanup.push(() => (app.server.listening ? app.close() : undefined));
+  const exits: Array<[number, ShutdownResult | undefined]> = [];
+  const logged: string[] = [];
+  const handle = installGracefulShutdown(app.server, {
+    timeoutMs: 4_000,
+    flushReserveMs: 3_000,
+    client,
+    signals: [],
+    log: (line) => logged.push(line),
+    exit: (code, result) => exits.push([code, result]),
+  });
+
+  const earlier = await get(`${app.url}/chat?q=earlier`);
+  assert.equal(earlier.status, 200);
+  // Its runs are on their way, and the backend takes them only once the drain has given up.
+  await backend.held;
+  const cutOff = cutOffRequest(app.url);
+  void cutOff.then(backend.release);
+  await dependency.called;
+
+  const result = await handle.shutdown("test");
+  await cutOff;
+  assert.equal(result.drained, false, "the hung request was cut off");
+  assert.equal(result.flush.flushed, true, JSON.stringify(result));
+  assert.deepEqual(result.flush.pending, { queuedBytes: 0, pendingSends: 0 });
+  assert.deepEqual(exits, [[0, result]]);
+  assert.equal(completeTraces(traces.store, [earlier.traceId], 2).length, 1, "the earlier request's trace is stored, complete");
+  const slow = ended.find((run) => run.name === "GET /slow");
+  assert.ok(slow, `the cut-off request's run ended; ended: ${ended.map((r) => r.name).join(", ")}`);
+  const stored = traces.store.getTraceRuns(slow.trace_id).find((run) => run.id === slow.id);
+  assert.equal(stored?.error, "client disconnected");
+  assert.ok(stored.end_time, "stored with its end");
+  assert.match(logged[0] ?? "", /^\[shutdown\] test: not accepting connections; finishing 1 in-flight request\(s\) within 1000 ms, then flushing traces \(budget 4000 ms, at least 3000 ms for the flush\)$/);
+  assert.match(logged[1] ?? "", /^\[shutdown\] in-flight requests cut off at the deadline; traces flushed in \d+ ms$/);
+  await finishCutOffHandler(dependency, slow.trace_id, traces);
+});
+
+test("installGracefulShutdown with a flush reserve larger than the budget: nothing is drained, the in-flight request is cut off at once and its run is flushed", async () => {
+  const traces = await startTraceServer({ port: 0, log: () => undefined });
+  cleanup.push(() => traces.close());
+  const dependency = await gatedDependency();
+  const client = new Client({ apiUrl: traces.url, apiKey: "local" });
+  const ended: RunTree[] = [];
+  const app = await startTracedApp({ client, dependencyUrl: dependency.url, onRunEnd: (run) => ended.push(run) });
+  cleanup.push(() => (app.server.listening ? app.close() : undefined));
+  const logged: string[] = [];
+  const handle = installGracefulShutdown(app.server, {
+    timeoutMs: 2_000,
+    flushReserveMs: 60_000,
+    client,
+    signals: [],
+    log: (line) => logged.push(line),
+    exit: () => undefined,
+  });
+  const cutOff = cutOffRequest(app.url);
+  await dependency.called;
+
+  const result = await handle.shutdown("test");
+  await cutOff;
+  assert.equal(result.drained, false);
+  assert.equal(result.flush.flushed, true, JSON.stringify(result));
+  const slow = ended.find((run) => run.name === "GET /slow");
+  assert.ok(slow);
+  assert.equal(traces.store.getTraceRuns(slow.trace_id).find((run) => run.id === slow.id)?.error, "client disconnected");
+  assert.match(logged[0] ?? "", /finishing 1 in-flight request\(s\) within 0 ms, then flushing traces \(budget 2000 ms, at least 2000 ms for the flush\)$/);
+  await finishCutOffHandler(dependency, slow.trace_id, traces);
+});
+
+test("shutdownBudget: the default reserve is a quarter of the budget, at most 5 s; a reserve above the budget takes all of it; bad values are refused", () => {
+  assert.deepEqual(shutdownBudget(25_000), { drainMs: 20_000, flushReserveMs: 5_000 });
+  assert.deepEqual(shutdownBudget(60_000), { drainMs: 55_000, flushReserveMs: 5_000 });
+  assert.deepEqual(shutdownBudget(2_000), { drainMs: 1_500, flushReserveMs: 500 });
+  assert.deepEqual(shutdownBudget(2_000, 0), { drainMs: 2_000, flushReserveMs: 0 });
+  assert.deepEqual(shutdownBudget(1_000, 5_000), { drainMs: 0, flushReserveMs: 1_000 });
+  assert.deepEqual(shutdownBudget(0), { drainMs: 0, flushReserveMs: 0 });
+  assert.throws(() => shutdownBudget(1_000, -1), RangeError);
+  assert.throws(() => shutdownBudget(1_000, Number.NaN), RangeError);
+  assert.throws(() => shutdownBudget(Number.POSITIVE_INFINITY), RangeError);
+  const server = http.createServer();
+  assert.throws(() => installGracefulShutdown(server, { timeoutMs: 1_000, flushReserveMs: -1, signals: [] }), RangeError);
 });

@@ -1,3 +1,4 @@
+import { once } from "node:events";
 import { readdir, readFile, unlink } from "node:fs/promises";
 import type { Server, ServerResponse } from "node:http";
 import path from "node:path";
@@ -110,9 +111,41 @@ export async function flushTraces(options: FlushOptions): Promise<FlushResult> {
   };
 }
 
+export interface ShutdownBudget {
+  /** How long in-flight work (requests, jobs) may run before it is cut off. */
+  drainMs: number;
+  /** The least the flush gets: the budget minus `drainMs`. It also gets what the drain leaves unused. */
+  flushReserveMs: number;
+}
+
+/** The default flush reserve: a quarter of the budget, at most 5 s. */
+export function defaultFlushReserveMs(timeoutMs: number): number {
+  return Math.min(timeoutMs / 4, 5_000);
+}
+
+/**
+ * Splits a shutdown budget between draining in-flight work and flushing traces. Work that finishes
+ * late in the drain has runs still to send, and a drain that times out has cut-off requests whose
+ * runs end then, so the flush keeps a share of its own instead of getting what a slow drain leaves
+ * (possibly 0 ms). A reserve larger than the budget takes all of it: nothing is drained, and the
+ * runs of what was in flight end at once and are flushed.
+ */
+export function shutdownBudget(timeoutMs: number, flushReserveMs: number = defaultFlushReserveMs(timeoutMs)): ShutdownBudget {
+  if (!Number.isFinite(timeoutMs) || timeoutMs < 0) throw new RangeError(`shutdownBudget: timeoutMs must be a finite number >= 0, got ${timeoutMs}`);
+  if (!Number.isFinite(flushReserveMs) || flushReserveMs < 0) throw new RangeError(`shutdownBudget: flushReserveMs must be a finite number >= 0, got ${flushReserveMs}`);
+  const reserve = Math.min(flushReserveMs, timeoutMs);
+  return { drainMs: timeoutMs - reserve, flushReserveMs: reserve };
+}
+
 export interface GracefulShutdownOptions {
   /** The whole budget from the signal to exit: draining in-flight requests, then flushing traces. */
   timeoutMs: number;
+  /**
+   * The part of `timeoutMs` kept for the flush: requests still running at `timeoutMs -
+   * flushReserveMs` are cut off. Default `defaultFlushReserveMs(timeoutMs)`, a quarter of the
+   * budget and at most 5 s; a value above `timeoutMs` gives the flush the whole budget.
+   */
+  flushReserveMs?: number;
   /** Clients to flush besides the SDK's shared ones. */
   client?: Client | readonly Client[];
   /** Default SIGTERM and SIGINT. A second signal during shutdown exits at once with code 1. */
@@ -151,7 +184,7 @@ function summarize(result: ShutdownResult): string {
 export interface TrackedConnections {
   /**
    * Stop accepting connections; resolve true once every open one has ended, or false at the
-   * deadline after cutting off the rest.
+   * deadline after cutting off the rest (once their responses have emitted "close").
    */
   close(timeoutMs: number): Promise<boolean>;
   /** Requests whose response has not closed yet. */
@@ -185,13 +218,17 @@ export function trackConnections(server: Server): TrackedConnections {
       new Promise((resolve) => {
         closing = true;
         for (const res of inFlight) if (!res.headersSent) res.setHeader("connection", "close");
+        let cutOff = false;
         const timer = setTimeout(() => {
+          cutOff = true;
           server.closeAllConnections();
-          resolve(false);
+          // The cut-off responses emit "close" a tick later, which is when a tracing middleware
+          // ends their runs: resolving after that lets a flush that follows include those runs.
+          void Promise.allSettled([...inFlight].map((res) => once(res, "close"))).then(() => resolve(false));
         }, timeoutMs);
         server.close(() => {
           clearTimeout(timer);
-          resolve(true);
+          if (!cutOff) resolve(true);
         });
         server.closeIdleConnections();
       }),
@@ -206,12 +243,14 @@ export function trackConnections(server: Server): TrackedConnections {
 
 /**
  * On SIGTERM/SIGINT: stop accepting connections, let in-flight requests finish (their runs end
- * when the response does), flush traces with what is left of `timeoutMs`, then exit. Bounded, so
- * a hung trace backend cannot keep the process from exiting before the orchestrator's SIGKILL.
+ * when the response does) for up to `timeoutMs - flushReserveMs`, cut off the rest, flush traces
+ * with what is left of `timeoutMs`, then exit. Bounded, so neither a hung request nor a hung trace
+ * backend can keep the process from exiting before the orchestrator's SIGKILL.
  */
 export function installGracefulShutdown(server: Server, options: GracefulShutdownOptions): GracefulShutdown {
   const { timeoutMs } = options;
   if (!Number.isFinite(timeoutMs) || timeoutMs < 0) throw new RangeError(`installGracefulShutdown: timeoutMs must be a finite number >= 0, got ${timeoutMs}`);
+  const budget = shutdownBudget(timeoutMs, options.flushReserveMs);
   const log = options.log ?? ((line: string) => console.error(line));
   const exit = options.exit ?? ((code: number): void => process.exit(code));
   const signals = options.signals ?? ["SIGTERM", "SIGINT"];
@@ -223,8 +262,11 @@ export function installGracefulShutdown(server: Server, options: GracefulShutdow
       const started = performance.now();
       const requests = connections.inFlight;
       // close() stops listening synchronously, so the line below is true when it is printed.
-      const draining = server.listening ? connections.close(timeoutMs) : Promise.resolve(true);
-      log(`[shutdown] ${reason}: not accepting connections; finishing ${requests} in-flight request(s), then flushing traces (budget ${timeoutMs} ms)`);
+      const draining = server.listening ? connections.close(budget.drainMs) : Promise.resolve(true);
+      log(
+        `[shutdown] ${reason}: not accepting connections; finishing ${requests} in-flight request(s) within ${budget.drainMs} ms, ` +
+          `then flushing traces (budget ${timeoutMs} ms, at least ${budget.flushReserveMs} ms for the flush)`,
+      );
       const drained = await draining;
       const flush = await flushTraces({ client: options.client, timeoutMs: Math.max(0, timeoutMs - (performance.now() - started)) });
       const result = { drained, flush };
