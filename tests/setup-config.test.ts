@@ -65,23 +65,30 @@ test("MIRROR_TO_LOCAL in cloud mode writes both destinations as SDK replicas (ar
   const cfg = load(env);
   assert.equal(cfg.mirrorToLocal, true);
   assert.deepEqual(cfg.langsmith.runsEndpoints, [
-    { api_url: "https://api.smith.langchain.com", api_key: LS_SECRET },
+    { api_url: "https://api.smith.langchain.com", api_key: "" },
     { api_url: "http://127.0.0.1:2984", api_key: "local" },
   ]);
   applyConfig(cfg, env);
   assert.deepEqual(JSON.parse(env.LANGSMITH_RUNS_ENDPOINTS ?? "null"), cfg.langsmith.runsEndpoints);
   assert.equal(env.LANGSMITH_ENDPOINT, "https://api.smith.langchain.com", "array form may coexist with LANGSMITH_ENDPOINT");
-  assert.ok(cfg.warnings.some((w) => w.includes("MIRROR_TO_LOCAL") && w.includes("metadata")));
+  assert.equal(env.LANGSMITH_API_KEY, LS_SECRET, "the key LangSmith's replica is sent with");
+  assert.deepEqual(cfg.warnings, []);
   assert.equal(load({ MIRROR_TO_LOCAL: "true" }).langsmith.runsEndpoints, undefined, "no mirror in local mode");
+  const keyed = load({ LANGSMITH_API_KEY: LS_SECRET, MIRROR_TO_LOCAL: "true", TRACE_SERVER_API_KEY: "trace-server-secret-123" });
+  assert.equal(keyed.langsmith.runsEndpoints?.[1]?.api_key, "trace-server-secret-123");
+  assert.ok(keyed.warnings.some((w) => w.includes("TRACE_SERVER_API_KEY") && w.includes("metadata")));
 });
 
-test("the SDK really copies LANGSMITH_RUNS_ENDPOINTS (with the key) into run metadata: the reason for the mirror warning", () => {
+test("the SDK copies LANGSMITH_RUNS_ENDPOINTS into run metadata, and the mirror's value holds no LangSmith key", () => {
+  const env: NodeJS.ProcessEnv = { LANGSMITH_API_KEY: LS_SECRET, MIRROR_TO_LOCAL: "true" };
+  applyConfig(load(env), env);
   const saved = process.env.LANGSMITH_RUNS_ENDPOINTS;
-  process.env.LANGSMITH_RUNS_ENDPOINTS = JSON.stringify([{ api_url: "http://127.0.0.1:9", api_key: "probe-key" }]);
+  process.env.LANGSMITH_RUNS_ENDPOINTS = env.LANGSMITH_RUNS_ENDPOINTS;
   try {
     const client = new Client({ apiUrl: "http://127.0.0.1:9", apiKey: "x" });
     const cached = (client as unknown as { cachedLSEnvVarsForMetadata: Record<string, string> }).cachedLSEnvVarsForMetadata;
-    assert.ok(cached.LANGSMITH_RUNS_ENDPOINTS?.includes("probe-key"));
+    assert.equal(cached.LANGSMITH_RUNS_ENDPOINTS, env.LANGSMITH_RUNS_ENDPOINTS);
+    for (const fragment of secretFragments(LS_SECRET, "lsv2_pt_".length)) assert.ok(!JSON.stringify(cached).includes(fragment));
   } finally {
     if (saved === undefined) delete process.env.LANGSMITH_RUNS_ENDPOINTS;
     else process.env.LANGSMITH_RUNS_ENDPOINTS = saved;

@@ -1,6 +1,6 @@
 // MIRROR_TO_LOCAL end to end: one local trace server stands in for LangSmith (it requires an API
 // key), a second one is the local mirror. The unmodified SDK must write every run to both, with the
-// same ids, so one trace id works in both places.
+// same ids, so one trace id works in both places, and the LangSmith key must reach neither as data.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { Client } from "langsmith";
@@ -10,9 +10,10 @@ import { applyConfig, loadConfig, readTrace, startTraceServer, verifyTrace, type
 const CLOUD_KEY = "lsv2_pt_stand-in-cloud-key-0123456789";
 let cloud: TraceServerHandle;
 let mirror: TraceServerHandle;
+const cloudLog: string[] = [];
 
 before(async () => {
-  cloud = await startTraceServer({ port: 0, apiKey: CLOUD_KEY });
+  cloud = await startTraceServer({ port: 0, apiKey: CLOUD_KEY, log: (line) => cloudLog.push(line) });
   mirror = await startTraceServer({ port: 0 });
   const cfg = loadConfig({
     env: Object.assign(process.env, {
@@ -51,9 +52,14 @@ test("with MIRROR_TO_LOCAL every run lands in LangSmith and in the local trace s
   assert.equal(verifyTrace(inCloud, { services: ["mirrored-service"], minRuns: 2 }).ok, true);
   assert.equal(verifyTrace(inMirror, { services: ["mirrored-service"], minRuns: 2 }).ok, true);
 
-  // Why describeConfig warns about mirroring: langsmith 0.12.0 sends the replica list, key included,
-  // as run metadata. If a future SDK filters it, this fails and the warning can go.
-  const metadata = inMirror[0]?.extra?.["metadata"] as Record<string, unknown> | undefined;
-  assert.equal(typeof metadata?.["LANGSMITH_RUNS_ENDPOINTS"], "string");
-  assert.ok(String(metadata?.["LANGSMITH_RUNS_ENDPOINTS"]).includes(CLOUD_KEY));
+  // LangSmith's replica entry carries no key, and the stand-in accepted every write: the SDK
+  // authenticated it with the client's own key.
+  assert.ok(!process.env.LANGSMITH_RUNS_ENDPOINTS?.includes(CLOUD_KEY));
+  assert.deepEqual(cloudLog.filter((line) => / 40[13] /.test(line)), []);
+  // The SDK still copies LANGSMITH_RUNS_ENDPOINTS into each run's metadata, in both places: without the key.
+  for (const run of [...inCloud, ...inMirror]) {
+    const metadata = run.extra?.["metadata"] as Record<string, unknown> | undefined;
+    assert.equal(typeof metadata?.["LANGSMITH_RUNS_ENDPOINTS"], "string", "copied, so a key in it would leak");
+    assert.ok(!JSON.stringify(run).includes(CLOUD_KEY), `run ${run.name} contains the LangSmith key`);
+  }
 });

@@ -20,6 +20,7 @@ export type ModelProvider = "local" | "openai" | "custom";
 /** One entry of the SDK's LANGSMITH_RUNS_ENDPOINTS (array form, see langsmith/lib/run_trees.js _getWriteReplicasFromEnv). */
 export interface RunsEndpoint {
   api_url: string;
+  /** "" sends the writing Client's own key (LANGSMITH_API_KEY): see MIRROR_TO_LOCAL in loadConfig. */
   api_key: string;
   project_name?: string;
 }
@@ -220,15 +221,20 @@ export function loadConfig(options: LoadConfigOptions = {}): TracingPatternsConf
       // Array form: the object form throws when LANGSMITH_ENDPOINT is also set. Replicas replace the
       // default destination, so LangSmith itself must be listed too. Neither entry names a project, so
       // both keep the original run ids and the same trace id works in both places.
+      // The SDK copies LANGSMITH_RUNS_ENDPOINTS, value and all, into every run's metadata (its secret
+      // filter reads variable names only), so LangSmith's entry carries no key: the SDK sends a blank
+      // replica key as the writing Client's own, LANGSMITH_API_KEY, which it never copies
+      // (langsmith/lib/client.js, applyCurrentAuthHeaders). tests/setup-mirror.test.ts holds the SDK to it.
       runsEndpoints = [
-        { api_url: endpoint, api_key: apiKey },
+        { api_url: endpoint, api_key: "" },
         { api_url: traceUrl, api_key: localKey },
       ];
-      warnings.push(
-        "MIRROR_TO_LOCAL: langsmith 0.12.0 copies LANGSMITH_RUNS_ENDPOINTS, API key included, into every run's " +
-          "metadata (its secret filter looks only at variable names). Use mirroring only with a key whose " +
-          "visibility in your own workspace's trace metadata is acceptable.",
-      );
+      if (traceApiKey) {
+        warnings.push(
+          "MIRROR_TO_LOCAL with TRACE_SERVER_API_KEY: the SDK copies LANGSMITH_RUNS_ENDPOINTS, the trace server's key " +
+            "included, into every run's metadata, in LangSmith too. Mirror to a trace server without a key, or accept that.",
+        );
+      }
     }
     langsmith = { endpoint, apiKey, runsEndpoints };
   }
