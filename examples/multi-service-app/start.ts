@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import { assertTrace, ensureLocalStack, findRepoRoot, formatReport, readTrace, renderTraceText, traceUrl } from "@tracing-patterns/setup";
 import { SERVICE_NAMES, startServices, type ServiceName } from "./launch.js";
-import { DEMO_API_KEYS, parseApiKeys } from "./services/gateway.js";
+import { DEMO_API_KEYS, parseApiKeys } from "./services/edge.js";
 
 const once = process.argv.includes("--once");
 const root = findRepoRoot();

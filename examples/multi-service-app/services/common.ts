@@ -1,10 +1,13 @@
 // What the four services share: where each listens, where its neighbours are,
-// JSON calls that carry the trace, and a stop that does not lose runs.
+// JSON calls that carry the trace and check the answer, JSON errors, and a
+// stop that does not lose runs.
 import { once } from "node:events";
 import type { AddressInfo } from "node:net";
-import type { Express } from "express";
+import type { ErrorRequestHandler, Express } from "express";
+import type { z } from "zod";
 import { flushTraces } from "@tracing-patterns/setup";
-import { tracedFetch } from "@tracing-patterns/example-express-middleware";
+import { getRequestRun, tracedFetch } from "@tracing-patterns/example-express-middleware";
+import { describeIssues } from "./contracts.js";
 import { DEFAULT_PORTS, PORT_ENV, URL_ENV, type DownstreamService, type ServiceName } from "./ports.js";
 
 const HOST = process.env.SERVICE_HOST ?? "127.0.0.1";
@@ -30,7 +33,7 @@ export function numberFromEnv(name: string, fallback: number): number {
   return value;
 }
 
-/** A downstream call that failed; the caller answers 502 with it. */
+/** A downstream call that failed, or answered what the contract does not allow; the caller answers 502 with it. */
 export class DownstreamError extends Error {
   constructor(
     readonly service: string,
@@ -44,11 +47,39 @@ export class DownstreamError extends Error {
 
 const TIMEOUT_MS = numberFromEnv("DOWNSTREAM_TIMEOUT_MS", 30_000);
 
+/** A request a service refuses because it breaks the contract (400); the error handler answers it. */
+export class InvalidRequest extends Error {
+  readonly status = 400;
+
+  constructor(message: string) {
+    super(message);
+    this.name = "InvalidRequest";
+  }
+}
+
+function causeOf(err: unknown): string {
+  return err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+}
+
+/** The `error` of one of our JSON error bodies, else the start of the body as it came. */
+function errorDetail(text: string): string {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed === "object" && parsed !== null && "error" in parsed && typeof parsed.error === "string") return parsed.error;
+  } catch {
+    // Not ours (a proxy's HTML page, say): quoted as it came.
+  }
+  return text.slice(0, 300);
+}
+
 /**
- * POSTs JSON to one of our own services. tracedFetch adds `langsmith-trace`
- * and `baggage` for the current run, so the receiver's server run becomes its child.
+ * POSTs JSON to one of our own services and checks the answer against
+ * `schema`. tracedFetch adds `langsmith-trace` and `baggage` for the current
+ * run, so the receiver's server run becomes its child. Every failure, from an
+ * unreachable service to a field of the wrong type, is a DownstreamError that
+ * names the service and what it answered.
  */
-export async function postJson<T>(service: string, url: URL, body: unknown): Promise<T> {
+export async function postJson<T>(service: string, url: URL, body: unknown, schema: z.ZodType<T>): Promise<T> {
   let response: Response;
   try {
     response = await tracedFetch(url, {
@@ -58,14 +89,61 @@ export async function postJson<T>(service: string, url: URL, body: unknown): Pro
       signal: AbortSignal.timeout(TIMEOUT_MS),
     });
   } catch (err) {
-    const cause = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
-    throw new DownstreamError(service, undefined, `${service} at ${url.origin} unreachable: ${cause}`);
+    throw new DownstreamError(service, undefined, `${service} at ${url.origin} unreachable: ${causeOf(err)}`);
   }
-  if (!response.ok) {
-    const text = (await response.text()).slice(0, 300);
-    throw new DownstreamError(service, response.status, `${service} answered ${response.status}: ${text}`);
+  const status = response.status;
+  let text: string;
+  try {
+    text = await response.text();
+  } catch (err) {
+    throw new DownstreamError(service, status, `${service} answered ${status} but the body could not be read: ${causeOf(err)}`);
   }
-  return (await response.json()) as T;
+  if (!response.ok) throw new DownstreamError(service, status, `${service} answered ${status}: ${errorDetail(text)}`);
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw new DownstreamError(service, status, `${service} answered ${status} with a body that is not JSON: ${text.slice(0, 100)}`);
+  }
+  const parsed = schema.safeParse(data);
+  if (!parsed.success) throw new DownstreamError(service, status, `${service} answered ${status} with malformed data: ${describeIssues(parsed.error)}`);
+  return parsed.data;
+}
+
+function clientErrorStatus(err: unknown): number | undefined {
+  const status = typeof err === "object" && err !== null ? (err as { status?: unknown }).status : undefined;
+  return typeof status === "number" && status >= 400 && status < 500 ? status : undefined;
+}
+
+/**
+ * The last handler of every service: whatever a route threw or passed to
+ * `next`, the caller gets JSON. A client error (a body parser's 413, an
+ * InvalidRequest, an EdgeRejection) keeps its status, headers and message; a
+ * DownstreamError is a 502; anything else a 500. The middleware has already
+ * put the error on the request's run. A public service (`exposeFailures:
+ * false`) does not relay its own or its dependencies' failure messages: the
+ * trace id leads to them.
+ */
+export function jsonErrors(service: ServiceName, options: { exposeFailures: boolean }): ErrorRequestHandler {
+  return (err: unknown, req, res, next) => {
+    // Too late for a status: express ends the connection.
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
+    const traceId = getRequestRun(req)?.trace_id;
+    const status = clientErrorStatus(err);
+    if (status !== undefined && err instanceof Error) {
+      const headers: unknown = (err as { headers?: unknown }).headers;
+      if (typeof headers === "object" && headers !== null) res.set(headers as Record<string, string>);
+      res.status(status).json({ error: err.message, traceId });
+      return;
+    }
+    const failure = err instanceof DownstreamError ? { status: 502, message: err.message } : { status: 500, message: `internal error in ${service}` };
+    if (failure.status === 500) console.error(`[${service}] ${req.method} ${req.path} failed:`, err);
+    const error = options.exposeFailures ? failure.message : "the answer could not be produced because an internal service failed; quote traceId when reporting it";
+    res.status(failure.status).json({ error, traceId });
+  };
 }
 
 /**

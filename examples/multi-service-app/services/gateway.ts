@@ -4,32 +4,14 @@
 // invisible (they happen before most LLM tracing starts).
 //
 //   client --POST /chat--> gateway --POST /answer--> orchestrator --> retrieval, llm
-import { createHash, timingSafeEqual } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import express from "express";
 import { traceable } from "langsmith/traceable";
 import { getRequestRun, langsmithTracing } from "@tracing-patterns/example-express-middleware";
 import { configure, setServiceName } from "@tracing-patterns/setup";
-import { DownstreamError, numberFromEnv, postJson, serve, urlOf } from "./common.js";
-
-/** An answer the gateway gives without asking the orchestrator. */
-export class EdgeRejection extends Error {
-  constructor(
-    readonly status: 400 | 401 | 413 | 429,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-    this.name = "EdgeRejection";
-  }
-}
-
-export interface RateLimit {
-  /** Requests a key may make at once. */
-  burst: number;
-  /** Tokens added back per second. */
-  perSecond: number;
-}
+import { jsonErrors, numberFromEnv, postJson, serve, urlOf } from "./common.js";
+import { AnswerResponseSchema } from "./contracts.js";
+import { ApiKeys, DEMO_API_KEYS, EdgeRejection, TokenBuckets, parseApiKeys, textBody, type RateLimit } from "./edge.js";
 
 export interface GatewayOptions {
   orchestratorUrl: URL;
@@ -39,68 +21,17 @@ export interface GatewayOptions {
   maxMessageLength: number;
 }
 
-/** A token bucket per tenant: `burst` tokens, refilled continuously at `perSecond`. */
-export class TokenBuckets {
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
-
-  constructor(
-    private readonly limit: RateLimit,
-    private readonly now: () => number = () => performance.now(),
-  ) {}
-
-  take(key: string): { allowed: boolean; remaining: number; retryAfterSeconds: number } {
-    const at = this.now();
-    const bucket = this.buckets.get(key) ?? { tokens: this.limit.burst, at };
-    bucket.tokens = Math.min(this.limit.burst, bucket.tokens + ((at - bucket.at) / 1000) * this.limit.perSecond);
-    bucket.at = at;
-    this.buckets.set(key, bucket);
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
-      return { allowed: true, remaining: Math.floor(bucket.tokens), retryAfterSeconds: 0 };
-    }
-    const wait = this.limit.perSecond > 0 ? Math.ceil((1 - bucket.tokens) / this.limit.perSecond) : 3600;
-    return { allowed: false, remaining: 0, retryAfterSeconds: wait };
-  }
-}
-
-function sha256(text: string): Buffer {
-  return createHash("sha256").update(text).digest();
-}
-
-/** `key=tenant,key=tenant`. The demo keys are for trying the app; set GATEWAY_API_KEYS for anything else. */
-export function parseApiKeys(spec: string): Map<string, string> {
-  const keys = new Map<string, string>();
-  for (const entry of spec.split(",").map((e) => e.trim()).filter((e) => e.length > 0)) {
-    const eq = entry.indexOf("=");
-    const key = entry.slice(0, Math.max(eq, 0));
-    const tenant = eq < 0 ? "" : entry.slice(eq + 1);
-    // The tenant goes into run metadata, baggage and error messages, so a bare key must never
-    // become its own tenant name; the message does not echo the entry either, since it holds a key.
-    if (key.length === 0 || tenant.length === 0) throw new Error(`GATEWAY_API_KEYS entry number ${keys.size + 1} is not key=tenant`);
-    keys.set(key, tenant);
-  }
-  return keys;
-}
-
-export const DEMO_API_KEYS = "demo-key-alice=alice,demo-key-bob=bob";
-
-interface OrchestratorAnswer {
-  answer: string;
-  sources: Array<{ id: string; title: string }>;
-  model: string;
-}
+/** Larger bodies get a 413 before any step runs. */
+export const MAX_BODY_BYTES = 16 * 1024;
 
 export function createGatewayApp(options: GatewayOptions): express.Express {
-  // Keys are compared as hashes of equal length, in constant time, and never kept in clear.
-  const keyHashes = [...options.apiKeys].map(([key, tenant]) => ({ hash: sha256(key), tenant }));
+  const keys = new ApiKeys(options.apiKeys);
   const buckets = new TokenBuckets(options.rateLimit);
 
   const authenticate = traceable(
     async (apiKey: string | undefined): Promise<{ tenant: string }> => {
       if (!apiKey) throw new EdgeRejection(401, "missing x-api-key header");
-      const presented = sha256(apiKey);
-      let tenant: string | undefined;
-      for (const candidate of keyHashes) if (timingSafeEqual(candidate.hash, presented)) tenant = candidate.tenant;
+      const tenant = keys.tenantOf(apiKey);
       if (tenant === undefined) throw new EdgeRejection(401, "unknown API key");
       return { tenant };
     },
@@ -139,7 +70,7 @@ export function createGatewayApp(options: GatewayOptions): express.Express {
   // The client side of the hop: its duration minus the orchestrator's server run
   // is what the network and the orchestrator's queue cost.
   const callOrchestrator = traceable(
-    (input: { message: string }) => postJson<OrchestratorAnswer>("orchestrator", new URL("/answer", options.orchestratorUrl), input),
+    (input: { message: string }) => postJson("orchestrator", new URL("/answer", options.orchestratorUrl), input, AnswerResponseSchema),
     { name: "call_orchestrator" },
   );
 
@@ -149,8 +80,8 @@ export function createGatewayApp(options: GatewayOptions): express.Express {
   app.get("/health", (_req, res) => {
     res.json({ ok: true, service: "gateway" });
   });
-  // Parsed as text so that bad JSON is a traced validation failure, not the body parser's 400.
-  app.post("/chat", express.text({ type: () => true, limit: "16kb" }), async (req, res) => {
+  // Read as text so that bad JSON is a traced validation failure, not the body parser's 400.
+  app.post("/chat", textBody(MAX_BODY_BYTES), async (req, res) => {
     const run = getRequestRun(req);
     const traceId = run?.trace_id;
     try {
@@ -164,15 +95,14 @@ export function createGatewayApp(options: GatewayOptions): express.Express {
       const answer = await callOrchestrator({ message });
       res.json({ ...answer, traceId });
     } catch (err) {
-      if (err instanceof EdgeRejection) {
-        res.set(err.headers).status(err.status).json({ error: err.message, traceId });
-      } else if (err instanceof DownstreamError) {
-        res.status(502).json({ error: err.message, traceId });
-      } else {
-        throw err;
-      }
+      // A rejection is the gateway doing its job: the step that refused carries the error, not the request's run.
+      if (!(err instanceof EdgeRejection)) throw err;
+      res.set(err.headers).status(err.status).json({ error: err.message, traceId });
     }
   });
+  // A body over the limit and every failure (a DownstreamError from the orchestrator included) reach
+  // the request's run as its error; the client gets JSON that does not relay internal messages.
+  app.use(jsonErrors("gateway", { exposeFailures: false }));
   return app;
 }
 

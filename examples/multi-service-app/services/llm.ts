@@ -9,8 +9,8 @@ import { awaitAllCallbacks } from "@langchain/core/callbacks/promises";
 import { traceable } from "langsmith/traceable";
 import { currentRun, langsmithTracing } from "@tracing-patterns/example-express-middleware";
 import { chatModel, configure, setServiceName } from "@tracing-patterns/setup";
-import { serve } from "./common.js";
-import type { RetrievedDocument } from "./retrieval.js";
+import { DownstreamError, InvalidRequest, jsonErrors, serve } from "./common.js";
+import { GenerateRequestSchema, describeIssues, type RetrievedDocument } from "./contracts.js";
 
 const SYSTEM_PROMPT =
   "You answer questions about distributed tracing in two sentences. Use only the numbered context; cite it as [1], [2]. If the context is empty, say what you would need to know.";
@@ -42,19 +42,20 @@ export function createLlmApp(model: BaseChatModel, modelName: string): express.E
     res.json({ ok: true, service: "llm", model: modelName });
   });
   app.post("/generate", async (req, res) => {
-    const message: unknown = req.body?.message;
-    const documents: unknown = req.body?.documents ?? [];
-    if (typeof message !== "string" || !Array.isArray(documents)) {
-      res.status(400).json({ error: 'expected {"message": "<string>", "documents": [...]}' });
-      return;
-    }
+    const input = GenerateRequestSchema.safeParse(req.body);
+    // Thrown rather than answered, so that this request's run ends with the reason: only our
+    // orchestrator calls this service, and documents it should not have sent are a bug to find.
+    if (!input.success) throw new InvalidRequest(`invalid request body: ${describeIssues(input.error)}`);
+    let answer: { answer: string; model: string };
     try {
-      res.json(await generateAnswer({ message, documents: documents as RetrievedDocument[] }));
+      answer = await generateAnswer(input.data);
     } catch (err) {
-      // The model call failed (after ChatOpenAI's own retries); the error is on the runs already.
-      res.status(502).json({ error: `model call failed: ${err instanceof Error ? err.message : String(err)}` });
+      // After ChatOpenAI's own retries; generate_answer and the ChatOpenAI run carry the details.
+      throw new DownstreamError("model", undefined, `model call failed: ${err instanceof Error ? err.message : String(err)}`);
     }
+    res.json(answer);
   });
+  app.use(jsonErrors("llm", { exposeFailures: true }));
   return app;
 }
 

@@ -5,8 +5,8 @@ import express from "express";
 import { traceable } from "langsmith/traceable";
 import { langsmithTracing } from "@tracing-patterns/example-express-middleware";
 import { configure, setServiceName } from "@tracing-patterns/setup";
-import { DownstreamError, postJson, serve, urlOf } from "./common.js";
-import type { RetrievedDocument } from "./retrieval.js";
+import { jsonErrors, postJson, serve, urlOf } from "./common.js";
+import { GenerateResponseSchema, SearchResponseSchema, type RetrievedDocument } from "./contracts.js";
 
 export interface OrchestratorOptions {
   retrievalUrl: URL;
@@ -34,15 +34,15 @@ export function planFor(message: string, k: number): Plan {
 export function createOrchestratorApp(options: OrchestratorOptions): express.Express {
   const plan = traceable(async (input: { message: string }) => planFor(input.message, options.topK), { name: "plan" });
 
+  // Each answer is checked on arrival: documents retrieval got wrong fail this call, naming the
+  // field, instead of failing somewhere in the llm service.
   const callRetrieval = traceable(
-    (input: { query: string; k: number }) =>
-      postJson<{ documents: RetrievedDocument[] }>("retrieval", new URL("/search", options.retrievalUrl), input),
+    (input: { query: string; k: number }) => postJson("retrieval", new URL("/search", options.retrievalUrl), input, SearchResponseSchema),
     { name: "call_retrieval" },
   );
 
   const callLlm = traceable(
-    (input: { message: string; documents: RetrievedDocument[] }) =>
-      postJson<{ answer: string; model: string }>("llm", new URL("/generate", options.llmUrl), input),
+    (input: { message: string; documents: RetrievedDocument[] }) => postJson("llm", new URL("/generate", options.llmUrl), input, GenerateResponseSchema),
     // The documents are already in the retrieval run; here they would only double the trace's size.
     { name: "call_llm", processInputs: (inputs) => ({ message: inputs.message, document_ids: inputs.documents.map((d) => d.metadata.id) }) },
   );
@@ -59,16 +59,13 @@ export function createOrchestratorApp(options: OrchestratorOptions): express.Exp
       res.status(400).json({ error: 'expected {"message": "<string>"}' });
       return;
     }
-    try {
-      const steps = await plan({ message });
-      const { documents } = steps.steps.includes("retrieve") ? await callRetrieval({ query: steps.query, k: steps.k }) : { documents: [] };
-      const { answer, model } = await callLlm({ message, documents });
-      res.json({ answer, sources: documents.map((d) => ({ id: d.metadata.id, title: d.metadata.title })), model });
-    } catch (err) {
-      if (!(err instanceof DownstreamError)) throw err;
-      res.status(502).json({ error: err.message });
-    }
+    const steps = await plan({ message });
+    const { documents } = steps.steps.includes("retrieve") ? await callRetrieval({ query: steps.query, k: steps.k }) : { documents: [] };
+    const { answer, model } = await callLlm({ message, documents });
+    res.json({ answer, sources: documents.map((d) => ({ id: d.metadata.id, title: d.metadata.title })), model });
   });
+  // A DownstreamError becomes a 502 naming the service and what it answered, and the error of this request's run.
+  app.use(jsonErrors("orchestrator", { exposeFailures: true }));
   return app;
 }
 

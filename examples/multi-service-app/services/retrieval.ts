@@ -6,13 +6,8 @@ import express from "express";
 import { traceable } from "langsmith/traceable";
 import { langsmithTracing } from "@tracing-patterns/example-express-middleware";
 import { configure, setServiceName } from "@tracing-patterns/setup";
-import { serve } from "./common.js";
-
-export interface RetrievedDocument {
-  type: "Document";
-  page_content: string;
-  metadata: { id: string; title: string; score: number };
-}
+import { jsonErrors, serve } from "./common.js";
+import type { RetrievedDocument } from "./contracts.js";
 
 interface CorpusEntry {
   id: string;
@@ -104,6 +99,7 @@ export function createRetrievalApp(): express.Express {
     }
     res.json(await searchCorpus({ query, k }));
   });
+  app.use(jsonErrors("retrieval", { exposeFailures: true }));
   return app;
 }
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { parseApiKeys } from "../services/gateway.js";
+import { parseApiKeys } from "../services/edge.js";
 
 test("GATEWAY_API_KEYS: key=tenant pairs; a bare key is refused and never echoed", () => {
   assert.deepEqual([...parseApiKeys("k1=alice, k2=bob")], [["k1", "alice"], ["k2", "bob"]]);
