@@ -20,7 +20,7 @@
 // and what loses the last runs: the notebook uses it to show that.
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import express from "express";
+import express, { type ErrorRequestHandler } from "express";
 import type { BaseChatModel } from "@langchain/core/language_models/chat_models";
 import { ChatOpenAI } from "@langchain/openai";
 import { traceable } from "langsmith/traceable";
@@ -81,8 +81,30 @@ export function createChatApp(options: ChatAppOptions): express.Express {
     // After the response: the caller does not wait for it, the trace still contains it.
     background.run(() => rememberConversation(question, answer));
   });
+  app.use(jsonErrors);
   return app;
 }
+
+/**
+ * Errors as JSON, like every other answer: a client error (the body parser's
+ * 400 or 413) keeps its status and says what was wrong; anything else,
+ * including a model's 429, is a 500 that does not leak internals. The tracing middleware has already put
+ * the error on the request's run, and `x-trace-id` leads to it.
+ */
+const jsonErrors: ErrorRequestHandler = (err: unknown, _req, res, next) => {
+  if (res.headersSent) {
+    next(err);
+    return;
+  }
+  // `expose` marks errors made for the client (body-parser's, http-errors'); an upstream's 429 has a status too, and is not the caller's fault.
+  const { status, expose } = (err ?? {}) as { status?: unknown; expose?: unknown };
+  if (expose === true && typeof status === "number" && status >= 400 && status < 500 && err instanceof Error) {
+    res.status(status).json({ error: err.message });
+    return;
+  }
+  console.error("[chat] request failed:", err);
+  res.status(500).json({ error: "the answer could not be produced; quote the x-trace-id header when reporting it" });
+};
 
 export interface Conversation {
   question: string;

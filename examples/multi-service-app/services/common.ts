@@ -50,6 +50,7 @@ const TIMEOUT_MS = numberFromEnv("DOWNSTREAM_TIMEOUT_MS", 30_000);
 /** A request a service refuses because it breaks the contract (400); the error handler answers it. */
 export class InvalidRequest extends Error {
   readonly status = 400;
+  readonly expose = true;
 
   constructor(message: string) {
     super(message);
@@ -110,9 +111,16 @@ export async function postJson<T>(service: string, url: URL, body: unknown, sche
   return parsed.data;
 }
 
+/**
+ * The status of an error made for the caller: ours (InvalidRequest,
+ * EdgeRejection) and body-parser's, which http-errors marks `expose`. A
+ * dependency's 4xx (a DownstreamError, a model's 429) has a status too, but
+ * it is this service's failure, not the caller's.
+ */
 function clientErrorStatus(err: unknown): number | undefined {
-  const status = typeof err === "object" && err !== null ? (err as { status?: unknown }).status : undefined;
-  return typeof status === "number" && status >= 400 && status < 500 ? status : undefined;
+  if (typeof err !== "object" || err === null || err instanceof DownstreamError) return undefined;
+  const { status, expose } = err as { status?: unknown; expose?: unknown };
+  return expose === true && typeof status === "number" && status >= 400 && status < 500 ? status : undefined;
 }
 
 /**

@@ -5,6 +5,8 @@ import express, { type RequestHandler } from "express";
 
 /** An answer the gateway gives without asking the orchestrator. */
 export class EdgeRejection extends Error {
+  readonly expose = true;
+
   constructor(
     readonly status: 400 | 401 | 413 | 429,
     message: string,

@@ -152,8 +152,9 @@ describe("llm service: documents it cannot use", () => {
 });
 
 describe("retrieval answering with malformed data", () => {
-  // A stand-in for a broken retrieval deployment: it answers 200 with whatever `reply` holds.
+  // A stand-in for a broken retrieval deployment: it answers `replyStatus` with whatever `reply` holds.
   let reply = "";
+  let replyStatus = 200;
   let retrieval: Server;
   let orchestrator: ServiceProcess;
   let gateway: ServiceProcess;
@@ -161,7 +162,7 @@ describe("retrieval answering with malformed data", () => {
   before(async () => {
     retrieval = createServer((req, res) => {
       req.resume();
-      req.on("end", () => res.writeHead(200, { "content-type": "application/json" }).end(reply));
+      req.on("end", () => res.writeHead(replyStatus, { "content-type": "application/json" }).end(reply));
     });
     retrieval.listen(0, "127.0.0.1");
     await once(retrieval, "listening");
@@ -194,6 +195,7 @@ describe("retrieval answering with malformed data", () => {
   for (const c of CASES) {
     test(`${c.label}: the client gets a clear 502, the trace names retrieval's bad answer, the llm is not called`, async () => {
       reply = c.reply;
+      replyStatus = 200;
       const response = await chat(gateway.url, { message: "How does the baggage header carry the tenant?" });
       assert.equal(response.status, 502, JSON.stringify(response.body));
       assert.match(response.headers.get("content-type") ?? "", /^application\/json/);
@@ -223,4 +225,14 @@ describe("retrieval answering with malformed data", () => {
       assert.deepEqual(byName(runs, "POST /chat").outputs, { status_code: 502 });
     });
   }
+
+  test("retrieval refusing the orchestrator's request (4xx) is the orchestrator's failure: 502, not the 4xx relayed as the client's fault", async () => {
+    reply = JSON.stringify({ error: "unknown field top_k" });
+    replyStatus = 422;
+    const response = await chat(gateway.url, { message: "How does the baggage header carry the tenant?" });
+    assert.equal(response.status, 502, JSON.stringify(response.body));
+    const runs = await readTrace(response.traceId, { client: stack.client, expectRuns: 8 });
+    assert.match(String(byName(runs, "call_retrieval").error), /^DownstreamError: retrieval answered 422/);
+    assert.deepEqual(byName(runs, "POST /answer").outputs, { status_code: 502 });
+  });
 });
