@@ -9,16 +9,19 @@
 // The handler answers with ChatOpenAI (configured from the environment, like
 // server.ts), so the LLM call nests under the job's run.
 //
-// It prints "worker ready on <queue>" once connected. SIGTERM/SIGINT close the
-// worker (active jobs finish first), send every pending run within
-// SHUTDOWN_TIMEOUT_MS (default 10000) and exit 0.
+// It prints "worker ready on <queue>" once connected. SIGTERM/SIGINT stop taking
+// jobs, let the jobs in progress finish, send every pending run and exit 0, all
+// within SHUTDOWN_TIMEOUT_MS (default 10000): a job still running when its share
+// of the budget is spent is left to BullMQ's stalled-job check (see trackJobs).
+// WORKER_LOCK_DURATION_MS and WORKER_STALLED_INTERVAL_MS set BullMQ's
+// lockDuration and stalledInterval (default 30000 each).
 import { fileURLToPath } from "node:url";
-import { Worker } from "bullmq";
+import { Worker, type WorkerOptions } from "bullmq";
 import type { BaseChatModel } from "@langchain/core/language_models/chat_models";
 import { ChatOpenAI } from "@langchain/openai";
 import { traceable } from "langsmith/traceable";
+import { flushTraces, shutdownBudget } from "@tracing-patterns/setup";
 import { currentRun } from "@tracing-patterns/example-express-middleware";
-import { describeFlush, flushTracing } from "./background.js";
 import { tracedProcessor, type TracedJobData } from "./jobs.js";
 
 export interface AnswerJob {
@@ -45,13 +48,81 @@ export function answerHandler(model: BaseChatModel): (payload: AnswerJob) => Pro
   );
 }
 
-export function startWorker(queueName: string, redisUrl: string, model: BaseChatModel, concurrency = 8): Worker<TracedJobData<AnswerJob>, AnswerResult> {
+/** BullMQ settings that decide how soon a job cut off at shutdown is picked up again. */
+export type StallSettings = Pick<WorkerOptions, "lockDuration" | "stalledInterval">;
+
+export function startWorker(
+  queueName: string,
+  redisUrl: string,
+  model: BaseChatModel,
+  concurrency = 8,
+  stall: StallSettings = {},
+): Worker<TracedJobData<AnswerJob>, AnswerResult> {
   const handle = answerHandler(model);
   return new Worker<TracedJobData<AnswerJob>, AnswerResult>(
     queueName,
     tracedProcessor((payload) => handle(payload)),
-    { connection: { url: redisUrl }, concurrency },
+    { connection: { url: redisUrl }, concurrency, ...stall },
   );
+}
+
+export interface WorkerCloseResult {
+  /** Every job in progress finished within the deadline (else the worker was closed with force). */
+  jobsFinished: boolean;
+  /** Ids of the jobs still running when the worker was closed with force. */
+  cutOff: string[];
+}
+
+export interface TrackedJobs {
+  /**
+   * Stop taking jobs, let the jobs in progress finish for up to `timeoutMs`, then close the
+   * worker: gracefully if they finished, with force if not.
+   */
+  close(timeoutMs: number): Promise<WorkerCloseResult>;
+  /** Ids of the jobs this worker is processing. */
+  readonly inProgress: ReadonlySet<string>;
+}
+
+/**
+ * Tracks a BullMQ worker's jobs so that it can be closed within a deadline. worker.close() waits
+ * for the jobs in progress with no limit, so one hung job keeps the process alive until it is
+ * killed; and once close() has started, close(true) only returns the same promise. So the wait is
+ * pause() (stop fetching, resolve once the jobs in progress are done), given up at the deadline,
+ * and close(force) is chosen after it. A forced close stops renewing the jobs' locks and drops the
+ * connections; the job stays in the active list until its lock expires (lockDuration), and the
+ * stalled-job check of any worker on the queue (every stalledInterval) then moves it back to wait,
+ * or, past maxStalledCount stalls (default 1), to failed. It is delayed, never silently dropped.
+ * Call it right after creating the worker, so it sees every job.
+ */
+export function trackJobs(worker: Worker): TrackedJobs {
+  const inProgress = new Set<string>();
+  worker.on("active", (job) => {
+    if (job.id !== undefined) inProgress.add(job.id);
+  });
+  const done = (job: { id?: string } | undefined): void => {
+    if (job?.id !== undefined) inProgress.delete(job.id);
+  };
+  worker.on("completed", done);
+  worker.on("failed", done);
+  return {
+    inProgress,
+    close: async (timeoutMs) => {
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), timeoutMs);
+      });
+      // A pause that fails (Redis gone) tells nothing about the jobs: close with force.
+      const paused = worker.pause().then(
+        () => true,
+        () => false,
+      );
+      const jobsFinished = await Promise.race([paused, deadline]);
+      clearTimeout(timer);
+      const cutOff = jobsFinished ? [] : [...inProgress];
+      await worker.close(!jobsFinished);
+      return { jobsFinished, cutOff };
+    },
+  };
 }
 
 async function main(): Promise<void> {
@@ -59,22 +130,49 @@ async function main(): Promise<void> {
   if (!redisUrl) throw new Error("worker.ts needs REDIS_URL (for example redis://127.0.0.1:6379)");
   const queueName = process.env.QUEUE_NAME ?? "answers";
   const model = new ChatOpenAI({ model: process.env.OPENAI_MODEL ?? "gpt-4o-mini" });
-  const worker = startWorker(queueName, redisUrl, model, Number(process.env.WORKER_CONCURRENCY ?? 8));
+  const stall: StallSettings = {
+    ...(process.env.WORKER_LOCK_DURATION_MS ? { lockDuration: Number(process.env.WORKER_LOCK_DURATION_MS) } : {}),
+    ...(process.env.WORKER_STALLED_INTERVAL_MS ? { stalledInterval: Number(process.env.WORKER_STALLED_INTERVAL_MS) } : {}),
+  };
+  const worker = startWorker(queueName, redisUrl, model, Number(process.env.WORKER_CONCURRENCY ?? 8), stall);
+  const jobs = trackJobs(worker);
   worker.on("error", (error) => console.error("[worker]", error));
   await worker.waitUntilReady();
   console.log(`worker ready on ${queueName}`);
   const budgetMs = Number(process.env.SHUTDOWN_TIMEOUT_MS ?? 10_000);
-  const stop = async (): Promise<void> => {
+  // Here, so a budget that is not a number fails at start-up rather than at the first SIGTERM.
+  const budget = shutdownBudget(budgetMs);
+  let stopping = false;
+  const stop = async (signal: NodeJS.Signals): Promise<void> => {
+    if (stopping) {
+      console.error(`[shutdown] second ${signal}: exiting now`);
+      process.exit(1);
+    }
+    stopping = true;
     const started = performance.now();
-    // close() waits for the jobs in progress; their runs are then flushed, bounded so a hung trace
-    // backend cannot hold the exit for the SDK's 90 s upload timeout.
-    await worker.close();
-    const result = await flushTracing(undefined, { timeoutMs: Math.max(0, budgetMs - (performance.now() - started)) });
-    console.error(`[shutdown] ${describeFlush(result)}`);
+    console.error(
+      `[shutdown] ${signal}: not taking new jobs; finishing ${jobs.inProgress.size} job(s) in progress within ${budget.drainMs} ms, ` +
+        `then flushing traces (budget ${budgetMs} ms)`,
+    );
+    const closed = await jobs.close(budget.drainMs);
+    if (!closed.jobsFinished) {
+      console.error(
+        `[shutdown] job(s) ${closed.cutOff.join(", ") || "(none seen)"} still running at the deadline: worker closed with force. ` +
+          `They stay active until their lock expires (lockDuration ${worker.opts.lockDuration} ms); the stalled-job check of a running worker ` +
+          `then moves them back to wait (or to failed past maxStalledCount ${worker.opts.maxStalledCount} stalls)`,
+      );
+    }
+    // The jobs' runs, the cut-off ones' started runs included, sent within what is left.
+    const flush = await flushTraces({ timeoutMs: Math.max(0, budgetMs - (performance.now() - started)) });
+    console.error(
+      flush.flushed
+        ? `[shutdown] traces flushed in ${flush.elapsedMs} ms`
+        : `[shutdown] traces NOT flushed after ${flush.elapsedMs} ms, what is still pending is lost on exit${flush.errors.length > 0 ? `; errors: ${flush.errors.join("; ")}` : ""}`,
+    );
     process.exit(0);
   };
-  process.once("SIGTERM", () => void stop());
-  process.once("SIGINT", () => void stop());
+  process.on("SIGTERM", (signal) => void stop(signal));
+  process.on("SIGINT", (signal) => void stop(signal));
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) await main();
