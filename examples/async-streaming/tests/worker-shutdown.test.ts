@@ -3,11 +3,13 @@
 // forever; SIGTERM must still end the worker at its shutdown deadline, and the
 // job must not be lost: the worker is closed with force, the job's lock
 // expires, and the next worker's stalled-job check puts it back in wait and
-// finishes it, still in the producer's trace.
+// finishes it, still in the producer's trace (the cut-off attempt's run stays
+// there too, started and never ended).
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { after, before, test } from "node:test";
 import { Queue, QueueEvents } from "bullmq";
+import { Client } from "langsmith";
 import { RunTree } from "langsmith/run_trees";
 import { traceable } from "langsmith/traceable";
 import {
@@ -21,7 +23,7 @@ import {
   type TracedJobData,
 } from "../index.js";
 import type { AnswerJob, AnswerResult } from "../worker.js";
-import { isolateEnv, startLocalStack, useEnv, type LocalStack } from "./helpers.js";
+import { isolateEnv, readProjectTraces, startLocalStack, useEnv, type LocalStack } from "./helpers.js";
 
 isolateEnv();
 
@@ -119,4 +121,12 @@ test("a worker with a hung job exits 0 on SIGTERM at its deadline, and the job i
   assert.equal(await next.stop("SIGTERM"), 0, next.output());
   assert.match(next.output(), /finishing 0 job\(s\) in progress/);
   assert.doesNotMatch(next.output(), /closed with force/);
+
+  // Both attempts are in the producer's trace, as siblings: the cut-off one started and never ended.
+  await RunTree.getSharedClient().awaitPendingTraceBatches();
+  const runs = (await readProjectTraces(new Client({ apiUrl: stack.traces.url, apiKey: "local" }), PROJECT)).get(traceId) ?? [];
+  const enqueueRun = runs.find((run) => run.name === "enqueue");
+  const attempts = runs.filter((run) => run.name === `process ${QUEUE}/answer`);
+  assert.deepEqual(attempts.map((run) => run.parent_run_id), [enqueueRun?.id, enqueueRun?.id]);
+  assert.deepEqual(attempts.map((run) => Boolean(run.end_time)).sort(), [false, true]);
 });
