@@ -21,7 +21,7 @@
 import type { Client } from "langsmith";
 import type { RunTree } from "langsmith/run_trees";
 import { withRunTree } from "langsmith/traceable";
-import { flushTraces, type FlushResult } from "@tracing-patterns/setup";
+import { flushTraces, shutdownBudget, type FlushResult } from "@tracing-patterns/setup";
 import { currentRun } from "@tracing-patterns/example-express-middleware";
 
 export class BackgroundTasks {
@@ -84,6 +84,12 @@ export interface FlushTracingOptions {
    * awaitPendingTraceBatches() waits 90 s per wave of uploads (docs/reliability.md).
    */
   timeoutMs?: number;
+  /**
+   * The part of `timeoutMs` only the flush may use: background tasks still running at
+   * `timeoutMs - flushReserveMs` are left behind. Default a quarter of the budget, at most 5 s
+   * (`shutdownBudget` in setup), so a hung task cannot leave the flush no time at all.
+   */
+  flushReserveMs?: number;
   /** Clients to flush besides the SDK's shared ones (traceable's default client). */
   clients?: readonly Client[];
 }
@@ -105,13 +111,14 @@ export interface FlushTracingResult {
 export async function flushTracing(background?: BackgroundTasks, options: FlushTracingOptions = {}): Promise<FlushTracingResult> {
   const timeoutMs = options.timeoutMs ?? 10_000;
   if (!Number.isFinite(timeoutMs) || timeoutMs < 0) throw new RangeError(`flushTracing: timeoutMs must be a finite number >= 0, got ${timeoutMs}`);
+  const { drainMs } = shutdownBudget(timeoutMs, options.flushReserveMs);
   const started = performance.now();
   let timer: NodeJS.Timeout | undefined;
   const drained = background
     ? await Promise.race([
         background.drain().then(() => true),
         new Promise<false>((resolve) => {
-          timer = setTimeout(() => resolve(false), timeoutMs);
+          timer = setTimeout(() => resolve(false), drainMs);
         }),
       ])
     : true;

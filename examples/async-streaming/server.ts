@@ -25,7 +25,7 @@ import type { BaseChatModel } from "@langchain/core/language_models/chat_models"
 import { ChatOpenAI } from "@langchain/openai";
 import { traceable } from "langsmith/traceable";
 import { langsmithTracing } from "@tracing-patterns/example-express-middleware";
-import { trackConnections } from "@tracing-patterns/setup";
+import { shutdownBudget, trackConnections } from "@tracing-patterns/setup";
 import { BackgroundTasks, describeFlush, flushTracing } from "./background.js";
 import { sseChatHandler } from "./sse.js";
 
@@ -161,11 +161,13 @@ async function serve(): Promise<void> {
   console.log(`chat listening on http://127.0.0.1:${(server.address() as AddressInfo).port}`);
   if (process.env.SHUTDOWN === "immediate") return;
   const budgetMs = Number(process.env.SHUTDOWN_TIMEOUT_MS ?? 10_000);
+  // Requests, then background tasks share what the flush does not need; the flush always keeps its reserve.
+  const { drainMs, flushReserveMs } = shutdownBudget(budgetMs);
   const stop = async (): Promise<void> => {
     const started = performance.now();
     // Requests first: they are what start background tasks.
-    const closed = await connections.close(budgetMs);
-    const result = await flushTracing(background, { timeoutMs: Math.max(0, budgetMs - (performance.now() - started)) });
+    const closed = await connections.close(drainMs);
+    const result = await flushTracing(background, { timeoutMs: Math.max(0, budgetMs - (performance.now() - started)), flushReserveMs });
     console.error(`[shutdown] ${closed ? "in-flight requests finished" : "in-flight requests cut off at the deadline"}; ${describeFlush(result)}`);
     process.exit(0);
   };

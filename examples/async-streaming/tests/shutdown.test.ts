@@ -9,6 +9,7 @@
 // keepAliveTimeout.
 import assert from "node:assert/strict";
 import { once } from "node:events";
+import { setTimeout as delay } from "node:timers/promises";
 import { createServer as createHttpServer, Agent, request } from "node:http";
 import { createServer as createNetServer, type AddressInfo, type Socket } from "node:net";
 import { after, before, describe, test } from "node:test";
@@ -122,6 +123,37 @@ describe("shutdown has a deadline", () => {
     const result = await flushTracing(background, { timeoutMs: 500, clients: [hungClient] });
     assert.equal(result.drained, false);
     assert.equal(result.flush.flushed, false);
+  });
+
+  test("a request still running at SIGTERM is cut off before the deadline, and its run (ended with the disconnect) is flushed", { timeout: 30_000 }, async () => {
+    const project = "shutdown-cut-off";
+    // The answer's model call takes a minute: far beyond the 2 s shutdown budget.
+    const server = await startProcess(SERVER_SCRIPT, {
+      env: { ...process.env, ...stack.env("chat", project, { OPENAI_MODEL: "gpt-4o-mini+latency-60000", SHUTDOWN_TIMEOUT_MS: "2000" }) },
+      ready: /chat listening on (\S+)/,
+    });
+    const answer = fetch(`${server.ready}/chat`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ question: "Will this answer arrive?" }),
+    }).then(
+      (response) => response.status,
+      (error: unknown) => error,
+    );
+    // Readiness: the request's run has reached the trace server, so the request is in flight.
+    let traceId: string | undefined;
+    while (traceId === undefined) {
+      traceId = [...(await readProjectTraces(client, project)).keys()][0];
+      if (traceId === undefined) await delay(50);
+    }
+    const code = await server.stop("SIGTERM");
+    assert.equal(code, 0, server.output());
+    assert.match(server.output(), /\[shutdown\] in-flight requests cut off at the deadline; background tasks finished; traces flushed/);
+    assert.ok((await answer) instanceof Error, "the cut-off client sees its connection end, not an answer");
+    const runs = (await readProjectTraces(client, project)).get(traceId) ?? [];
+    const root = runs.find((r) => r.name === "POST /chat");
+    assert.ok(root?.end_time, `the request's run was ended and flushed: ${JSON.stringify(runs.map((r) => [r.name, r.end_time ?? null, r.error ?? null]))}`);
+    assert.match(String(root.error), /disconnect/);
   });
 
   // The guard turns "hangs for minutes" into a failure; the deadline under test is 1 s.
