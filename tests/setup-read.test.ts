@@ -173,16 +173,22 @@ test("readTrace without projectName lists the projects per call, not per poll", 
   // The root ends only once readTrace has polled a dozen times, so that many polls are certain.
   const POLLS = 12;
   const ended = postOn(counter, "query", POLLS, server, { patch: [end] });
-  const runs = await readTrace(root.id, { client, pollMs: 5, settleMs: 1000 });
+  const SETTLE_MS = 1000;
+  const started = performance.now();
+  const runs = await readTrace(root.id, { client, pollMs: 5, settleMs: SETTLE_MS });
+  const elapsed = performance.now() - started;
   assert.equal(await ended, 202);
 
   assert.equal(runs.length, 4, `got ${runs.map((r) => r.name).join(", ")}`);
   assert.ok(runs.find((r) => r.id === root.id)?.end_time, "read after the root ended");
   assert.equal(new Set(runs.map((r) => r.session_id)).size, 4, "one run in each of four projects");
   assert.ok(counter.count("query") > POLLS, `${counter.count("query")} polls`);
-  // One listing at the start, one to confirm once the trace has settled, and one more should the
-  // call outlast the first relisting interval (settleMs): never one per poll.
-  assert.ok(counter.count("listing") <= 3, `${counter.count("listing")} project listings for ${counter.count("query")} polls`);
+  // One listing at the start, one per relisting interval the call outlasted (they start at settleMs
+  // and double: at 1x, 3x, 7x settleMs), and one to confirm once settled; never one per poll.
+  const relistings = Math.floor(Math.log2(elapsed / SETTLE_MS + 1));
+  const bound = 1 + relistings + 1;
+  assert.ok(counter.count("listing") <= bound, `${counter.count("listing")} project listings for ${counter.count("query")} polls in ${Math.round(elapsed)} ms (at most ${bound})`);
+  assert.ok(counter.count("listing") < counter.count("query") / 4, "listings are not per poll");
 });
 
 test("readTrace without projectName finds runs in a project created while it polls", async (t) => {

@@ -300,6 +300,68 @@ test("malformed multipart bodies get 400 and store nothing", async (t) => {
   await assertServing(server);
 });
 
+// Found by review and fuzzing of multipasta (see readMultipart): each of
+// these crashed the server, or lost or corrupted runs, before the guards.
+test("hostile multipart: a bad filename* escape, parts after the closing boundary, a flood of parts, a huge part header", async (t) => {
+  const server = await serverFor(t);
+  const root = rootRun("hostile");
+  const { contentType } = await encodeMultipart(runParts("post", root));
+  const boundary = /boundary=(.+)$/.exec(contentType)?.[1] ?? "";
+  const head = (name: string, extra = ""): string => `--${boundary}\r\nContent-Disposition: form-data; name="${name}"${extra}\r\nContent-Type: application/json\r\n\r\n`;
+
+  // A malformed percent-escape in filename* makes the parser throw: a 400 for the request, as for
+  // any malformed body (nothing stored), never an exception that takes the server down.
+  const badEscape = `${head(`post.${root.id}`)}${JSON.stringify(root)}\r\n${head(`attachment.${root.id}.f`, "; filename*=UTF-8''%E0%A4%A")}abc\r\n--${boundary}--\r\n`;
+  const escaped = await rawPost(server, "/runs/multipart", badEscape, { "content-type": contentType });
+  assert.equal(escaped.status, 400);
+  assert.match(escaped.detail, /malformed multipart body: URI malformed/);
+  assert.equal(server.store.getRun(root.id), undefined);
+
+  // Everything after the closing boundary is epilogue (RFC 2046): ignored, and the part before it intact.
+  const first = rootRun("before-the-end");
+  const late = rootRun("after-the-end");
+  const withEpilogue = `${head(`post.${first.id}`)}${JSON.stringify(first)}\r\n--${boundary}--\r\n${head(`post.${late.id}`)}${JSON.stringify(late)}\r\n--${boundary}--\r\n`;
+  const epilogue = await rawPost(server, "/runs/multipart", withEpilogue, { "content-type": contentType });
+  assert.equal(epilogue.status, 202, epilogue.detail);
+  assert.equal(server.store.getRun(first.id)?.name, "before-the-end");
+  assert.equal(server.store.getRun(late.id), undefined);
+
+  // 20,000 tiny parts: refused as a whole, nothing stored, no rejection recorded per part.
+  const flood = `${Array.from({ length: 20_000 }, (_, i) => `${head(`junk${i}`)}{}\r\n`).join("")}--${boundary}--\r\n`;
+  const before = (await rejectionsEndpoint(server, "limit=1000")).length;
+  const flooded = await rawPost(server, "/runs/multipart", flood, { "content-type": contentType });
+  assert.equal(flooded.status, 413);
+  assert.match(flooded.detail, /more than 10000 parts/);
+  assert.equal((await rejectionsEndpoint(server, "limit=1000")).length, before);
+
+  // A 1 MB part header.
+  const hugeHeader = `${head(`post.${root.id}`, `; x="${"x".repeat(1_000_000)}"`)}{}\r\n--${boundary}--\r\n`;
+  const huge = await rawPost(server, "/runs/multipart", hugeHeader, { "content-type": contentType });
+  assert.equal(huge.status, 400);
+  assert.match(huge.detail, /malformed multipart body: a part has malformed headers \(HeaderTooLarge\)/);
+  await assertServing(server);
+});
+
+test("a valid body parses the same wherever the network splits it, including between the closing dashes", async (t) => {
+  const server = await serverFor(t);
+  for (const from of [3, 2, 1, 200]) {
+    const root = rootRun(`split-${from}`);
+    const { body, contentType } = await encodeMultipart(runParts("post", root));
+    const at = body.length - from;
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(`${server.url}/runs/multipart`, { method: "POST", headers: { "content-type": contentType, "content-length": body.length, "x-api-key": LOCAL_KEY } }, (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+      });
+      req.on("error", reject);
+      // Two writes with the socket flushed between them: the server sees two chunks.
+      req.write(body.subarray(0, at), () => req.end(body.subarray(at)));
+    });
+    assert.equal(status, 202, `split ${from} bytes before the end`);
+    assert.equal(server.store.getRun(root.id)?.name, `split-${from}`);
+  }
+});
+
 test("corrupt gzip or zstd and unknown encodings get 4xx", async (t) => {
   const server = await serverFor(t);
   const { body, contentType } = await encodeMultipart(runParts("post", rootRun("x")));

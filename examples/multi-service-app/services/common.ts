@@ -142,8 +142,11 @@ export function jsonErrors(service: ServiceName, options: { exposeFailures: bool
     const traceId = getRequestRun(req)?.trace_id;
     const status = clientErrorStatus(err);
     if (status !== undefined && err instanceof Error) {
+      // Such as an EdgeRejection's Retry-After; only plain string values, whatever else an error carries.
       const headers: unknown = (err as { headers?: unknown }).headers;
-      if (typeof headers === "object" && headers !== null) res.set(headers as Record<string, string>);
+      if (typeof headers === "object" && headers !== null) {
+        for (const [name, value] of Object.entries(headers)) if (typeof value === "string") res.set(name, value);
+      }
       res.status(status).json({ error: err.message, traceId });
       return;
     }

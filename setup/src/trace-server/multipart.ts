@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import * as Multipasta from "multipasta";
-import { HttpError, openBody, type Encoding } from "./body.js";
+import { HttpError, readBody, type Encoding } from "./body.js";
 import type { JsonObject, RawJsonField, RejectionInput, RunAttachment, RunUpsert } from "./types.js";
 import { isUuid } from "./validate.js";
 import { decodeRun, isJsonObject } from "./wire.js";
@@ -13,11 +13,14 @@ export interface Part {
   value: Buffer;
 }
 
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+/**
+ * Far more parts than an SDK batch has (100 operations of at most 7 parts),
+ * few enough that a flood of tiny parts is refused before it costs seconds
+ * of parsing and a stored rejection per part.
+ */
+export const MAX_PARTS = 10_000;
 
-export function partBytes(part: Part): Buffer {
-  return part.value;
-}
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** A part's text in its declared charset, else UTF-8; bytes that are not valid UTF-8 decode lossily rather than fail the request. */
 export function partText(part: Part): string {
@@ -51,66 +54,73 @@ function describe(error: Multipasta.MultipartError): string {
   }
 }
 
+/** Delimiters in the body: an upper bound on its parts, counted before parsing any. */
+function countDelimiters(body: Buffer, boundary: string, stopAfter: number): number {
+  const delimiter = Buffer.from(`--${boundary}`, "latin1");
+  let count = 0;
+  for (let at = body.indexOf(delimiter); at !== -1 && count <= stopAfter; at = body.indexOf(delimiter, at + delimiter.length)) count++;
+  return count;
+}
+
 /**
  * Parse a (possibly compressed) multipart/form-data request into its parts.
+ *
  * multipasta rather than busboy: on the SDK's requests (about 7 small parts
- * per run) it costs less than half the CPU, which is most of what the trace
- * server spends on a run besides SQLite (docs/performance.md).
+ * per run) it costs about half the CPU, and parsing is a large share of what
+ * the trace server spends on a run (docs/performance.md). Its rough edges
+ * are contained here, each covered by a test in trace-server-ingest.test.ts:
+ * the whole decoded body goes in as one chunk (split between the two dashes
+ * of the closing delimiter, a valid body is misread), what it throws (a bad
+ * `filename*` escape) is a 400, parts after the closing boundary are ignored
+ * (it would emit them), and the part count is checked before parsing (it
+ * reports the limit but parses on).
  */
 export async function readMultipart(req: IncomingMessage, limit: number): Promise<{ parts: Part[]; encoding: Encoding }> {
   const contentType = req.headers["content-type"] ?? "";
-  if (!/^multipart\/form-data\s*;/i.test(contentType) || !/boundary=/i.test(contentType)) {
+  const boundary = /^multipart\/form-data\s*;.*\bboundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
+  if (!boundary) {
     throw new HttpError(400, `expected Content-Type multipart/form-data with a boundary, got ${JSON.stringify(contentType)}`);
   }
-  const opened = openBody(req, limit);
-  try {
-    const parts = await new Promise<Part[]>((resolve, reject) => {
-      const collected: Part[] = [];
-      let settled = false;
-      const fail = (e: unknown): void => {
-        if (settled) return;
-        settled = true;
-        opened.stream.off("data", write);
-        reject(e instanceof HttpError ? e : new HttpError(400, `malformed multipart body: ${(e as Error).message}`));
-      };
-      const parser = Multipasta.make({
-        headers: { "content-type": contentType },
-        // Every part is buffered whole: the body as a whole is already bounded by `limit`.
-        isFile: () => false,
-        maxFieldSize: limit,
-        maxPartSize: limit,
-        maxTotalSize: limit,
-        onField: (info, value) => {
-          collected.push({
-            name: info.name,
-            mimeType: info.contentType,
-            charset: info.contentTypeParameters.charset,
-            value: Buffer.from(value.buffer, value.byteOffset, value.byteLength),
-          });
-        },
-        onFile: () => () => undefined,
-        onError: (error) => fail(new HttpError(400, `malformed multipart body: ${describe(error)}`)),
-        onDone: () => {
-          if (settled) return;
-          settled = true;
-          resolve(collected);
-        },
-      });
-      function write(chunk: Buffer): void {
-        parser.write(chunk);
-      }
-      opened.stream.on("data", write);
-      opened.stream.on("error", fail);
-      opened.stream.on("end", () => {
-        parser.end();
-        // A body that ends cleanly after its closing boundary has resolved by now.
-        fail(new HttpError(400, "malformed multipart body: the body ended before the closing boundary"));
-      });
-    });
-    return { parts, encoding: opened.encoding };
-  } finally {
-    opened.release();
+  const { body, encoding } = await readBody(req, limit);
+  // The closing delimiter is one more than the parts.
+  if (countDelimiters(body, boundary[1] ?? boundary[2] ?? "", MAX_PARTS + 1) > MAX_PARTS + 1) {
+    throw new HttpError(413, `multipart body has more than ${MAX_PARTS} parts`);
   }
+  const parts: Part[] = [];
+  let failure: Multipasta.MultipartError | undefined;
+  let done = false;
+  const parser = Multipasta.make({
+    headers: { "content-type": contentType },
+    // Every part is buffered whole: the body as a whole is already bounded by `limit`.
+    isFile: () => false,
+    maxFieldSize: limit,
+    maxParts: MAX_PARTS,
+    onField: (info, value) => {
+      if (done || failure) return;
+      parts.push({
+        name: info.name,
+        mimeType: info.contentType,
+        charset: info.contentTypeParameters.charset,
+        value: Buffer.from(value.buffer, value.byteOffset, value.byteLength),
+      });
+    },
+    onFile: () => () => undefined,
+    onError: (error) => {
+      if (!done) failure ??= error;
+    },
+    onDone: () => {
+      done = true;
+    },
+  });
+  try {
+    parser.write(body);
+    parser.end();
+  } catch (e) {
+    throw new HttpError(400, `malformed multipart body: ${(e as Error).message}`);
+  }
+  if (failure) throw new HttpError(failure._tag === "ReachedLimit" && failure.limit === "MaxParts" ? 413 : 400, `malformed multipart body: ${describe(failure)}`);
+  if (!done) throw new HttpError(400, "malformed multipart body: the body ended before the closing boundary");
+  return { parts, encoding };
 }
 
 const RUN_FIELDS = new Set(["inputs", "outputs", "events", "extra", "error", "serialized"]);
@@ -160,7 +170,7 @@ export function partsToOperations(parts: readonly Part[], route: string): Multip
       }
     } else if (kind === "attachment" && rest.length > 0) {
       const list = attachments.get(id) ?? [];
-      list.push({ name: rest.join("."), contentType: part.mimeType, data: partBytes(part) });
+      list.push({ name: rest.join("."), contentType: part.mimeType, data: part.value });
       attachments.set(id, list);
     } else if (kind === "feedback" && rest.length === 0) {
       try {
