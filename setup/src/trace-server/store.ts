@@ -325,6 +325,10 @@ export class TraceStore {
     }
     this.db.exec(SCHEMA);
     this.db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+    // listTraces' root-name filter folds case as JavaScript does; SQLite's lower() and LIKE fold ASCII only.
+    this.db.function("js_lower_includes", { deterministic: true }, (text, lowerNeedle) =>
+      typeof text === "string" && typeof lowerNeedle === "string" && text.toLowerCase().includes(lowerNeedle) ? 1 : 0,
+    );
     const updates = RUN_COLUMNS.filter((c) => c !== "id" && c !== "received_at").map((c) => `${c} = excluded.${c}`);
     this.upsertSql = `INSERT INTO runs (${RUN_COLUMNS.join(", ")}) VALUES (${RUN_COLUMNS.map(() => "?").join(", ")})
       ON CONFLICT(id) DO UPDATE SET ${updates.join(", ")}`;
@@ -896,9 +900,13 @@ export class TraceStore {
 
   // ---------------------------------------------------------------- traces & rejections
 
+  /** Trace summaries matching every given filter, newest first, one page of them. */
   listTraces(filter: TraceFilter = {}): TraceSummary[] {
+    // WHERE only narrows to whole traces (by trace_id), so each group's aggregates stay those of the full trace.
+    const where: string[] = [];
+    const whereParams: SQLInputValue[] = [];
     const having: string[] = [];
-    const params: SQLInputValue[] = [];
+    const havingParams: SQLInputValue[] = [];
     let projectId = filter.projectId;
     if (filter.projectName !== undefined) {
       const p = this.getProjectByName(filter.projectName);
@@ -907,15 +915,30 @@ export class TraceStore {
     }
     if (projectId !== undefined) {
       having.push("SUM(r.project_id = ?) > 0");
-      params.push(projectId);
+      havingParams.push(projectId);
     }
     if (filter.service !== undefined) {
       having.push("SUM(r.service = ?) > 0");
-      params.push(filter.service);
+      havingParams.push(filter.service);
     }
     if (filter.since !== undefined) {
       having.push("MIN(r.start_time) >= ?");
-      params.push(filter.since);
+      havingParams.push(filter.since);
+    }
+    // The same rule as the summary's status below: any error wins, then any run not ended.
+    if (filter.status === "error") {
+      where.push("r.trace_id IN (SELECT trace_id FROM runs WHERE error IS NOT NULL)");
+    } else if (filter.status === "pending") {
+      where.push("r.trace_id IN (SELECT trace_id FROM runs WHERE end_time IS NULL)");
+      having.push("SUM(r.error IS NOT NULL) = 0");
+    } else if (filter.status === "success") {
+      having.push("SUM(r.error IS NOT NULL) = 0 AND SUM(r.end_time IS NULL) = 0");
+    }
+    // Every name contains "" (a missing root's too), so an empty needle filters nothing.
+    if (filter.rootNameContains) {
+      // The root is looked up by id = trace_id, as the summary's root_name is.
+      where.push("r.trace_id IN (SELECT id FROM runs WHERE js_lower_includes(name, ?))");
+      whereParams.push(filter.rootNameContains.toLowerCase());
     }
     const sql = `SELECT r.trace_id AS trace_id, COUNT(*) AS run_count, MIN(r.start_time) AS start_time,
         MAX(r.end_time) AS max_end, SUM(r.end_time IS NULL) AS pending,
@@ -924,10 +947,11 @@ export class TraceStore {
         json_group_array(DISTINCT r.service) AS services,
         json_group_array(DISTINCT r.project_id) AS project_ids
       FROM runs r LEFT JOIN runs p ON p.id = r.parent_run_id
+      ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
       GROUP BY r.trace_id
       ${having.length ? `HAVING ${having.join(" AND ")}` : ""}
       ORDER BY start_time DESC, trace_id DESC LIMIT ? OFFSET ?`;
-    const rows = this.stmt(sql).all(...params, filter.limit ?? 100, filter.offset ?? 0) as Array<{
+    const rows = this.stmt(sql).all(...whereParams, ...havingParams, filter.limit ?? 100, filter.offset ?? 0) as Array<{
       trace_id: string;
       run_count: number;
       start_time: string;

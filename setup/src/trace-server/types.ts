@@ -213,6 +213,14 @@ export interface TraceFilter {
   service?: string;
   /** Traces that started at or after this ISO time. */
   since?: string;
+  /** Traces whose summary `status` is this. */
+  status?: RunStatus;
+  /**
+   * Traces whose root run's name contains this text, ignoring case as
+   * JavaScript's `toLowerCase` does (Unicode, not only ASCII). A trace
+   * without a stored root run matches only the empty string.
+   */
+  rootNameContains?: string;
   limit?: number;
   offset?: number;
 }

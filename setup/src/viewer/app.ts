@@ -5,7 +5,7 @@ import express, { type Express, type NextFunction, type Request, type RequestHan
 import type { MountContext } from "../trace-server/app.js";
 import { HttpError } from "../trace-server/body.js";
 import type { TraceStore } from "../trace-server/store.js";
-import type { TraceFilter, TraceSummary } from "../trace-server/types.js";
+import type { RunStatus, TraceFilter, TraceSummary } from "../trace-server/types.js";
 import { isUuid } from "../trace-server/validate.js";
 import {
   ASSET_PATH,
@@ -16,7 +16,6 @@ import {
   renderTracePage,
   renderTraceRegions,
   renderTraceRows,
-  traceStatus,
   type ListFilters,
   type StatusFilter,
   type TracePageInput,
@@ -24,7 +23,6 @@ import {
 
 /** Rows per page of the trace list. */
 export const LIST_PAGE_SIZE = 50;
-const SCAN_CHUNK = 200;
 const KEY_COOKIE = "trace_viewer_key";
 
 /**
@@ -79,39 +77,21 @@ export function parseListFilters(query: Request["query"]): ListFilters {
   return filters;
 }
 
-function matches(t: TraceSummary, filters: ListFilters): boolean {
-  if (filters.status && traceStatus(t) !== filters.status) return false;
-  if (filters.name && !(t.root_name ?? "").toLowerCase().includes(filters.name.toLowerCase())) return false;
-  return true;
-}
+/** The viewer's status words, as the store's trace statuses. */
+const STORE_STATUS = { ok: "success", error: "error", running: "pending" } as const satisfies Record<StatusFilter, RunStatus>;
 
-/**
- * One page of traces, newest first. Project and service are filtered by the
- * store; status and name are not, so the store's pages are scanned and
- * filtered here.
- */
+/** One page of traces, newest first, filtered by the store in one query. */
 export function findTraces(store: TraceStore, filters: ListFilters, offset: number, limit: number): { traces: TraceSummary[]; hasMore: boolean } {
-  const base: TraceFilter = {};
+  const filter: TraceFilter = { limit: limit + 1, offset };
   if (filters.project) {
-    if (isUuid(filters.project)) base.projectId = filters.project.toLowerCase();
-    else base.projectName = filters.project;
+    if (isUuid(filters.project)) filter.projectId = filters.project.toLowerCase();
+    else filter.projectName = filters.project;
   }
-  if (filters.service) base.service = filters.service;
-  const out: TraceSummary[] = [];
-  let skipped = 0;
-  for (let at = 0; ; at += SCAN_CHUNK) {
-    const chunk = store.listTraces({ ...base, limit: SCAN_CHUNK, offset: at });
-    for (const t of chunk) {
-      if (!matches(t, filters)) continue;
-      if (skipped < offset) {
-        skipped++;
-        continue;
-      }
-      if (out.length === limit) return { traces: out, hasMore: true };
-      out.push(t);
-    }
-    if (chunk.length < SCAN_CHUNK) return { traces: out, hasMore: false };
-  }
+  if (filters.service) filter.service = filters.service;
+  if (filters.status) filter.status = STORE_STATUS[filters.status];
+  if (filters.name) filter.rootNameContains = filters.name;
+  const traces = store.listTraces(filter);
+  return { traces: traces.slice(0, limit), hasMore: traces.length > limit };
 }
 
 function knownServices(store: TraceStore): string[] {
@@ -193,12 +173,13 @@ export function mountViewer(app: Express, ctx: MountContext): void {
   const router = express.Router();
   router.use(securityHeaders);
 
-  router.get(`${ASSET_PATH}/:name`, (req, res) => {
-    const asset = assets.get(String(req.params.name));
-    if (!asset) throw new HttpError(404, `no viewer asset ${JSON.stringify(req.params.name)}`);
-    res.setHeader("Cache-Control", "no-cache");
-    res.type(asset.type).send(asset.body);
-  });
+  // A route per asset name: a `/:name` route here answered 404 for list-state, which shares the prefix.
+  for (const [name, asset] of assets) {
+    router.get(`${ASSET_PATH}/${name}`, (_req, res) => {
+      res.setHeader("Cache-Control", "no-cache");
+      res.type(asset.type).send(asset.body);
+    });
+  }
 
   const auth = viewerAuth(ctx.requireApiKey);
 
