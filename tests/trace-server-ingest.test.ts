@@ -7,14 +7,17 @@ import { test, type TestContext } from "node:test";
 import { promisify } from "node:util";
 import zlib from "node:zlib";
 import type { TraceServerHandle } from "../setup/src/trace-server/index.js";
+import { readTrace } from "../setup/src/traces/index.js";
 import {
   childRun,
+  collect,
   encodeMultipart,
   LOCAL_KEY,
   postJson,
   postMultipart,
   rootRun,
   runParts,
+  sdkClient,
   segment,
   serverFor,
   type IngestReply,
@@ -214,6 +217,94 @@ test("rule invalid_uuid: ids must be UUIDs", async (t) => {
 test("rule invalid_field: times must parse", async (t) => {
   const bad = rootRun("bad", { start_time: "yesterday" });
   await expectRejected(t, parts("post", bad), "invalid_field", /start_time must be an ISO-8601 time or epoch milliseconds, got "yesterday"/, bad.id);
+});
+
+/** A value nesting `levels` arrays: nested(1) is ["leaf"]. */
+function nested(levels: number): unknown {
+  return levels === 0 ? "leaf" : [nested(levels - 1)];
+}
+
+/** 20,000 nested arrays as JSON text (40 KB): JSON.parse takes it, JSON.stringify overflows the stack. */
+const TOO_DEEP = `${"[".repeat(20_000)}${"]".repeat(20_000)}`;
+
+/** A run as JSON text whose `field` holds TOO_DEEP (JSON.stringify cannot build it). */
+function withTooDeep(run: Record<string, unknown>, field: string): string {
+  return JSON.stringify({ ...run, [field]: "<deep>" }).replace('"<deep>"', `{"deep":${TOO_DEEP}}`);
+}
+
+test("rule invalid_field: a field may nest 256 levels, no more", async (t) => {
+  const bad = rootRun("bad", { inputs: { a: nested(256) } });
+  const { server } = await expectRejected(t, parts("post", bad), "invalid_field", /inputs nests objects\/arrays deeper than 256 levels/, bad.id);
+  const [recorded] = await rejectionsEndpoint(server, "rule=invalid_field");
+  assert.equal(JSON.parse(recorded?.payload ?? "null").inputs, "<nested deeper than 256 levels>");
+  const fits = rootRun("fits", { inputs: { a: nested(255) } });
+  assert.equal((await postMultipart(server, runParts("post", fits))).status, 202);
+  assert.deepEqual(server.store.getRun(fits.id)?.inputs, fits.inputs);
+});
+
+test("a run nested 20,000 levels deep is refused on every ingest route, and its trace stays readable", async (t) => {
+  const server = await serverFor(t);
+  const client = sdkClient(server);
+  const root = rootRun("deep-root", { session_name: "deep", start_time: new Date().toISOString().replace("Z", "000Z"), end_time: Date.now(), inputs: { a: nested(255) } });
+  root.dotted_order = segment(root.start_time, root.id);
+  assert.equal((await postJson(server, "/runs", root)).status, 202);
+  const child = (): WireRun => {
+    const run = childRun(root, "deep-child", { session_name: "deep" });
+    return { ...run, start_time: root.start_time, dotted_order: `${root.dotted_order}.${segment(root.start_time, run.id)}` };
+  };
+
+  const [multi, single, batched] = [child(), child(), child()];
+  const { inputs: _inputs, ...multiMain } = multi;
+  const attempts: Array<[string, string, { status: number; json: IngestReply }]> = [
+    ["/runs/multipart", multi.id, await postMultipart(server, [{ name: `post.${multi.id}`, body: JSON.stringify(multiMain) }, { name: `post.${multi.id}.inputs`, body: `{"deep":${TOO_DEEP}}` }])],
+    ["/runs", single.id, await postJson(server, "/runs", withTooDeep(single, "inputs"))],
+    ["/runs/batch", batched.id, await postJson(server, "/runs/batch", `{"post":[${withTooDeep(batched, "inputs")}]}`)],
+    ["PATCH /runs/:id", root.id, await postJson(server, `/runs/${root.id}`, withTooDeep({ end_time: Date.now() }, "outputs"), { method: "PATCH" })],
+  ];
+  for (const [route, id, { status, json }] of attempts) {
+    assert.equal(status, 422, `${route}: ${JSON.stringify(json)}`);
+    assert.deepEqual(json.rejected.map((r) => [r.run_id, r.rule]), [[id, "invalid_field"]], route);
+    assert.match(json.rejected[0]?.message ?? "", /(inputs|outputs) nests objects\/arrays deeper than 256 levels/);
+  }
+  assert.equal((await rejectionsEndpoint(server, "rule=invalid_field")).length, 4);
+
+  // Every read that includes the trace: v1, v2, readTrace's path and the viewer's page.
+  const headers = { "x-api-key": LOCAL_KEY };
+  assert.equal((await fetch(`${server.url}/runs/${root.id}`, { headers })).status, 200);
+  const project = (await client.readProject({ projectName: "deep" })).id;
+  const v1 = await collect(client.listRuns({ projectId: project }));
+  assert.deepEqual(v1.map((r) => r.id), [root.id]);
+  assert.deepEqual(v1[0]?.inputs, root.inputs);
+  const v2 = await collect(client.runs.query({ project_ids: [project], trace_id: root.id, selects: ["INPUTS", "OUTPUTS"] }));
+  assert.deepEqual(v2.map((r) => [r.id, r.inputs, r.outputs]), [[root.id, root.inputs, null]]);
+  assert.deepEqual((await readTrace(root.id, { client, expectRuns: 1, settleMs: 0 })).map((r) => r.inputs), [root.inputs]);
+  assert.equal((await fetch(`${server.url}/traces/${root.id}`, { headers })).status, 200);
+});
+
+test("feedback and projects nested too deep are refused, and feedback stays listable", async (t) => {
+  const server = await serverFor(t);
+  const run = rootRun("scored");
+  const feedbackId = randomUUID();
+  const multipart = await postMultipart(server, [...runParts("post", run), { name: `feedback.${feedbackId}`, body: `{"run_id":"${run.id}","key":"deep","value":${TOO_DEEP}}` }]);
+  assert.equal(multipart.status, 422, JSON.stringify(multipart.json));
+  assert.equal(multipart.json.accepted, 1);
+  assert.deepEqual(multipart.json.rejected.map((r) => r.rule), ["invalid_field"]);
+  assert.match(multipart.json.rejected[0]?.message ?? "", /feedback field value nests objects\/arrays deeper than 256 levels/);
+  const direct = await postJson(server, "/feedback", `{"run_id":"${run.id}","key":"deep","value":${TOO_DEEP}}`);
+  assert.equal(direct.status, 422);
+  assert.match(String(direct.json.detail), /feedback: value nests objects\/arrays deeper than 256 levels/);
+  assert.equal((await postJson(server, "/feedback", { run_id: run.id, key: "shallow", value: nested(255) })).status, 200);
+  const listed = await fetch(`${server.url}/feedback?run=${run.id}`, { headers: { "x-api-key": LOCAL_KEY } });
+  assert.equal(listed.status, 200);
+  assert.deepEqual(((await listed.json()) as Array<{ key: string }>).map((f) => f.key), ["shallow"]);
+
+  const project = await postJson(server, "/sessions", `{"name":"deep-extra","extra":{"metadata":${TOO_DEEP}}}`);
+  assert.equal(project.status, 422);
+  assert.match(String(project.json.detail), /project: extra nests objects\/arrays deeper than 256 levels/);
+  const made = await postJson(server, "/sessions", { name: "shallow-extra" });
+  const update = await postJson(server, `/sessions/${String(made.json.id)}`, `{"extra":{"metadata":${TOO_DEEP}}}`, { method: "PATCH" });
+  assert.equal(update.status, 422);
+  assert.match(String(update.json.detail), /project update: extra nests/);
 });
 
 test("rule invalid_json: every part must be JSON", async (t) => {
@@ -460,6 +551,21 @@ test("an API key, when set, is required on API routes but not on /info", async (
   const viaBearer = { post: [rootRun("bearer")] };
   assert.equal((await postJson(server, "/runs/batch", viaBearer, { headers: { "x-api-key": "", authorization: "Bearer s3cret" } })).status, 202);
   assert.equal(server.store.counts().runs, 2);
+});
+
+test("the request log never shows the API key given in a URL", async (t) => {
+  const log: string[] = [];
+  const server = await serverFor(t, { apiKey: "sekret-key-123", log: (line) => log.push(line) });
+  const viewer = await fetch(`${server.url}/?key=sekret-key-123`, { redirect: "manual" });
+  assert.equal(viewer.status, 303);
+  // Unknown routes are logged (as errors) too; %6B is "k", + is a space in a query.
+  await fetch(`${server.url}/sessions?name=a+b&api_key=sekret-key-123&x-api-key=sekret-key-123&%6Bey=sekret-key-123`);
+  await fetch(`${server.url}/nope?token=sekret-key-123`);
+  const lines = log.join("\n");
+  assert.doesNotMatch(lines, /sekret/);
+  assert.match(lines, /^GET \/\?key=\[redacted\] 303 /m);
+  assert.match(lines, /^GET \/sessions\?name=a\+b&api_key=\[redacted\]&x-api-key=\[redacted\]&%6Bey=\[redacted\] 401 /m);
+  assert.match(lines, /^GET \/nope\?token=\[redacted\] 404 /m);
 });
 
 test("unknown routes and bad ids get JSON errors", async (t) => {

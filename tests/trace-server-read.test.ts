@@ -4,7 +4,9 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { test } from "node:test";
 import { traceable } from "langsmith/traceable";
+import { HttpError } from "../setup/src/trace-server/body.js";
 import type { TraceServerHandle } from "../setup/src/trace-server/index.js";
+import { parseQuery, queryList, queryString } from "../setup/src/trace-server/params.js";
 import { childRun, collect, LOCAL_KEY, postJson, rootRun, sdkClient, serverFor, type WireRun } from "./fixtures/trace-server/helpers.js";
 
 async function seed(server: TraceServerHandle, runs: WireRun[]): Promise<void> {
@@ -95,6 +97,33 @@ test("projects: create, read by name and id, conflict, upsert, stats, delete", a
   await client.deleteProject({ projectId: created.id });
   assert.equal(await client.hasProject({ projectName: "made-by-client" }), false);
   assert.equal(server.store.counts().runs, 0);
+});
+
+test("list filters keep every value of a parameter repeated more than 20 times (projects by id, feedback by run)", async (t) => {
+  const server = await serverFor(t);
+  const client = sdkClient(server);
+  const projects = await Promise.all(Array.from({ length: 23 }, (_, i) => client.createProject({ projectName: `many-${i}` })));
+  const asked = projects.slice(0, 21).map((p) => p.id);
+  const listed = await collect(client.listProjects({ projectIds: asked }));
+  assert.deepEqual(listed.map((p) => p.id).sort(), [...asked].sort());
+
+  const runIds = Array.from({ length: 23 }, () => randomUUID());
+  for (const runId of runIds) await client.createFeedback(runId, "seen", { score: 1 });
+  const feedback = await collect(client.listFeedback({ runIds: runIds.slice(0, 21) }));
+  assert.deepEqual(feedback.map((f) => f.run_id).sort(), runIds.slice(0, 21).sort());
+});
+
+test("the query parser makes only strings and string lists, and the list helpers refuse anything else", () => {
+  const query = parseQuery(`${"id=a&".repeat(1500)}__proto__=p&a%5Bb%5D=c&one=1`);
+  assert.equal(queryList(query, "id").length, 1500);
+  assert.deepEqual(Object.keys(query), ["id", "__proto__", "a[b]", "one"]);
+  assert.equal(queryString(query, "__proto__"), "p");
+  assert.equal(queryString(query, "a[b]"), "c");
+  assert.deepEqual(queryList(query, "one"), ["1"]);
+  assert.deepEqual(queryList(query, "none"), []);
+  // What qs ("extended") made of a 21st repeat: an object, once read as no filter at all.
+  const nestedQuery = { id: { 0: "a", 20: "b" } } as unknown as Parameters<typeof queryList>[0];
+  assert.throws(() => queryList(nestedQuery, "id"), (e) => e instanceof HttpError && e.status === 422 && /query parameter id must be id=<value>/.test(e.message));
 });
 
 test("listTraces summarizes services, errors, orphans and rejections per trace", async (t) => {

@@ -6,6 +6,7 @@ import { test } from "node:test";
 import { Client } from "langsmith";
 import { APIError } from "langsmith/error";
 import type { TraceServerHandle } from "../setup/src/trace-server/index.js";
+import { RUN_SELECT_FIELDS } from "../setup/src/trace-server/v2.js";
 import { collect, postJson, sdkClient, segment, serverFor, type WireRun } from "./fixtures/trace-server/helpers.js";
 
 const MINUTE = 60_000;
@@ -198,6 +199,23 @@ test("traces.listRuns returns a trace's runs of one project in execution order",
   assert.deepEqual(items?.map((r) => r.name), ["agent", "first", "second"]);
   const llms = await client.traces.listRuns(root.id, { project_id: project, selects: ["NAME"], filter: 'eq(run_type, "llm")' });
   assert.deepEqual(llms.items?.map((r) => r.name), ["first"]);
+});
+
+test("traces.listRuns and runs.retrieve return every selected field, however many are selected", async (t) => {
+  const server = await serverFor(t);
+  const client = sdkClient(server);
+  const root = runAt(undefined, "agent", Date.now() - MINUTE);
+  await seed(server, [root]);
+  const project = await projectId(client);
+  // More than qs's 20-item array limit, past which the query string once read as no selects at all.
+  const selects = RUN_SELECT_FIELDS.slice(0, 30);
+  const expected = selects.map((f) => f.toLowerCase()).sort();
+  assert.ok(expected.includes("id"));
+  const { items } = await client.traces.listRuns(root.id, { project_id: project, selects: [...selects] });
+  assert.deepEqual(items?.map((r) => Object.keys(r).sort()), [expected]);
+  assert.equal(items?.[0]?.name, "agent");
+  const one = await client.runs.retrieve(root.id, { project_id: project, selects: [...RUN_SELECT_FIELDS] });
+  assert.deepEqual(Object.keys(one).sort(), RUN_SELECT_FIELDS.map((f) => f.toLowerCase()).sort());
 });
 
 test("requests outside the documented shape are refused with a reason; missing features are a 501 the SDK does not retry", async (t) => {

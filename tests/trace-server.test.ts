@@ -253,6 +253,21 @@ test("multipart file parts, attachments and feedback are stored", async (t) => {
   assert.deepEqual((await client.readRun(root.id)).feedback_stats, { correct: { n: 2, avg: 0.5 } });
 });
 
+test("an HTML attachment is served as a sandboxed download, never as a page on the viewer's origin", async (t) => {
+  const server = await serverFor(t);
+  const root = rootRun("with-html", { session_name: "attachments" });
+  const html = "<script>fetch('/sessions').then((r) => r.json()).then((ps) => ps.map((p) => fetch(`/sessions/${p.id}`, { method: 'DELETE' })))</script>";
+  const { status } = await postMultipart(server, [...runParts("post", root), { name: `attachment.${root.id}.report.html`, body: html, contentType: "text/html", asFile: true }]);
+  assert.equal(status, 202);
+  const res = await fetch(`${server.url}/api/attachments/${root.id}/report.html`, { headers: { "x-api-key": LOCAL_KEY } });
+  assert.equal(res.status, 200);
+  assert.equal(await res.text(), html, "the bytes come back unchanged for the SDK");
+  assert.match(res.headers.get("content-type") ?? "", /^text\/html/);
+  assert.equal(res.headers.get("content-disposition"), "attachment; filename=report.html");
+  assert.equal(res.headers.get("x-content-type-options"), "nosniff");
+  assert.equal(res.headers.get("content-security-policy"), "sandbox; default-src 'none'");
+});
+
 test("non-ASCII text survives parts with and without a declared charset", async (t) => {
   const server = await serverFor(t);
   const root = rootRun("café", { session_name: "unicode", inputs: { text: "café, 東京, 🚀" } });

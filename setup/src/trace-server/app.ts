@@ -3,13 +3,13 @@ import express, { type Express, type NextFunction, type Request, type RequestHan
 import { HttpError, readJson } from "./body.js";
 import { FilterError } from "./filter.js";
 import { partsToOperations, readMultipart } from "./multipart.js";
-import { queryInt, queryList, queryString, requireUuidParam, urlBase } from "./params.js";
+import { parseQuery, queryInt, queryList, queryString, redactUrl, requireUuidParam, urlBase } from "./params.js";
 import { ProjectConflictError, type TraceStore } from "./store.js";
 import { normalizeTime } from "./time.js";
 import type { JsonObject, RejectionInput, RejectionRule, StoredRun, RunQuery, RunUpsert, UpsertResult } from "./types.js";
 import { createV2Router } from "./v2.js";
 import { isUuid } from "./validate.js";
-import { decodeRun, isJsonObject } from "./wire.js";
+import { decodeRun, isJsonObject, MAX_NESTING, tooDeepField } from "./wire.js";
 
 export const DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024;
 
@@ -80,6 +80,12 @@ function bearer(req: Request): string | undefined {
   const auth = req.headers.authorization;
   const m = auth ? /^Bearer\s+(.+)$/i.exec(auth) : null;
   return m?.[1]?.trim();
+}
+
+/** Refuse a body that could be stored but not read back (see MAX_NESTING). */
+function refuseDeep(body: JsonObject, what: string): void {
+  const deep = tooDeepField(body);
+  if (deep !== undefined) throw new HttpError(422, `${what}: ${deep} nests objects/arrays deeper than ${MAX_NESTING} levels`);
 }
 
 function pickFields(run: StoredRun, select: readonly string[] | undefined): JsonObject {
@@ -165,7 +171,7 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
   const app = express();
   app.disable("x-powered-by");
   app.set("etag", false);
-  app.set("query parser", "extended");
+  app.set("query parser", parseQuery);
 
   app.use((req, res, next) => {
     const started = process.hrtime.bigint();
@@ -173,7 +179,7 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const detail = typeof res.locals.logDetail === "string" ? ` ${res.locals.logDetail}` : "";
       const outcome = res.writableFinished ? String(res.statusCode) : "(client went away)";
-      log(`${req.method} ${req.originalUrl} ${outcome} ${ms.toFixed(1)}ms${detail}`);
+      log(`${req.method} ${redactUrl(req.originalUrl)} ${outcome} ${ms.toFixed(1)}ms${detail}`);
     });
     next();
   });
@@ -324,24 +330,24 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
   };
 
   api.get("/sessions", requireApiKey, (req, res) => {
-    const includeStats = queryString(req.query.include_stats) === "true";
-    const ids = queryList(req.query.id);
+    const includeStats = queryString(req.query, "include_stats") === "true";
+    const ids = queryList(req.query, "id");
     for (const id of ids) requireUuidParam(id, "id");
     const filter: Parameters<TraceStore["listProjects"]>[0] = {
-      limit: Math.min(queryInt(req.query.limit, "limit", 100), 100),
-      offset: queryInt(req.query.offset, "offset", 0),
+      limit: Math.min(queryInt(req.query, "limit", 100), 100),
+      offset: queryInt(req.query, "offset", 0),
     };
     if (ids.length) filter.ids = ids.map((i) => i.toLowerCase());
-    const name = queryString(req.query.name);
+    const name = queryString(req.query, "name");
     if (name !== undefined) filter.name = name;
-    const nameContains = queryString(req.query.name_contains);
+    const nameContains = queryString(req.query, "name_contains");
     if (nameContains !== undefined) filter.nameContains = nameContains;
     res.json(store.listProjects(filter).map((p) => (includeStats ? { ...p, ...store.projectStats(p.id) } : p)));
   });
 
   api.get("/sessions/:projectId", requireApiKey, (req, res) => {
     const id = requireUuidParam(req.params.projectId, "project id");
-    const project = projectWithStats(id, queryString(req.query.include_stats) === "true");
+    const project = projectWithStats(id, queryString(req.query, "include_stats") === "true");
     if (!project) throw new HttpError(404, `project ${id} not found`);
     res.json(project);
   });
@@ -349,11 +355,12 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
   api.post("/sessions", requireApiKey, async (req, res) => {
     const { value } = await readJson(req, maxBodyBytes);
     if (!isJsonObject(value) || typeof value.name !== "string" || value.name === "") throw new HttpError(422, "name is required");
+    refuseDeep(value, "project");
     const project = store.createProject({
       name: value.name,
       description: typeof value.description === "string" ? value.description : null,
       extra: isJsonObject(value.extra) ? value.extra : null,
-      upsert: queryString(req.query.upsert) === "true",
+      upsert: queryString(req.query, "upsert") === "true",
     });
     res.json(project);
   });
@@ -362,6 +369,7 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
     const id = requireUuidParam(req.params.projectId, "project id");
     const { value } = await readJson(req, maxBodyBytes);
     if (!isJsonObject(value)) throw new HttpError(422, "the update must be a JSON object");
+    refuseDeep(value, "project update");
     const endTime = value.end_time === null || value.end_time === undefined ? value.end_time : normalizeTime(value.end_time);
     if (endTime === undefined && value.end_time !== undefined) throw new HttpError(422, "end_time must be an ISO time");
     const patch: Parameters<TraceStore["updateProject"]>[1] = {};
@@ -383,48 +391,48 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
   api.post("/feedback", requireApiKey, async (req, res) => {
     const { value } = await readJson(req, maxBodyBytes);
     if (!isJsonObject(value) || typeof value.key !== "string") throw new HttpError(422, "feedback needs at least a key");
+    refuseDeep(value, "feedback");
     const id = store.recordFeedback(value);
     res.json({ ...value, id });
   });
 
   api.get("/feedback", requireApiKey, (req, res) => {
     const filter: Parameters<TraceStore["listFeedback"]>[0] = {
-      limit: Math.min(queryInt(req.query.limit, "limit", 100), 100),
-      offset: queryInt(req.query.offset, "offset", 0),
+      limit: Math.min(queryInt(req.query, "limit", 100), 100),
+      offset: queryInt(req.query, "offset", 0),
     };
-    const runIds = queryList(req.query.run);
+    const runIds = queryList(req.query, "run");
     if (runIds.length) filter.runIds = runIds.map((r) => r.toLowerCase());
-    const keys = queryList(req.query.key);
+    const keys = queryList(req.query, "key");
     if (keys.length) filter.keys = keys;
     res.json(store.listFeedback(filter));
   });
 
   api.get("/api/rejections", requireApiKey, (req, res) => {
-    const filter: Parameters<TraceStore["listRejections"]>[0] = { limit: Math.min(queryInt(req.query.limit, "limit", 100), 1000) };
-    const traceId = queryString(req.query.trace_id);
+    const filter: Parameters<TraceStore["listRejections"]>[0] = { limit: Math.min(queryInt(req.query, "limit", 100), 1000) };
+    const traceId = queryString(req.query, "trace_id");
     if (traceId !== undefined) filter.traceId = traceId;
-    const runId = queryString(req.query.run_id);
+    const runId = queryString(req.query, "run_id");
     if (runId !== undefined) filter.runId = runId;
-    const rule = queryString(req.query.rule);
+    const rule = queryString(req.query, "rule");
     if (rule !== undefined) filter.rule = rule as RejectionRule;
-    const after = queryString(req.query.after);
-    if (after !== undefined) filter.afterSeq = queryInt(after, "after", 0);
+    if (queryString(req.query, "after") !== undefined) filter.afterSeq = queryInt(req.query, "after", 0);
     res.json({ rejections: store.listRejections(filter) });
   });
 
   api.get("/api/traces", requireApiKey, (req, res) => {
     const filter: Parameters<TraceStore["listTraces"]>[0] = {
-      limit: Math.min(queryInt(req.query.limit, "limit", 100), 1000),
-      offset: queryInt(req.query.offset, "offset", 0),
+      limit: Math.min(queryInt(req.query, "limit", 100), 1000),
+      offset: queryInt(req.query, "offset", 0),
     };
-    const project = queryString(req.query.project);
+    const project = queryString(req.query, "project");
     if (project !== undefined) {
       if (isUuid(project)) filter.projectId = project.toLowerCase();
       else filter.projectName = project;
     }
-    const service = queryString(req.query.service);
+    const service = queryString(req.query, "service");
     if (service !== undefined) filter.service = service;
-    const since = queryString(req.query.since);
+    const since = queryString(req.query, "since");
     if (since !== undefined) {
       const t = normalizeTime(since);
       if (t === undefined) throw new HttpError(422, `since must be an ISO time, got ${JSON.stringify(since)}`);
@@ -443,8 +451,16 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
 
   api.get("/api/attachments/:runId/:name", requireApiKey, (req, res) => {
     const runId = requireUuidParam(req.params.runId, "run id");
-    const attachment = store.getAttachment(runId, String(req.params.name));
-    if (!attachment) throw new HttpError(404, `attachment ${JSON.stringify(req.params.name)} of run ${runId} not found`);
+    const name = String(req.params.name);
+    const attachment = store.getAttachment(runId, name);
+    if (!attachment) throw new HttpError(404, `attachment ${JSON.stringify(name)} of run ${runId} not found`);
+    // Anyone who can trace can store any bytes under any type, and this origin also serves the
+    // viewer: shown inline, an HTML attachment's script could read traces and delete projects.
+    // So it is always a download, never sniffed, and sandboxed (an opaque origin, no script, no
+    // loads) should a browser render it anyway. The viewer lists attachments without showing them.
+    res.attachment(name);
+    res.setHeader("X-Content-Type-Options", "nosniff");
+    res.setHeader("Content-Security-Policy", "sandbox; default-src 'none'");
     res.type(attachment.contentType).send(Buffer.from(attachment.data));
   });
 
@@ -473,7 +489,7 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
       status = 409;
       detail = err.message;
     } else {
-      log(`ERROR ${req.method} ${req.originalUrl}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      log(`ERROR ${req.method} ${redactUrl(req.originalUrl)}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     }
     res.locals.logDetail = detail;
     if (res.headersSent) {

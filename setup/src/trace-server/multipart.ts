@@ -3,7 +3,7 @@ import * as Multipasta from "multipasta";
 import { HttpError, readBody, type Encoding } from "./body.js";
 import type { JsonObject, RawJsonField, RejectionInput, RunAttachment, RunUpsert } from "./types.js";
 import { isUuid } from "./validate.js";
-import { decodeRun, isJsonObject } from "./wire.js";
+import { decodeRun, isJsonObject, MAX_NESTING, tooDeepField } from "./wire.js";
 
 export interface Part {
   name: string;
@@ -176,7 +176,9 @@ export function partsToOperations(parts: readonly Part[], route: string): Multip
       try {
         const body = JSON.parse(partText(part)) as unknown;
         if (!isJsonObject(body)) throw new Error("not a JSON object");
-        feedback.push({ ...body, id });
+        const deep = tooDeepField(body);
+        if (deep === undefined) feedback.push({ ...body, id });
+        else reject(part, `feedback field ${deep} nests objects/arrays deeper than ${MAX_NESTING} levels`, null, "invalid_field");
       } catch (e) {
         reject(part, `feedback is not a JSON object: ${(e as Error).message}`, null, "invalid_json");
       }

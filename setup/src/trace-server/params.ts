@@ -2,18 +2,45 @@ import type { Request } from "express";
 import { HttpError } from "./body.js";
 import { isUuid } from "./validate.js";
 
-/** A query parameter as a list: express gives a string for one occurrence, an array for several. */
-export function queryList(value: unknown): string[] {
+/**
+ * The app's query parser: each parameter is a string, or a list of strings
+ * when it repeats, however often. Express's "extended" parser (qs) stops
+ * making lists after 20 repeats (an object then, which read as no values: the
+ * SDK's 21st project id silently widened a filter), and both it and "simple"
+ * drop parameters past the 1000th. Brackets mean nothing here: `a[b]=c` is a
+ * parameter named `a[b]`, which the routes that check names refuse.
+ */
+export function parseQuery(search: string | null | undefined): Record<string, string | string[]> {
+  // No prototype: a parameter named __proto__ or constructor is just a name.
+  const query = Object.create(null) as Record<string, string | string[]>;
+  for (const [name, value] of new URLSearchParams(search ?? "")) {
+    const seen = query[name];
+    if (seen === undefined) query[name] = value;
+    else if (Array.isArray(seen)) seen.push(value);
+    else query[name] = [seen, value];
+  }
+  return query;
+}
+
+type Query = Request["query"];
+
+/** Every value of a query parameter, in order. */
+export function queryList(query: Query, name: string): string[] {
+  const value = query[name];
   if (value === undefined) return [];
-  return (Array.isArray(value) ? value : [value]).filter((v): v is string => typeof v === "string");
+  if (typeof value === "string") return [value];
+  // parseQuery makes nothing else; another parser's nested object is refused rather than read as no filter.
+  if (Array.isArray(value) && value.every((v) => typeof v === "string")) return value;
+  throw new HttpError(422, `query parameter ${name} must be ${name}=<value>, repeated for a list; got ${JSON.stringify(value)}`);
 }
 
-export function queryString(value: unknown): string | undefined {
-  return queryList(value)[0];
+/** The first value of a query parameter. */
+export function queryString(query: Query, name: string): string | undefined {
+  return queryList(query, name)[0];
 }
 
-export function queryInt(value: unknown, name: string, fallback: number): number {
-  const s = queryString(value);
+export function queryInt(query: Query, name: string, fallback: number): number {
+  const s = queryString(query, name);
   if (s === undefined) return fallback;
   const n = Number(s);
   if (!Number.isInteger(n) || n < 0) throw new HttpError(422, `${name} must be a non-negative integer, got ${JSON.stringify(s)}`);
@@ -28,4 +55,27 @@ export function requireUuidParam(value: unknown, what: string): string {
 /** `http://host:port` as the client addressed this server, the prefix for attachment URLs. */
 export function urlBase(req: Request): string {
   return `${req.protocol}://${req.get("host") ?? "127.0.0.1"}`;
+}
+
+/** Query parameters whose value is a credential: the viewer takes the API key as `?key=`. */
+const SECRET_PARAMS = new Set(["key", "api_key", "api-key", "apikey", "x-api-key", "x_api_key", "token", "access_token"]);
+
+/** A request URL fit for a log: the values of credential-like query parameters replaced. */
+export function redactUrl(url: string): string {
+  const at = url.indexOf("?");
+  if (at === -1) return url;
+  const pairs = url.slice(at + 1).split("&").map((pair) => {
+    const eq = pair.indexOf("=");
+    const rawName = eq === -1 ? pair : pair.slice(0, eq);
+    return SECRET_PARAMS.has(decodedName(rawName).toLowerCase()) ? `${rawName}=[redacted]` : pair;
+  });
+  return `${url.slice(0, at)}?${pairs.join("&")}`;
+}
+
+function decodedName(raw: string): string {
+  try {
+    return decodeURIComponent(raw.replace(/\+/g, " "));
+  } catch {
+    return raw;
+  }
 }

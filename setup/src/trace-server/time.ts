@@ -22,9 +22,10 @@ const ISO_RE = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,
 export function normalizeTime(value: unknown): string | undefined {
   if (typeof value === "number") {
     if (!Number.isFinite(value)) return undefined;
-    const ms = Math.floor(value);
-    const micros = Math.round((value - ms) * 1000);
-    return formatMicros(ms, micros);
+    // Rounded as a whole, so .9996 ms carries into the next millisecond rather than reading 1000 us.
+    const totalMicros = Math.round(value * 1000);
+    const ms = Math.floor(totalMicros / 1000);
+    return formatMicros(ms, totalMicros - ms * 1000);
   }
   if (typeof value !== "string") return undefined;
   // What the SDK sends for start_time is already canonical; only the calendar needs checking.
@@ -35,13 +36,13 @@ export function normalizeTime(value: unknown): string | undefined {
   const fraction = frac.padEnd(6, "0");
   const wholeMs = Number(fraction.slice(0, 3));
   const micros = Number(fraction.slice(3, 6));
-  let ms = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s), wholeMs);
-  if (Number.isNaN(ms)) return undefined;
-  // Date.UTC silently rolls over (Feb 30 -> Mar 2); reject instead of storing a different day.
-  const check = new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d)));
-  if (check.getUTCMonth() !== Number(mo) - 1 || check.getUTCDate() !== Number(d) || Number(h) > 23 || Number(mi) > 59 || Number(s) > 60) {
+  const date = utcDate(Number(y), Number(mo) - 1, Number(d));
+  // Date rolls over silently (Feb 30 -> Mar 2); reject instead of storing a different day.
+  if (date.getUTCMonth() !== Number(mo) - 1 || date.getUTCDate() !== Number(d) || Number(h) > 23 || Number(mi) > 59 || Number(s) > 60) {
     return undefined;
   }
+  date.setUTCHours(Number(h), Number(mi), Number(s), wholeMs);
+  let ms = date.getTime();
   if (zone.toUpperCase() !== "Z") {
     const sign = zone.startsWith("-") ? -1 : 1;
     const digits = zone.slice(1).replace(":", "");
@@ -51,10 +52,20 @@ export function normalizeTime(value: unknown): string | undefined {
   return formatMicros(ms, micros);
 }
 
+/** Midnight UTC of a day. Date.UTC reads years 0-99 as 1900-1999; setUTCFullYear takes them as given. */
+function utcDate(year: number, monthIndex: number, day: number): Date {
+  const date = new Date(0);
+  date.setUTCFullYear(year, monthIndex, day);
+  return date;
+}
+
 function formatMicros(ms: number, micros: number): string | undefined {
   const date = new Date(ms);
   if (Number.isNaN(date.getTime())) return undefined;
-  return `${date.toISOString().slice(0, -1)}${String(micros).padStart(3, "0")}Z`;
+  const iso = date.toISOString();
+  // Years outside 0000-9999 come out as +/-YYYYYY, which no dotted_order timestamp can hold.
+  if (iso.length !== 24) return undefined;
+  return `${iso.slice(0, -1)}${String(micros).padStart(3, "0")}Z`;
 }
 
 /** `2025-01-02T03:04:05.123456Z` -> `20250102T030405123456Z`, the dotted_order timestamp form. */

@@ -221,7 +221,7 @@ const RETRIEVE_QUERY = new Set(["project_id", "selects", "start_time"]);
 const TRACE_RUNS_QUERY = new Set(["project_id", "filter", "min_start_time", "max_start_time", "selects"]);
 
 function requireProjectId(req: Request): string {
-  const id = queryString(req.query.project_id);
+  const id = queryString(req.query, "project_id");
   if (id === undefined) throw new HttpError(422, "project_id is required: the UUID of the project that owns the run");
   return requireUuidParam(id, "project_id");
 }
@@ -248,8 +248,8 @@ export function createV2Router(store: TraceStore, opts: { requireApiKey: Request
     const runId = requireUuidParam(req.params.runId, "run id");
     const projectId = requireProjectId(req);
     // start_time only speeds up LangSmith's lookup; it is validated, not needed.
-    parseTime(queryString(req.query.start_time), "start_time");
-    const selects = parseSelects(queryList(req.query.selects));
+    parseTime(queryString(req.query, "start_time"), "start_time");
+    const selects = parseSelects(queryList(req.query, "selects"));
     const run = store.getRun(runId, { urlBase: urlBase(req) });
     if (!run || run.session_id !== projectId) throw new HttpError(404, `run ${runId} not found in project ${projectId}`);
     res.json(toV2Run(run, selects, { store, subtreeUsage: false }));
@@ -259,13 +259,13 @@ export function createV2Router(store: TraceStore, opts: { requireApiKey: Request
     rejectUnknown(Object.keys(req.query), TRACE_RUNS_QUERY, "trace runs");
     const traceId = requireUuidParam(req.params.traceId, "trace id");
     const projectId = requireProjectId(req);
-    const min = parseTime(queryString(req.query.min_start_time), "min_start_time");
-    const max = parseTime(queryString(req.query.max_start_time), "max_start_time");
+    const min = parseTime(queryString(req.query, "min_start_time"), "min_start_time");
+    const max = parseTime(queryString(req.query, "max_start_time"), "max_start_time");
     if ((min === undefined) !== (max === undefined)) throw new HttpError(422, "min_start_time and max_start_time go together: set both or neither");
     const inWindow = (start: string | null): boolean => min === undefined || max === undefined || (start !== null && start >= min && start <= max);
-    const filter = queryString(req.query.filter);
+    const filter = queryString(req.query, "filter");
     const matches = filter === undefined ? () => true : compileFilter(filter);
-    const selects = parseSelects(queryList(req.query.selects));
+    const selects = parseSelects(queryList(req.query, "selects"));
     const ctx: SelectContext = { store, subtreeUsage: false };
     const runs = store.getTraceRuns(traceId, { urlBase: urlBase(req) }).filter((r) => r.session_id === projectId && inWindow(r.start_time) && matches(r));
     res.locals.logDetail = `${runs.length} runs`;

@@ -18,6 +18,39 @@ export function isJsonObject(value: unknown): value is JsonObject {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/**
+ * Levels of objects and arrays a run field may nest. JSON.parse takes any
+ * depth, but JSON.stringify (every read answer) recurses and overflows the
+ * stack somewhere past a few thousand levels, less deep inside a request
+ * handler: one such run, once stored, failed every read that included it.
+ * Real payloads (chat messages, tool schemas, LangGraph state) nest a few
+ * dozen levels at most; 256 is far above them and far below the overflow.
+ */
+export const MAX_NESTING = 256;
+
+/**
+ * Whether a parsed JSON value nests objects/arrays more than `levels` deep.
+ * It stops as soon as the budget is spent, so its own recursion stays within
+ * `levels` however deep the value goes.
+ */
+function nestsDeeperThan(value: unknown, levels: number): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  if (levels === 0) return true;
+  if (Array.isArray(value)) {
+    for (const item of value) if (nestsDeeperThan(item, levels - 1)) return true;
+    return false;
+  }
+  const object = value as JsonObject;
+  for (const key in object) if (nestsDeeperThan(object[key], levels - 1)) return true;
+  return false;
+}
+
+/** The first field of `object` whose value nests deeper than MAX_NESTING, if any. */
+export function tooDeepField(object: JsonObject): string | undefined {
+  for (const key in object) if (nestsDeeperThan(object[key], MAX_NESTING)) return key;
+  return undefined;
+}
+
 class FieldError extends Error {
   constructor(
     readonly rule: RejectionRule,
@@ -89,12 +122,26 @@ function optTags(body: JsonObject): string[] | undefined {
  * in). Legacy nested `child_runs` are flattened into further creates.
  */
 export function decodeRun(op: "post" | "patch", body: unknown, pathId?: string, raw?: Partial<Record<RawJsonField, string>>): Decoded {
+  if (isJsonObject(body)) {
+    // The whole body, legacy child_runs included, is checked once, before anything else walks it.
+    const deep = tooDeepField(body);
+    if (deep !== undefined) {
+      // The stored rejection keeps its payload as JSON text, which the deep field would not serialize to.
+      const payload = { ...body, [deep]: `<nested deeper than ${MAX_NESTING} levels>` };
+      return { ok: false, failure: failureOf(op, body, pathId, "invalid_field", `${deep} nests objects/arrays deeper than ${MAX_NESTING} levels`, payload) };
+    }
+  }
+  return decodeChecked(op, body, pathId, raw);
+}
+
+function failureOf(op: "post" | "patch", body: unknown, pathId: string | undefined, rule: RejectionRule, message: string, payload: unknown = body): DecodeFailure {
   const runId = isJsonObject(body) && isUuid(body.id) ? body.id.toLowerCase() : pathId ?? null;
   const traceId = isJsonObject(body) && isUuid(body.trace_id) ? body.trace_id.toLowerCase() : null;
-  const fail = (rule: RejectionRule, message: string): Decoded => ({
-    ok: false,
-    failure: { op, run_id: runId, trace_id: traceId, rule, message, payload: body },
-  });
+  return { op, run_id: runId, trace_id: traceId, rule, message, payload };
+}
+
+function decodeChecked(op: "post" | "patch", body: unknown, pathId?: string, raw?: Partial<Record<RawJsonField, string>>): Decoded {
+  const fail = (rule: RejectionRule, message: string): Decoded => ({ ok: false, failure: failureOf(op, body, pathId, rule, message) });
   if (!isJsonObject(body)) return fail("invalid_field", `a run ${op} must be a JSON object`);
   try {
     let id = optUuid(body, "id");
@@ -138,7 +185,7 @@ export function decodeRun(op: "post" | "patch", body: unknown, pathId?: string, 
     const children = body.child_runs;
     if (Array.isArray(children)) {
       for (const child of children) {
-        const decoded = decodeRun("post", isJsonObject(child) && run.session_name !== undefined && !present(child.session_name) ? { ...child, session_name: run.session_name } : child);
+        const decoded = decodeChecked("post", isJsonObject(child) && run.session_name !== undefined && !present(child.session_name) ? { ...child, session_name: run.session_name } : child);
         if (!decoded.ok) return decoded;
         runs.push(...decoded.runs);
       }
