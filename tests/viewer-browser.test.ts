@@ -1,10 +1,11 @@
 // The trace viewer in real headless Chromium (Debian's, driven by playwright-core):
 // traces made through the SDK by services talking over HTTP, opened from the
 // list, checked for tree shape, service colours, selection, keyboard use, broken
-// traces, live updates and inert hostile strings. Screenshots land in
-// test-artifacts/screenshots/.
+// traces, live updates of a trace and of the list, and inert hostile strings.
+// Screenshots land in test-artifacts/screenshots/.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { Client, RunTree } from "langsmith";
@@ -227,6 +228,32 @@ describe("trace viewer in Chromium", { skip, timeout: 120_000 }, () => {
     assert.equal(await page.evaluate(() => (window as unknown as { marker?: string }).marker), "same document");
     await page.locator("#live-status", { hasText: "all runs ended" }).waitFor();
     await shot(page, "viewer-live.png");
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
+  test("the list shows a trace that arrives after it loaded, and its end, without a reload", async () => {
+    const { page, problems } = await newPage();
+    const tag = `arrives-later-${randomUUID().slice(0, 8)}`;
+    await page.goto(`${traces.url}/?name=${tag}`);
+    await page.locator("#trace-rows td.empty", { hasText: "No traces match these filters." }).waitFor();
+    await page.evaluate(() => {
+      (window as unknown as { marker: string }).marker = "same document";
+    });
+
+    const run = new RunTree({ name: `${tag} job`, run_type: "chain", inputs: {}, client, tracingEnabled: true, metadata: serviceMetadata("scheduler") });
+    await run.postRun();
+    await client.awaitPendingTraceBatches();
+    const row = page.locator(`tr[data-trace-id="${run.trace_id}"]`);
+    await row.locator(".badge-running", { hasText: "running" }).waitFor();
+    assert.equal(await row.getByRole("link").textContent(), `${tag} job`);
+
+    await run.end({ done: true });
+    await run.patchRun();
+    await client.awaitPendingTraceBatches();
+    await row.locator(".badge-ok", { hasText: /^ok$/ }).waitFor();
+    assert.equal(await page.locator("tr.trace-row").count(), 1, "the page's name filter holds for the rows it swaps in");
+    assert.equal(await page.evaluate(() => (window as unknown as { marker?: string }).marker), "same document");
     assert.deepEqual(problems, []);
     await page.close();
   });

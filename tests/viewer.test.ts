@@ -12,10 +12,13 @@ import {
   preferredServiceColor,
   renderTraceHtml,
   runTypeBadge,
+  type RunUpsert,
   SERVICE_PALETTE,
   startTraceServer,
   type TraceRun,
   type TraceServerHandle,
+  TraceStore,
+  type TraceSummary,
   UNKNOWN_SERVICE_COLOR,
 } from "@tracing-patterns/setup";
 
@@ -273,6 +276,115 @@ test("the list pages through filtered traces", async () => {
   assert.deepEqual(listedTraceIds(second.html), made.slice(0, 5).reverse().map((m) => m.traceId));
   assert.ok(!second.html.includes('rel="next"'));
   assert.ok(second.html.includes('rel="prev"'));
+});
+
+test("an offset past every trace lists none (even one SQLite could not take)", async () => {
+  const { status, html } = await page(`/?offset=${"9".repeat(25)}`);
+  assert.equal(status, 200);
+  assert.deepEqual(listedTraceIds(html), []);
+});
+
+test("the list's live state: 200 with the rows viewer.js swaps in, 204 while unchanged, new rows once a trace arrives", async () => {
+  const tag = `live-list-${randomUUID().slice(0, 8)}`;
+  const first = await postOne({ name: `${tag}-first`, start: 20_000, end: 20_100 });
+  const listPage = await page(`/?name=${tag}`);
+  const pageVersion = /<body class="page-list" data-live-list="1" data-version="([^"]+)"/.exec(listPage.html)?.[1];
+  assert.ok(pageVersion, "the first page of the list is live and carries its version");
+
+  const state = async (v?: string): Promise<Response> => fetch(`${server.url}/_viewer/list-state?name=${tag}${v === undefined ? "" : `&v=${v}`}`, { headers: { accept: "application/json" } });
+  const full = await state();
+  assert.equal(full.status, 200);
+  assert.match(full.headers.get("content-type") ?? "", /^application\/json/);
+  const body = (await full.json()) as { version: string; rows: string };
+  assert.deepEqual(Object.keys(body).sort(), ["rows", "version"]);
+  assert.equal(body.version, pageVersion, "the page's first poll finds it current");
+  assert.deepEqual(listedTraceIds(body.rows), [first.traceId], "the rows honour the page's filters");
+  assert.equal((await state(pageVersion)).status, 204);
+
+  const second = await postOne({ name: `${tag}-second`, start: 20_500 });
+  const changed = await state(pageVersion);
+  assert.equal(changed.status, 200);
+  const next = (await changed.json()) as { version: string; rows: string };
+  assert.notEqual(next.version, pageVersion);
+  assert.deepEqual(listedTraceIds(next.rows), [second.traceId, first.traceId]);
+  assert.equal((await state(next.version)).status, 204);
+
+  assert.equal((await fetch(`${server.url}/_viewer/viewer.css`)).status, 200, "the assets beside it are still served");
+  assert.equal((await fetch(`${server.url}/_viewer/no-such-asset.js`)).status, 404);
+});
+
+test("TraceStore.listTraces filters by status and root name in SQL: the right traces, newest first, paged", () => {
+  const store = new TraceStore();
+  try {
+    const at = (ms: number): string => new Date(T0 + ms).toISOString();
+    type Spec = { name?: string; start: number; end?: number; error?: string; service?: string };
+    /** A trace: its root (unless `root` is null, leaving only orphans) and children, as store upserts. */
+    const trace = (root: Spec | null, children: Spec[] = []): string => {
+      const traceId = randomUUID();
+      const rootStart = root?.start ?? children[0]?.start ?? 0;
+      const rootDotted = `${stamp(T0 + rootStart)}${traceId}`;
+      const op = (id: string, dotted: string, s: Spec, parent?: string): RunUpsert => ({
+        op: "post",
+        id,
+        trace_id: traceId,
+        dotted_order: dotted,
+        ...(parent ? { parent_run_id: parent } : {}),
+        ...(s.name !== undefined ? { name: s.name } : {}),
+        run_type: "chain",
+        start_time: at(s.start),
+        ...(s.end !== undefined ? { end_time: at(s.end) } : {}),
+        ...(s.error !== undefined ? { error: s.error } : {}),
+        session_name: "sql-filters",
+        extra: { metadata: s.service ? { LANGSMITH_SERVICE: s.service } : {} },
+      });
+      const ops = root ? [op(traceId, rootDotted, root)] : [];
+      for (const c of children) {
+        const id = randomUUID();
+        ops.push(op(id, `${rootDotted}.${stamp(T0 + c.start)}${id}`, c, traceId));
+      }
+      assert.deepEqual(store.upsertRuns(ops).rejected, []);
+      return traceId;
+    };
+    const ok = trace({ name: "Checkout ÄRGER", start: 1000, end: 1100 }, [{ name: "pay", start: 1010, end: 1020, service: "billing" }]);
+    const failedChild = trace({ name: "checkout-ärger", start: 2000, end: 2100 }, [{ name: "pay", start: 2010, end: 2020, error: "declined", service: "billing" }]);
+    const running = trace({ name: "ask", start: 3000, end: 3100 }, [{ name: "still going", start: 3010 }]);
+    const errorWins = trace({ name: "ask-again", start: 4000 }, [{ name: "boom", start: 4010, end: 4020, error: "ValueError" }]);
+    const rootless = trace(null, [{ name: "checkout orphan", start: 5000, end: 5010 }]);
+    const nameless = trace({ start: 6000, end: 6010 });
+    // Same start: newest-first order falls back to trace id, descending.
+    const tied = [trace({ name: "tie", start: 7000, end: 7010 }), trace({ name: "tie", start: 7000, end: 7010 }), trace({ name: "tie", start: 7000 })];
+    const tiedDesc = [...tied].sort().reverse();
+    const tiedDone = tiedDesc.filter((id) => id !== tied[2]);
+
+    const all = store.listTraces({ limit: 100 });
+    assert.deepEqual(all.map((t) => t.trace_id), [...tiedDesc, nameless, rootless, errorWins, running, failedChild, ok]);
+    const summary = new Map(all.map((t) => [t.trace_id, t]));
+    const ids = (filter: Parameters<TraceStore["listTraces"]>[0]): string[] => {
+      const got = store.listTraces(filter);
+      // Narrowing never changes a trace's own summary (counts, services, status).
+      for (const t of got) assert.deepEqual(t, summary.get(t.trace_id));
+      return got.map((t: TraceSummary) => t.trace_id);
+    };
+
+    assert.deepEqual(ids({ status: "error" }), [errorWins, failedChild], "an error anywhere in the trace, even while a run is pending");
+    assert.deepEqual(ids({ status: "pending" }), [tied[2], running], "a run not ended, and no error");
+    assert.deepEqual(ids({ status: "success" }), [...tiedDone, nameless, rootless, ok]);
+    assert.deepEqual(ids({ rootNameContains: "ärger" }), [failedChild, ok], "case folds beyond ASCII");
+    assert.deepEqual(ids({ rootNameContains: "CHECKOUT" }), [failedChild, ok], "the root's name only: neither a child's nor an orphan's");
+    assert.deepEqual(ids({ rootNameContains: "" }), all.map((t) => t.trace_id), "an empty needle filters nothing");
+    assert.deepEqual(ids({ rootNameContains: "checkout", status: "success" }), [ok]);
+    assert.deepEqual(ids({ rootNameContains: "checkout", status: "error", service: "billing" }), [failedChild]);
+    assert.deepEqual(ids({ rootNameContains: "checkout", projectName: "no-such-project" }), []);
+    assert.deepEqual(ids({ rootNameContains: "nothing like it" }), []);
+
+    // Pages of a filtered list cut it where one long page would.
+    const success = ids({ status: "success" });
+    const paged = [0, 2, 4].flatMap((offset) => ids({ status: "success", limit: 2, offset }));
+    assert.deepEqual(paged, success);
+    assert.deepEqual(ids({ status: "success", limit: 2, offset: success.length }), []);
+  } finally {
+    store.close();
+  }
 });
 
 test("a broken trace reads as broken: orphan section, missing parent named, incomplete badge in the list", async () => {

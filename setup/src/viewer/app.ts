@@ -186,7 +186,8 @@ export function mountViewer(app: Express, ctx: MountContext): void {
   const listState = (req: Request): { html: string; version: string; filters: ListFilters; offset: number; page: ReturnType<typeof findTraces> } => {
     const filters = parseListFilters(req.query);
     const offsetText = one(req.query.offset);
-    const offset = offsetText !== undefined && /^\d+$/.test(offsetText) ? Number(offsetText) : 0;
+    // SQLite refuses an OFFSET beyond 64 bits; any offset that large is past the last trace anyway.
+    const offset = offsetText !== undefined && /^\d+$/.test(offsetText) ? Math.min(Number(offsetText), Number.MAX_SAFE_INTEGER) : 0;
     const page = findTraces(store, filters, offset, LIST_PAGE_SIZE);
     const html = renderTraceRows({ traces: page.traces, filters });
     return { html, version: version(html), filters, offset, page };
