@@ -22,9 +22,10 @@ export function isJsonObject(value: unknown): value is JsonObject {
  * Levels of objects and arrays a run field may nest. JSON.parse takes any
  * depth, but JSON.stringify (every read answer) recurses and overflows the
  * stack somewhere past a few thousand levels, less deep inside a request
- * handler: one such run, once stored, failed every read that included it.
- * Real payloads (chat messages, tool schemas, LangGraph state) nest a few
- * dozen levels at most; 256 is far above them and far below the overflow.
+ * handler: one such run, once stored, would fail every read that includes it.
+ * SDK payloads nest far less (a chat model's messages about 6 levels, a
+ * tool's JSON schema a few more); 256 is far above them and far below the
+ * overflow.
  */
 export const MAX_NESTING = 256;
 
