@@ -2,6 +2,7 @@
 // way notebooks and example services use it, plus raw HTTP for what a client
 // library would never send.
 import assert from "node:assert/strict";
+import http from "node:http";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { AIMessage, AIMessageChunk, HumanMessage, SystemMessage, ToolMessage } from "@langchain/core/messages";
 import { tool } from "@langchain/core/tools";
@@ -365,5 +366,129 @@ describe("raw HTTP", () => {
     const health = await fetch(new URL("/health", server.url));
     assert.equal(health.status, 200);
     assert.equal(((await health.json()) as { status: string }).status, "ok");
+  });
+});
+
+describe("hostile requests", () => {
+  interface Answer {
+    status: number;
+    body: string;
+  }
+  function request(method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<Answer> {
+    return new Promise((resolve, reject) => {
+      const req = http.request({ host: "127.0.0.1", port: server.port, method, path, headers }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+      });
+      req.on("error", reject);
+      req.end(body);
+    });
+  }
+  const json = { "content-type": "application/json" };
+  const completion = (fields: Record<string, unknown>) => JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "Fill this in" }], ...fields });
+  const forcedTool = (parameters: unknown) => ({ tools: [{ type: "function", function: { name: "fill", parameters } }], tool_choice: "required" });
+  function openAIError(answer: Answer): { message: string; param: string | null; code: string | null } {
+    return (JSON.parse(answer.body) as { error: { message: string; param: string | null; code: string | null } }).error;
+  }
+
+  test("a schema asking for more than one reply may hold gets 400, and the server keeps answering", async () => {
+    // 300 bytes of schema asking for a million values: this used to take ~1 GB, and 3000 x 3000 exhausted the heap.
+    const nested = { type: "object", properties: { rows: { type: "array", minItems: 1000, items: { type: "array", minItems: 1000, items: { type: "string" } } } }, required: ["rows"] };
+    const tooMany = await request("POST", "/v1/chat/completions", json, completion(forcedTool(nested)));
+    assert.equal(tooMany.status, 400);
+    assert.equal(openAIError(tooMany).param, "tools");
+    assert.equal(openAIError(tooMany).code, "schema_too_large");
+    assert.match(openAIError(tooMany).message, /^The parameters schema of tool 'fill' is too large/);
+
+    const longString = { type: "object", properties: { text: { type: "string", minLength: 1_000_000_000 } }, required: ["text"] };
+    const tooLong = await request("POST", "/v1/chat/completions", json, completion(forcedTool(longString)));
+    assert.equal(tooLong.status, 400);
+    assert.match(openAIError(tooLong).message, /more than 1000000 characters/);
+
+    // Copies of one schema default count for every place they land in the reply.
+    const copies = { type: "object", properties: { rows: { type: "array", minItems: 1000, items: { type: "string", default: "x".repeat(10_000) } } }, required: ["rows"] };
+    const structured = await request("POST", "/v1/chat/completions", json, completion({ response_format: { type: "json_schema", json_schema: { name: "copies", schema: copies } } }));
+    assert.equal(structured.status, 400);
+    assert.equal(openAIError(structured).param, "response_format");
+
+    // The budget is per request, not per choice: 128 choices of a schema that fits once would not.
+    const wide = { type: "object", properties: { rows: { type: "array", minItems: 1000, items: { type: "integer" } } }, required: ["rows"] };
+    const once = await request("POST", "/v1/chat/completions", json, completion(forcedTool(wide)));
+    assert.equal(once.status, 200);
+    const repeated = await request("POST", "/v1/chat/completions", json, completion({ ...forcedTool(wide), n: 128 }));
+    assert.equal(repeated.status, 400);
+    assert.match(openAIError(repeated).message, /more than 100000 steps/);
+
+    const after = await request("POST", "/v1/chat/completions", json, completion(forcedTool({ type: "object", properties: { rows: { type: "array", minItems: 3, items: { type: "string" } } } })));
+    assert.equal(after.status, 200);
+    const reply = JSON.parse(after.body) as { choices: { message: { tool_calls: { function: { arguments: string } }[] } }[] };
+    assert.deepEqual(JSON.parse(reply.choices[0]?.message.tool_calls[0]?.function.arguments ?? ""), { rows: ["Fill this in", "Fill this in", "Fill this in"] });
+  });
+
+  // A hang detector, not a speed check: this takes milliseconds, and the quadratic pattern it
+  // replaced blocked the event loop for minutes (40 KB took 2 s; 400 KB takes 100 times longer).
+  test("a long message without an address is scanned once for an email field", { timeout: 20_000 }, async () => {
+    const schema = { type: "object", properties: { email: { type: "string" } }, required: ["email"] };
+    const body = JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: `${"a".repeat(400_000)} then mail ops@example.org` }], ...forcedTool(schema) });
+    const answer = await request("POST", "/v1/chat/completions", json, body);
+    assert.equal(answer.status, 200);
+    assert.match(answer.body, /ops@example\.org/);
+  });
+
+  test("writes a browser marks as cross-origin are refused; OpenAI clients and same-origin writes are not", async () => {
+    const fault = JSON.stringify({ hang: true, times: 5 });
+    assert.equal((await request("POST", "/_local/faults", { "content-type": "text/plain", origin: "https://evil.example", "sec-fetch-site": "cross-site" }, fault)).status, 403);
+    assert.equal((await request("POST", "/_local/faults", { "content-type": "text/plain", "sec-fetch-site": "cross-site" }, fault)).status, 403);
+    assert.equal((await request("POST", "/_local/faults", { origin: "null" }, fault)).status, 403);
+    assert.equal(server.stats().pendingFaults, 0);
+    const refused = await request("POST", "/v1/chat/completions", { ...json, origin: "https://evil.example" }, completion({}));
+    assert.equal(refused.status, 403);
+    assert.match(openAIError(refused).message, /another origin/);
+
+    server.inject({ status: 500 });
+    assert.equal((await request("DELETE", "/_local/faults", { "sec-fetch-site": "same-site" })).status, 403);
+    assert.equal(server.stats().pendingFaults, 1);
+    assert.equal((await request("DELETE", "/_local/faults", { origin: `http://127.0.0.1:${server.port}` })).status, 200);
+    assert.equal(server.stats().pendingFaults, 0);
+    // ChatOpenAI goes through Node's fetch, which sends neither Origin nor Sec-Fetch-Site.
+    assert.match(String((await chat().invoke("Still served")).content), /Still served/);
+  });
+
+  test("a Host that does not name this machine (DNS rebinding) cannot read the last prompt", async () => {
+    await chat().invoke("A private prompt");
+    const rebound = await request("GET", "/_local/stats", { host: `rebind.attacker.test:${server.port}` });
+    assert.equal(rebound.status, 403);
+    assert.doesNotMatch(rebound.body, /private prompt/);
+    assert.equal((await request("GET", "/health", { host: "evil.example" })).status, 403);
+    const local = await request("GET", "/_local/stats", { host: `localhost:${server.port}` });
+    assert.equal(local.status, 200);
+    assert.match(local.body, /A private prompt/);
+  });
+
+  test("malformed percent-encoding and request targets get 400, not a 500", async () => {
+    for (const path of ["/v1/models/%E0%A4%A", "http://[::1/v1/models", "http://%/v1/models"]) {
+      const answer = await request("GET", path);
+      assert.equal(answer.status, 400, path);
+      assert.ok(openAIError(answer).message.length > 0);
+    }
+    // A $ref that cannot be decoded points nowhere, like any other unresolvable one.
+    const schema = { type: "object", properties: { city: { $ref: "#/%E0%A4%A", type: "string" } }, required: ["city"] };
+    assert.equal((await request("POST", "/v1/chat/completions", json, completion(forcedTool(schema)))).status, 200);
+  });
+
+  test("delays Node cannot wait for are refused with 400 naming them", async () => {
+    const latency = await request("POST", "/v1/chat/completions", json, completion({ model: "gpt-4o-mini+latency-3000000000" }));
+    assert.equal(latency.status, 400);
+    assert.match(openAIError(latency).message, /'latency-3000000000'/);
+    const tokenDelay = await request("POST", "/v1/chat/completions", { ...json, "x-local-fault": "token-delay-99999999999" }, completion({ stream: true }));
+    assert.equal(tokenDelay.status, 400);
+    assert.match(openAIError(tokenDelay).message, /'token-delay-99999999999'/);
+    assert.equal((await request("POST", "/_local/faults", json, JSON.stringify({ latencyMs: 3_000_000_000 }))).status, 400);
+    assert.throws(() => server.inject({ latencyMs: 3_000_000_000 }), RangeError);
+    assert.equal(server.stats().pendingFaults, 0);
+    await assert.rejects(startModelServer({ port: 0, latencyMs: 2 ** 31 }), RangeError);
+    // The largest delay Node can wait for is still accepted.
+    assert.equal((await request("POST", "/_local/faults", json, JSON.stringify({ latencyMs: 2 ** 31 - 1 }))).status, 200);
   });
 });

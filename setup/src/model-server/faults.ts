@@ -20,6 +20,19 @@ export const FAULT_HEADER = "x-local-fault";
 /** Separates a model name from its directives: `gpt-4o-mini+fail-429x2+latency-200`. */
 export const DIRECTIVE_SEPARATOR = "+";
 
+/**
+ * The longest delay, in ms. Node timers hold a signed 32-bit count: a longer one
+ * fires after 1 ms with a TimeoutOverflowWarning, so `latency-3000000000` would
+ * answer at once instead of hanging for 35 days.
+ */
+export const MAX_DELAY_MS = 2 ** 31 - 1;
+
+/** `ms`, when Node can wait that long; otherwise throws a RangeError naming `what`. */
+export function checkDelay(ms: number, what: string): number {
+  if (!(ms >= 0 && ms <= MAX_DELAY_MS)) throw new RangeError(`${what} must be between 0 and ${MAX_DELAY_MS} ms, got ${ms}`);
+  return ms;
+}
+
 interface Directive {
   fault?: Exclude<Fault, { latencyMs: number }>;
   latencyMs?: number;
@@ -28,17 +41,23 @@ interface Directive {
   cycle?: number;
 }
 
-function parseDirective(token: string): Directive | undefined {
+/** The directive `token` stands for, or why it is refused. */
+function parseDirective(token: string): Directive | { error: string } {
   const match = /^(fail-(\d{3})|hang|drop|latency-(\d+)|token-delay-(\d+)|retry-after-(\d+))(?:x(\d+))?$/.exec(token.trim());
-  if (!match) return undefined;
+  const unknown = { error: `Unknown local-model directive '${token}' (see docs/local-stack.md, "Model endpoint").` };
+  if (!match) return unknown;
   const cycle = match[6] === undefined ? undefined : Number(match[6]);
   if (match[2] !== undefined) {
     const status = Number(match[2]);
-    if (status < 400 || status > 599) return undefined;
+    if (status < 400 || status > 599) return unknown;
     return { fault: { status }, cycle };
   }
   if (match[1] === "hang") return { fault: { hang: true }, cycle };
   if (match[1] === "drop") return { fault: { dropMidStream: true }, cycle };
+  const delay = match[3] ?? match[4];
+  if (delay !== undefined && Number(delay) > MAX_DELAY_MS) {
+    return { error: `Local-model directive '${token}' asks for a delay over ${MAX_DELAY_MS} ms, the longest Node can wait.` };
+  }
   if (match[3] !== undefined) return { latencyMs: Number(match[3]) };
   if (match[4] !== undefined) return { tokenDelayMs: Number(match[4]) };
   return { retryAfterSeconds: Number(match[5]) };
@@ -50,14 +69,14 @@ export interface ParsedDirectives {
   baseModel: string;
 }
 
-/** Splits directives off a model name and a header value; an unknown directive is reported, not ignored. */
-export function parseDirectives(model: string, header: string | undefined): ParsedDirectives | { unknown: string } {
+/** Splits directives off a model name and a header value; an unknown or out-of-range directive is reported, not ignored. */
+export function parseDirectives(model: string, header: string | undefined): ParsedDirectives | { error: string } {
   const [baseModel = "", ...fromModel] = model.split(DIRECTIVE_SEPARATOR);
   const fromHeader = (header ?? "").split(/[,+\s]+/).filter((token) => token !== "");
   const directives: Directive[] = [];
   for (const token of [...fromModel, ...fromHeader]) {
     const directive = parseDirective(token);
-    if (!directive) return { unknown: token };
+    if ("error" in directive) return directive;
     directives.push(directive);
   }
   return { directives, baseModel };
@@ -74,6 +93,7 @@ export class FaultBook {
   private attempts = new Map<string, number>();
 
   inject(fault: Fault): void {
+    if ("latencyMs" in fault) checkDelay(fault.latencyMs, "latencyMs");
     const times = Math.max(1, Math.floor(fault.times ?? 1));
     this.queue.push({ fault, remaining: times });
   }
@@ -140,6 +160,6 @@ export function parseFault(value: unknown): Fault | undefined {
     if (after !== undefined && (typeof after !== "number" || !Number.isInteger(after) || after < 0)) return undefined;
     return { ...base, dropMidStream: true, ...(after === undefined ? {} : { afterChunks: after }) };
   }
-  if (typeof record.latencyMs === "number" && record.latencyMs >= 0) return { ...base, latencyMs: record.latencyMs };
+  if (typeof record.latencyMs === "number" && record.latencyMs >= 0 && record.latencyMs <= MAX_DELAY_MS) return { ...base, latencyMs: record.latencyMs };
   return undefined;
 }

@@ -1,7 +1,7 @@
 import { chooseOption, overlap, type Option } from "./choose.js";
-import { valueForSchema } from "./schema-fill.js";
+import { FillBudget, SchemaTooLargeError, valueForSchema } from "./schema-fill.js";
 import { countTokens, hashHex, identifierKeywords, keywords, messageText, truncateToTokens, truncateWords } from "./text.js";
-import type { ChatCompletionRequest, ChatMessage, ChatTool, ChatToolCall, FinishReason } from "./wire.js";
+import type { ChatCompletionRequest, ChatMessage, ChatTool, ChatToolCall, FinishReason, JsonSchema } from "./wire.js";
 
 // The "model": a pure function from a chat request to a reply. Everything here
 // is deterministic so traces, notebooks and tests reproduce run after run.
@@ -110,9 +110,19 @@ function selectTools(request: ChatCompletionRequest, text: string): ChatTool[] {
   return selected;
 }
 
-function toolCall(request: ChatCompletionRequest, tool: ChatTool, text: string, index: number): ChatToolCall {
+/** `valueForSchema`, with a refusal that says which schema of the request was too large. */
+function fillSchema(schema: JsonSchema, text: string, budget: FillBudget, subject: string, param: string): unknown {
+  try {
+    return valueForSchema(schema, text, budget);
+  } catch (error) {
+    if (error instanceof SchemaTooLargeError) throw new SchemaTooLargeError(`${subject} is too large for the local model endpoint: ${error.message}.`, param);
+    throw error;
+  }
+}
+
+function toolCall(request: ChatCompletionRequest, tool: ChatTool, text: string, index: number, budget: FillBudget): ChatToolCall {
   const schema = tool.function.parameters ?? { type: "object", properties: {} };
-  const value = valueForSchema(schema, text);
+  const value = fillSchema(schema, text, budget, `The parameters schema of tool '${tool.function.name.slice(0, 100)}'`, "tools");
   const args = typeof value === "object" && value !== null && !Array.isArray(value) ? value : {};
   return {
     id: `call_${hashHex([request.model, request.messages, tool.function.name, index])}`,
@@ -154,19 +164,24 @@ function applyLimits(request: ChatCompletionRequest, content: string): Reply {
   return { kind: "text", content: text, finishReason: "stop" };
 }
 
-/** The reply for choice `index` of `request`; identical requests get identical replies. */
-export function respond(request: ChatCompletionRequest, index = 0): Reply {
+/**
+ * The reply for choice `index` of `request`; identical requests get identical replies.
+ * Every choice of one request should share one `budget`; a schema that needs more
+ * than it allows throws SchemaTooLargeError.
+ */
+export function respond(request: ChatCompletionRequest, index = 0, budget = new FillBudget()): Reply {
   const conversation = readConversation(request.messages);
   const forced = typeof request.tool_choice === "object" || request.tool_choice === "required";
   const lastRole = request.messages.at(-1)?.role;
   if (forced || (conversation.toolResults === undefined && lastRole === "user")) {
     const tools = selectTools(request, conversation.userText);
-    if (tools.length > 0) return { kind: "tool_calls", calls: tools.map((tool, i) => toolCall(request, tool, conversation.userText, i)) };
+    if (tools.length > 0) return { kind: "tool_calls", calls: tools.map((tool, i) => toolCall(request, tool, conversation.userText, i, budget)) };
   }
   const format = request.response_format;
   let content: string;
   if (format?.type === "json_schema") {
-    content = JSON.stringify(valueForSchema(format.json_schema.schema ?? { type: "object", properties: {} }, conversation.userText));
+    const schema = format.json_schema.schema ?? { type: "object", properties: {} };
+    content = JSON.stringify(fillSchema(schema, conversation.userText, budget, `The response format schema '${format.json_schema.name.slice(0, 100)}'`, "response_format"));
   } else {
     const prose = proseReply(conversation);
     const varied = index > 0 && prose.startsWith(REPLY_PREFIX) ? `${prose} (choice ${index + 1})` : prose;

@@ -2,10 +2,12 @@ import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
-import { FAULT_HEADER, FaultBook, parseDirectives, parseFault, type Fault, type RequestPlan } from "./faults.js";
+import { allowedHostsFor, browserRequestRefusal } from "../http-guard.js";
+import { FAULT_HEADER, FaultBook, MAX_DELAY_MS, checkDelay, parseDirectives, parseFault, type Fault, type RequestPlan } from "./faults.js";
 import { renderChatCompletion, type Rendered } from "./chat-completions.js";
 import { respond, type Reply } from "./responder.js";
 import { parseResponsesRequest, renderResponse } from "./responses-api.js";
+import { FillBudget, SchemaTooLargeError } from "./schema-fill.js";
 import { validateChatRequest, type InvalidRequest } from "./validate.js";
 import type { ChatCompletionRequest, OpenAIErrorBody } from "./wire.js";
 
@@ -84,8 +86,11 @@ function flushed(res: ServerResponse, text: string): Promise<void> {
   });
 }
 
-export function startModelServer(opts: ModelServerOptions = {}): Promise<ModelServerHandle> {
+export async function startModelServer(opts: ModelServerOptions = {}): Promise<ModelServerHandle> {
   const host = opts.host ?? "127.0.0.1";
+  checkDelay(opts.latencyMs ?? 0, "latencyMs");
+  checkDelay(opts.tokenDelayMs ?? 0, "tokenDelayMs");
+  const allowedHosts = allowedHostsFor(host);
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
   const log = opts.log ?? (() => {});
   const faults = new FaultBook();
@@ -203,9 +208,7 @@ export function startModelServer(opts: ModelServerOptions = {}): Promise<ModelSe
     }
     const header = req.headers[FAULT_HEADER];
     const directives = parseDirectives(request.model, Array.isArray(header) ? header.join(",") : header);
-    if ("unknown" in directives) {
-      throw new HttpError(400, { message: `Unknown local-model directive '${directives.unknown}' (see docs/local-stack.md, "Model endpoint").`, param: "model", code: "invalid_value" });
-    }
+    if ("error" in directives) throw new HttpError(400, { message: directives.error, param: "model", code: "invalid_value" });
     const plan = faults.plan(directives.directives, [request.model, request.messages]);
     if (!(await pause(plan.latencyMs ?? opts.latencyMs ?? 0, res))) return "client went away during latency";
     if (plan.failure) {
@@ -213,7 +216,15 @@ export function startModelServer(opts: ModelServerOptions = {}): Promise<ModelSe
       if (await serveFailure(res, plan.failure, request)) return `fault ${JSON.stringify(plan.failure)}`;
     }
 
-    const replies: Reply[] = Array.from({ length: api === "chat" ? (request.n ?? 1) : 1 }, (_, index) => respond(request, index));
+    const budget = new FillBudget();
+    let replies: Reply[];
+    try {
+      replies = Array.from({ length: api === "chat" ? (request.n ?? 1) : 1 }, (_, index) => respond(request, index, budget));
+    } catch (error) {
+      if (!(error instanceof SchemaTooLargeError)) throw error;
+      const param = api === "responses" && error.param === "response_format" ? "text.format" : error.param;
+      throw new HttpError(400, { message: error.message, param, code: "schema_too_large" });
+    }
     const created = Math.floor(Date.now() / 1000);
     const rendered: Rendered =
       api === "chat"
@@ -264,7 +275,11 @@ export function startModelServer(opts: ModelServerOptions = {}): Promise<ModelSe
     const list = Array.isArray(parsed) ? parsed : [parsed];
     const valid = list.map(parseFault);
     if (valid.some((fault) => fault === undefined)) {
-      throw new HttpError(400, { message: "Invalid fault; expected e.g. {\"status\":429,\"times\":2}, {\"hang\":true}, {\"dropMidStream\":true} or {\"latencyMs\":500}.", param: null, code: null });
+      throw new HttpError(400, {
+        message: `Invalid fault; expected e.g. {"status":429,"times":2}, {"hang":true}, {"dropMidStream":true} or {"latencyMs":500} (latencyMs at most ${MAX_DELAY_MS}).`,
+        param: null,
+        code: null,
+      });
     }
     for (const fault of valid) if (fault) faults.inject(fault);
     sendJson(res, 200, { pendingFaults: faults.pending() });
@@ -274,7 +289,17 @@ export function startModelServer(opts: ModelServerOptions = {}): Promise<ModelSe
   const stats = (): ModelServerStats => ({ ...counters, pendingFaults: faults.pending(), ...(lastRequest === undefined ? {} : { lastRequest }) });
 
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<string> => {
-    const path = new URL(req.url ?? "/", "http://local").pathname.replace(/\/+$/, "") || "/";
+    // A web page could otherwise queue faults that hang every completion (a text/plain POST needs
+    // no CORS preflight) or, through DNS rebinding, read the last prompt from /_local/stats.
+    const refusal = browserRequestRefusal(req.method, req.headers, allowedHosts);
+    if (refusal !== undefined) throw new HttpError(403, { message: refusal, param: null, code: null });
+    let url: URL;
+    try {
+      url = new URL(req.url ?? "/", "http://local");
+    } catch {
+      throw new HttpError(400, { message: `Invalid request target '${(req.url ?? "").slice(0, 100)}'.`, param: null, code: null });
+    }
+    const path = url.pathname.replace(/\/+$/, "") || "/";
     const method = req.method ?? "GET";
     const body = method === "POST" || method === "PUT" || method === "DELETE" ? await readBody(req) : Buffer.alloc(0);
     if (method === "POST" && path === "/v1/chat/completions") return handleCompletion("chat", req, res, body);
@@ -290,7 +315,13 @@ export function startModelServer(opts: ModelServerOptions = {}): Promise<ModelSe
     }
     const model = /^\/v1\/models\/(.+)$/.exec(path);
     if (method === "GET" && model?.[1]) {
-      sendJson(res, 200, { id: decodeURIComponent(model[1]), object: "model", created: 0, owned_by: "local-model" });
+      let id: string;
+      try {
+        id = decodeURIComponent(model[1]);
+      } catch {
+        throw new HttpError(400, { message: `Invalid model id '${model[1].slice(0, 100)}': malformed percent-encoding.`, param: null, code: null });
+      }
+      sendJson(res, 200, { id, object: "model", created: 0, owned_by: "local-model" });
       return "model";
     }
     if (path === "/_local/faults" && (method === "POST" || method === "DELETE")) return handleControl(req, res, body);

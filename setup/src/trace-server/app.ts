@@ -1,5 +1,6 @@
 import { timingSafeEqual } from "node:crypto";
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from "express";
+import { browserRequestRefusal } from "../http-guard.js";
 import { HttpError, readJson } from "./body.js";
 import { FilterError } from "./filter.js";
 import { partsToOperations, readMultipart } from "./multipart.js";
@@ -44,12 +45,6 @@ export interface TraceServerAppOptions {
    * when it listens on a loopback address. Default "any".
    */
   allowedHosts?: "loopback" | "any";
-}
-
-const LOOPBACK_HOSTNAMES = new Set(["127.0.0.1", "localhost", "[::1]"]);
-
-function hostnameOf(hostHeader: string): string {
-  return hostHeader.startsWith("[") ? hostHeader.slice(0, hostHeader.indexOf("]") + 1) : (hostHeader.split(":")[0] ?? "");
 }
 
 /**
@@ -184,29 +179,11 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
     next();
   });
 
-  // Any web page open in a browser on this machine can reach a loopback server: it could POST
-  // runs (multipart is a CORS "simple" request, so there is no preflight) or, through DNS
-  // rebinding, read traces. So writes a browser marks as coming from another origin are refused,
-  // and on loopback so is a Host that does not name this machine. Reads stay open to navigation
-  // (links from a Jupyter page to the viewer are same-site), and the SDK sends neither header.
+  // Without it a web page could POST runs (multipart needs no CORS preflight) or, through DNS
+  // rebinding, read traces.
   app.use((req, _res, next) => {
-    const host = req.headers.host;
-    if (opts.allowedHosts === "loopback" && host !== undefined && !LOOPBACK_HOSTNAMES.has(hostnameOf(host).toLowerCase())) {
-      return next(new HttpError(403, `unexpected Host ${JSON.stringify(host.slice(0, 100))}: this server answers only to loopback names`));
-    }
-    if (req.method === "GET" || req.method === "HEAD") return next();
-    const site = req.headers["sec-fetch-site"];
-    const origin = req.headers.origin;
-    let crossOrigin = site === "cross-site" || site === "same-site";
-    if (origin !== undefined) {
-      try {
-        crossOrigin ||= new URL(origin).host !== host;
-      } catch {
-        crossOrigin = true;
-      }
-    }
-    if (crossOrigin) return next(new HttpError(403, "writes from another origin (a web page) are refused"));
-    next();
+    const refusal = browserRequestRefusal(req.method, req.headers, opts.allowedHosts ?? "any");
+    next(refusal === undefined ? undefined : new HttpError(403, refusal));
   });
 
   const requireApiKey: RequestHandler = (req, _res, next) => {
