@@ -6,11 +6,12 @@
 // internal service's run and its traceable steps nest under it.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import express from "express";
-import { RunTree } from "langsmith/run_trees";
 import { traceable } from "langsmith/traceable";
+import { prepareShutdown, type ShutdownResult } from "./shutdown.js";
 import { langsmithTracing, tracedFetch } from "./tracing-middleware.js";
 
 export function createEdgeApp(internalUrl: string): express.Express {
@@ -74,48 +75,41 @@ const draftAnswer = traceable(
 
 // ---------------------------------------------------------------------------
 // Running it. `node --import tsx server.ts internal|edge` serves one role
-// (PORT, default any free port; the edge also needs INTERNAL_URL). Without a
+// (PORT, default any free port; the edge also needs INTERNAL_URL; on SIGTERM
+// it stops within SHUTDOWN_TIMEOUT_MS, flush included). Without a
 // role it is the demo: the local trace server, both services, one request and
 // the resulting trace. `--once` exits after printing it.
 
 const thisFile = fileURLToPath(import.meta.url);
 
-async function listenOn(app: express.Express, port: number): Promise<{ url: string; close: () => Promise<void> }> {
+async function listenOn(app: express.Express, port: number): Promise<{ server: Server; url: string }> {
   const server = app.listen(port, "127.0.0.1");
   await once(server, "listening");
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return {
-    url,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      }),
-  };
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 
-// With the trace backend down or hung, awaitPendingTraceBatches() alone takes
-// 90 s or more (docs/reliability.md): a shutdown must not wait on it unbounded.
-const FLUSH_DEADLINE_MS = 10_000;
-async function flushWithDeadline(ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    RunTree.getSharedClient().awaitPendingTraceBatches(),
-    new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
-  ]);
-  clearTimeout(timer);
+/** SHUTDOWN_TIMEOUT_MS, default 10 s: well under Kubernetes' default 30 s grace period. */
+function shutdownTimeoutMs(): number {
+  const raw = process.env.SHUTDOWN_TIMEOUT_MS;
+  const ms = raw === undefined || raw === "" ? 10_000 : Number(raw);
+  if (!Number.isFinite(ms) || ms < 0) throw new Error(`SHUTDOWN_TIMEOUT_MS must be a number of milliseconds >= 0, got ${JSON.stringify(raw)}`);
+  return ms;
+}
+
+function reportShutdown(role: string, { drained, flushed }: ShutdownResult): void {
+  if (!drained) console.error(`${role}: requests still running at the shutdown deadline were cut off`);
+  if (!flushed) console.error(`${role}: traces not fully sent within the shutdown deadline; the rest are lost`);
 }
 
 async function serve(role: "edge" | "internal"): Promise<void> {
   const internalUrl = process.env.INTERNAL_URL;
   if (role === "edge" && !internalUrl) throw new Error("the edge needs INTERNAL_URL (the internal service's base URL)");
   const app = role === "edge" ? createEdgeApp(internalUrl as string) : createInternalApp();
-  const { url, close } = await listenOn(app, Number(process.env.PORT ?? 0));
+  const { server, url } = await listenOn(app, Number(process.env.PORT ?? 0));
+  const shutdown = prepareShutdown(server, { timeoutMs: shutdownTimeoutMs() });
   console.log(`${role} listening on ${url}`);
   const stop = async (): Promise<void> => {
-    await close();
-    // Runs are sent in the background; without this the last ones are lost on exit.
-    await flushWithDeadline(FLUSH_DEADLINE_MS);
+    reportShutdown(role, await shutdown());
     process.exit(0);
   };
   process.once("SIGTERM", () => void stop());
@@ -144,6 +138,7 @@ async function demo(exitAfter: boolean): Promise<void> {
   const internal = await spawnRole("internal", { ...process.env, LANGSMITH_SERVICE: "internal", PORT: "0" });
   setServiceName("edge");
   const edge = await listenOn(createEdgeApp(internal.url), Number(process.env.PORT ?? 0));
+  const shutdownEdge = prepareShutdown(edge.server, { timeoutMs: shutdownTimeoutMs() });
   console.log(`edge listening on ${edge.url}, internal on ${internal.url}, traces at ${stack.traceServerUrl}`);
 
   // A request from the internet that claims to be part of someone else's trace.
@@ -161,8 +156,8 @@ async function demo(exitAfter: boolean): Promise<void> {
 
   const stop = async (): Promise<void> => {
     internal.child.kill("SIGTERM");
-    await Promise.all([edge.close(), once(internal.child, "exit")]);
-    await flushWithDeadline(FLUSH_DEADLINE_MS);
+    const [result] = await Promise.all([shutdownEdge(), once(internal.child, "exit")]);
+    reportShutdown("edge", result);
     await stack.stop();
     process.exit(0);
   };

@@ -111,8 +111,19 @@ export interface LangSmithTracingOptions {
   traceIdHeader?: string | false;
   /** Where warnings go; each cause is reported once per middleware instance. Default: console. */
   logger?: TracingLogger;
-  /** Called after the run's final update is queued: metrics, logs, or flushing in serverless. */
+  /**
+   * Called after the run's final update is queued: metrics, logs. Without
+   * `flushBeforeEnd` it runs once the response has gone out, too late to
+   * flush on a platform that freezes the process then.
+   */
   onRunEnd?: (run: RunTree, req: ExpressRequest, res: ExpressResponse) => void | Promise<void>;
+  /**
+   * For serverless platforms that freeze the process once the response is
+   * complete: when the handler ends the response, the run is ended and its
+   * client's queue sent (waiting at most `timeoutMs`) before the response's
+   * last bytes go out. Every response is delayed by that flush. Off by default.
+   */
+  flushBeforeEnd?: { timeoutMs: number };
 }
 
 /** Why an inbound context was not continued (the request still gets a trace). */
@@ -431,6 +442,7 @@ interface Settings {
   runName: ((req: ExpressRequest) => string) | undefined;
   traceIdHeader: string | false;
   onRunEnd: LangSmithTracingOptions["onRunEnd"];
+  flushBeforeEnd: LangSmithTracingOptions["flushBeforeEnd"];
 }
 
 const DEFAULT_RECORDED_HEADERS = ["user-agent", "content-type", "content-length", "accept", "x-request-id"];
@@ -638,7 +650,11 @@ export function langsmithTracing(options: LangSmithTracingOptions = {}): Request
     runName: options.runName,
     traceIdHeader: options.traceIdHeader ?? "x-trace-id",
     onRunEnd: options.onRunEnd,
+    flushBeforeEnd: options.flushBeforeEnd,
   };
+  if (options.flushBeforeEnd !== undefined && !(Number.isFinite(options.flushBeforeEnd.timeoutMs) && options.flushBeforeEnd.timeoutMs >= 0)) {
+    throw new RangeError(`langsmithTracing: flushBeforeEnd.timeoutMs must be a finite number >= 0, got ${options.flushBeforeEnd.timeoutMs}`);
+  }
   const logger = options.logger ?? console;
   observeRouter();
   // Once per cause: an attacker replaying bad headers must not be able to flood the logs.
@@ -681,14 +697,20 @@ export function langsmithTracing(options: LangSmithTracingOptions = {}): Request
     // later, after the caller already has the response, and the server run
     // would then end outside its parent's time window.
     let respondedAt: number | undefined;
-    const originalEnd = res.end;
+    const originalEnd = res.end as (...a: unknown[]) => ExpressResponse;
+    let flushed: Promise<void> | undefined;
     res.end = function (this: ExpressResponse, ...args: unknown[]) {
       respondedAt ??= Date.now();
-      return (originalEnd as (...a: unknown[]) => ExpressResponse).apply(this, args);
+      const flush = settings.flushBeforeEnd;
+      if (flush === undefined) return originalEnd.apply(this, args);
+      // A second end() waits behind the first, so the calls keep their order.
+      flushed ??= finish(false).then(() => flushWithin(run, flush.timeoutMs, warn));
+      void flushed.then(() => originalEnd.apply(this, args));
+      return this;
     } as ExpressResponse["end"];
     let ended = false;
-    const finish = (disconnected: boolean): void => {
-      if (ended) return;
+    const finish = (disconnected: boolean): Promise<void> => {
+      if (ended) return Promise.resolve();
       ended = true;
       const route = requestRoutes.get(req) ?? currentRoute(req);
       if (!settings.runName && route !== undefined) run.name = `${req.method} ${route}`;
@@ -700,7 +722,7 @@ export function langsmithTracing(options: LangSmithTracingOptions = {}): Request
       if (!disconnected || res.headersSent) metadata["http.status_code"] = status;
       if (disconnected) metadata["http.client_disconnected"] = true;
       const outputs = disconnected && !res.headersSent ? {} : { status_code: status };
-      void (async () => {
+      return (async () => {
         await run.end(outputs, error, disconnected ? Date.now() : (respondedAt ?? Date.now()), metadata);
         // The patch must not overtake the create: both go through the same batch queue.
         await posted;
@@ -708,14 +730,30 @@ export function langsmithTracing(options: LangSmithTracingOptions = {}): Request
         await settings.onRunEnd?.(run, req, res);
       })().catch((err: unknown) => warn("end-failed", `Could not finish a run: ${describeError(err).split("\n")[0]}`));
     };
-    res.once("finish", () => finish(false));
+    res.once("finish", () => void finish(false));
     // "close" without "finish": the client went away before the response was complete.
-    res.once("close", () => finish(!res.writableFinished));
+    res.once("close", () => void finish(!res.writableFinished));
 
     // withRunTree keeps the run current for everything the rest of the chain
     // awaits: traceable() calls, getCurrentRunTree(), tracedFetch().
     withRunTree(run, () => next()).catch((err: unknown) => next(err));
   };
+}
+
+/** Sends what the run's client has queued (this run, its children, anything else pending), giving up after `ms`. */
+async function flushWithin(run: RunTree, ms: number, warn: (cause: string, message: string) => void): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), ms);
+  });
+  try {
+    const outcome = await Promise.race([run.client.awaitPendingTraceBatches(), deadline]);
+    if (outcome === "timeout") warn("flush-timeout", `Sent the response after waiting ${ms} ms for the trace flush (flushBeforeEnd); runs still queued may be lost if the process is frozen.`);
+  } catch (err) {
+    warn("flush-failed", `Could not flush before ending the response: ${describeError(err).split("\n")[0]}`);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** The request's server run, or undefined when tracing is off. Works outside the async context too (e.g. in event callbacks). */
@@ -732,11 +770,10 @@ export function currentRun(): RunTree | undefined {
 }
 
 const OUTBOUND_DROPPED_KEYS = /^LANGSMITH_SERVICE$/;
-let outboundWarned = false;
 
-/** Rewrites the SDK's baggage for the wire: without our service name, within the size a receiver accepts. */
-function outboundBaggage(sdkBaggage: string): string {
-  const members = sdkBaggage
+/** The SDK's baggage members without this service's name, which must describe the receiver's runs, not the caller's. */
+function outboundMembers(sdkBaggage: string): string[] {
+  return sdkBaggage
     .split(",")
     .filter((m) => m.length > 0)
     .map((member) => {
@@ -747,22 +784,49 @@ function outboundBaggage(sdkBaggage: string): string {
       return Object.keys(kept).length > 0 ? `langsmith-metadata=${encodeURIComponent(JSON.stringify(kept))}` : "";
     })
     .filter((m) => m.length > 0);
-  const baggage = members.join(",");
-  if (Buffer.byteLength(baggage, "utf8") <= DEFAULT_LIMITS.maxBaggageBytes) return baggage;
-  // A receiver would reject the whole context; a connected tree without the
-  // metadata is the better half to keep.
-  if (!outboundWarned) {
-    outboundWarned = true;
-    console.warn("[langsmith-tracing] Outbound baggage exceeded 8 KiB and was not sent; the trace header still was. (reported once)");
+}
+
+// A receiver rejects the whole context when the baggage header is over its
+// limit, and then starts a new trace: a connected tree is worth more than any
+// member. Our own metadata goes first, then our tags; other vendors' members,
+// which are not ours to lose, only if that is not enough.
+const FOREIGN = "other vendors' members";
+const OUTBOUND_DROP_ORDER = ["langsmith-metadata", "langsmith-tags", FOREIGN, "the rest of the baggage"] as const;
+let outboundWarned = false;
+
+function dropGroup(member: string): (typeof OUTBOUND_DROP_ORDER)[number] | undefined {
+  if (!member.startsWith("langsmith-")) return FOREIGN;
+  const key = member.slice(0, member.indexOf("="));
+  return key === "langsmith-metadata" || key === "langsmith-tags" ? key : undefined;
+}
+
+/** The merged baggage members, dropped in OUTBOUND_DROP_ORDER until they fit in what a receiver accepts. */
+function fitBaggage(members: readonly string[]): string {
+  let kept = members;
+  const dropped: string[] = [];
+  for (const group of OUTBOUND_DROP_ORDER) {
+    if (Buffer.byteLength(kept.join(","), "utf8") <= DEFAULT_LIMITS.maxBaggageBytes) break;
+    const before = kept.length;
+    kept = group === "the rest of the baggage" ? [] : kept.filter((m) => dropGroup(m) !== group);
+    if (kept.length < before) dropped.push(group);
   }
-  return "";
+  if (dropped.length > 0 && !outboundWarned) {
+    outboundWarned = true;
+    console.warn(
+      `[langsmith-tracing] Outbound baggage was over ${DEFAULT_LIMITS.maxBaggageBytes} bytes, which receivers reject; ` +
+        `dropped ${dropped.join(", then ")} to fit. The trace header was still sent. (reported once)`,
+    );
+  }
+  return kept.join(",");
 }
 
 /**
  * Returns `init` plus `langsmith-trace` and `baggage` for the current run, for
  * calls into your own services only: the headers reveal run ids, metadata and
  * tags. Other vendors' baggage members already in `init` are kept; stale
- * langsmith ones are replaced. Outside a traced context it adds nothing.
+ * langsmith ones are replaced. The merged baggage is kept within 8 KiB (see
+ * OUTBOUND_DROP_ORDER); `langsmith-trace` is always sent. Outside a traced
+ * context it adds nothing.
  */
 export function injectTraceHeaders(init?: ConstructorParameters<typeof Headers>[0]): Headers {
   const headers = new Headers(init);
@@ -774,7 +838,7 @@ export function injectTraceHeaders(init?: ConstructorParameters<typeof Headers>[
     .split(",")
     .map((m) => m.trim())
     .filter((m) => m.length > 0 && !m.startsWith("langsmith-"));
-  const merged = [...foreign, outboundBaggage(baggage)].filter((m) => m.length > 0).join(",");
+  const merged = fitBaggage([...foreign, ...outboundMembers(baggage)]);
   if (merged) headers.set(BAGGAGE_HEADER, merged);
   else headers.delete(BAGGAGE_HEADER);
   return headers;

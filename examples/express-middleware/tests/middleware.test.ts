@@ -10,6 +10,7 @@ import { RunTree } from "langsmith/run_trees";
 import { traceable, withRunTree } from "langsmith/traceable";
 import { startTraceServer, type TraceServerHandle } from "@tracing-patterns/setup";
 import {
+  DEFAULT_LIMITS,
   currentRun,
   getRequestRun,
   injectTraceHeaders,
@@ -327,6 +328,51 @@ describe("failures in tracing never fail the request", () => {
   });
 });
 
+describe("flushBeforeEnd (serverless)", () => {
+  test("the run and its children are stored before the response reaches the client", async () => {
+    const step = traceable(async () => "drafted", { name: "draft" });
+    const t = await tracedApp(
+      (app) => {
+        app.post("/answer", async (_req, res) => {
+          res.json({ answer: await step() });
+        });
+      },
+      { flushBeforeEnd: { timeoutMs: 10_000 } },
+    );
+    const response = await fetch(`${t.url}/answer`, { method: "POST" });
+    assert.deepEqual(await response.json(), { answer: "drafted" });
+    const runId = response.headers.get("x-trace-id");
+    assert.ok(runId);
+    // Another client: reading through the writing one would flush its queue first.
+    const reader = new Client({ apiUrl: traceServer.url, apiKey: "local" });
+    const run = await reader.readRun(runId);
+    assert.ok(run.end_time);
+    assert.deepEqual(run.outputs, { status_code: 200 });
+    const children: Run[] = [];
+    for await (const child of reader.listRuns({ traceId: runId })) if (child.parent_run_id === runId) children.push(child);
+    assert.deepEqual(children.map((c) => [c.name, c.outputs]), [["draft", { outputs: "drafted" }]]);
+  });
+
+  test("a flush that does not finish holds the response for timeoutMs only, with one warning", async () => {
+    class HungFlush extends Client {
+      override awaitPendingTraceBatches(): Promise<void> {
+        return new Promise(() => undefined);
+      }
+    }
+    const t = await tracedApp(
+      (app) => {
+        app.get("/probe", (_req, res) => {
+          res.send("ok");
+        });
+      },
+      { client: new HungFlush({ apiUrl: traceServer.url, apiKey: "local" }), flushBeforeEnd: { timeoutMs: 50 } },
+    );
+    for (let i = 0; i < 2; i++) assert.equal(await (await fetch(`${t.url}/probe`)).text(), "ok");
+    assert.equal(t.warnings.length, 1);
+    assert.match(t.warnings[0] ?? "", /cause: flush-timeout;/);
+  });
+});
+
 describe("tracing switched off", () => {
   test("the middleware passes through and the helpers add nothing, inside traceable too", async () => {
     const saved = { ...process.env };
@@ -385,11 +431,83 @@ describe("outbound propagation", () => {
     assert.deepEqual(JSON.parse(decodeURIComponent(metadata?.split("=")[1] ?? "")), { tenant: "acme" });
   });
 
-  test("oversized metadata is not sent, but the trace header still is", async () => {
-    const run = new RunTree({ name: "caller", client, project_name: "middleware", tracingEnabled: true, metadata: { blob: "x".repeat(10_000) } });
-    const headers = await withRunTree(run, () => injectTraceHeaders());
-    assert.equal(headers.get("langsmith-trace"), run.dotted_order);
-    assert.doesNotMatch(headers.get("baggage") ?? "", /langsmith-metadata/);
+  test("oversized baggage: metadata, then tags, then other vendors' members are dropped; the trace header is always sent", async () => {
+    // The warning is once per process, and this is the first test in this file to go over the limit.
+    const warnings: string[] = [];
+    const originalWarn = console.warn;
+    console.warn = (message: string) => warnings.push(message);
+    const sent = async (run: RunTree, foreign: string): Promise<{ trace: string | null; members: string[] }> => {
+      const headers = await withRunTree(run, () => injectTraceHeaders({ baggage: foreign }));
+      return { trace: headers.get("langsmith-trace"), members: (headers.get("baggage") ?? "").split(",") };
+    };
+    const caller = (metadata: Record<string, string>): RunTree =>
+      new RunTree({ name: "caller", client, project_name: "middleware", tracingEnabled: true, metadata, tags: ["beta"] });
+    try {
+      const small = await sent(caller({ tenant: "acme" }), "vendor=1");
+      assert.ok(small.members.includes("vendor=1") && small.members.includes("langsmith-tags=beta"));
+      assert.ok(small.members.some((m) => m.startsWith("langsmith-metadata=")));
+
+      // The metadata would fit alone, and so would the other vendor's member: together they do not.
+      const vendor = `vendor=${"v".repeat(DEFAULT_LIMITS.maxBaggageBytes - 100)}`;
+      const run = caller({ blob: "x".repeat(200) });
+      const merged = await sent(run, vendor);
+      assert.equal(merged.trace, run.dotted_order);
+      assert.ok(merged.members.includes(vendor), "the other vendor's member is kept");
+      assert.ok(merged.members.includes("langsmith-tags=beta"), "the tags fit once the metadata is gone");
+      assert.ok(!merged.members.some((m) => m.startsWith("langsmith-metadata=")));
+
+      const own = caller({ blob: "x".repeat(10_000) });
+      const ownOnly = await sent(own, "");
+      assert.equal(ownOnly.trace, own.dotted_order);
+      assert.deepEqual(ownOnly.members.sort(), ["langsmith-project=middleware", "langsmith-tags=beta"]);
+
+      const huge = await sent(caller({ tenant: "acme" }), `vendor=${"v".repeat(DEFAULT_LIMITS.maxBaggageBytes)}`);
+      assert.deepEqual(huge.members, ["langsmith-project=middleware"]);
+
+      assert.equal(warnings.length, 1, warnings.join("\n"));
+      assert.match(warnings[0] ?? "", /dropped langsmith-metadata to fit/);
+    } finally {
+      console.warn = originalWarn;
+    }
+  });
+
+  test("another vendor's baggage plus large metadata: the receiver still continues the trace", async () => {
+    const originalWarn = console.warn;
+    console.warn = () => undefined;
+    try {
+      const downstream = await tracedApp(
+        (app) => {
+          app.get("/inner", (req, res) => {
+            res.send(req.get("baggage") ?? "");
+          });
+        },
+        { trust: "mesh", service: "inner-service" },
+      );
+      // 28 values of 250 characters: within every per-entry limit, about 7.6 KB encoded.
+      const metadata = Object.fromEntries(Array.from({ length: 28 }, (_, i) => [`k${i}`, "v".repeat(250)]));
+      const vendor = `vendor=${"x".repeat(3000)}`;
+      const upstream = await tracedApp(
+        (app) => {
+          app.get("/outer", async (_req, res) => {
+            const inner = await tracedFetch(`${downstream.url}/inner`, { headers: { baggage: vendor } });
+            res.send(await inner.text());
+          });
+        },
+        { trust: "edge", metadata },
+      );
+      const innerEnded = downstream.nextRunEnd();
+      const outerEnded = upstream.nextRunEnd();
+      const received = (await (await fetch(`${upstream.url}/outer`)).text()).split(",");
+      assert.ok(received.includes(vendor));
+      assert.ok(!received.some((m) => m.startsWith("langsmith-metadata=")));
+      const outer = await upstream.read(await outerEnded);
+      const inner = await downstream.read(await innerEnded);
+      assert.equal(inner.parent_run_id, outer.id);
+      assert.equal(inner.extra?.metadata?.["trace.inbound"], "continued");
+      assert.deepEqual(downstream.warnings, []);
+    } finally {
+      console.warn = originalWarn;
+    }
   });
 
   test("tracedFetch sends the request without trace headers when they cannot be built, and warns", async () => {
