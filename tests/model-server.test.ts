@@ -411,6 +411,9 @@ describe("hostile requests", () => {
     const structured = await request("POST", "/v1/chat/completions", json, completion({ response_format: { type: "json_schema", json_schema: { name: "copies", schema: copies } } }));
     assert.equal(structured.status, 400);
     assert.equal(openAIError(structured).param, "response_format");
+    const responses = await request("POST", "/v1/responses", json, JSON.stringify({ model: "gpt-4o-mini", input: "Fill this in", text: { format: { type: "json_schema", name: "copies", schema: copies } } }));
+    assert.equal(responses.status, 400);
+    assert.equal(openAIError(responses).param, "text.format");
 
     // The budget is per request, not per choice: 128 choices of a schema that fits once would not.
     const wide = { type: "object", properties: { rows: { type: "array", minItems: 1000, items: { type: "integer" } } }, required: ["rows"] };
