@@ -7,11 +7,18 @@
  *     res.json(await answer(req.body));
  *     background.run(() => rememberConversation(req.body));   // still in this request's trace
  *   });
+ *   const server = app.listen(port);
+ *   const connections = trackConnections(server);               // from @tracing-patterns/setup
+ *   const { drainMs, flushReserveMs } = shutdownBudget(10_000);  // within 10 s, whatever hangs
  *   process.once("SIGTERM", async () => {
- *     server.close();
- *     await flushTracing(background, { timeoutMs: 10_000 });   // bounded: a hung backend cannot hold the exit
+ *     const started = performance.now();
+ *     await connections.close(drainMs);   // requests first: they start background tasks; cut off at drainMs
+ *     await flushTracing(background, { timeoutMs: Math.max(0, 10_000 - (performance.now() - started)), flushReserveMs });
  *     process.exit(0);
  *   });
+ *
+ * (as server.ts does). A bare `server.close()` does not wait: the process
+ * would exit under the requests still running, and their runs never end.
  *
  * Why not just `void rememberConversation()`: inside the handler that does
  * keep the trace (AsyncLocalStorage follows the call), but nobody waits for it,
