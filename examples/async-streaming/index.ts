@@ -8,7 +8,7 @@ export type { StreamedText, StreamTextInput, SseChatOptions, ChatStreamClientOpt
 export { BackgroundTasks, flushTracing } from "./background.js";
 export { startRedisServer, pingRedis } from "./redis.js";
 export type { RedisServer, RedisServerOptions } from "./redis.js";
-export { startProcess, EXAMPLE_DIR, SERVER_SCRIPT, WORKER_SCRIPT } from "./processes.js";
+export { startProcess, EXAMPLE_DIR, OUTPUT_LIMIT, SERVER_SCRIPT, WORKER_SCRIPT } from "./processes.js";
 export type { StartedProcess, StartProcessOptions } from "./processes.js";
 export { checkIsolation, formatIsolation } from "./isolation.js";
 export type { IsolationReport, RunLike } from "./isolation.js";

@@ -1,7 +1,7 @@
 /**
  * Runs this example's scripts (server.ts, worker.ts) as real child processes
- * for tests and notebooks: ready when the script prints its ready line, never
- * after a fixed sleep; stopped with a signal and awaited.
+ * for tests, notebooks and start.ts: ready when the script prints its ready
+ * line, never after a fixed sleep; stopped with a signal and awaited.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
@@ -18,7 +18,7 @@ export interface StartedProcess {
   child: ChildProcess;
   /** The first capture group of the ready pattern (a URL, a queue name), else the whole match. */
   ready: string;
-  /** Everything the process wrote to stdout and stderr so far. */
+  /** The last OUTPUT_LIMIT characters the process wrote to stdout and stderr. */
   output(): string;
   /** Sends `signal` (default SIGTERM) and resolves with the exit code (null when killed by a signal). */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -31,7 +31,12 @@ export interface StartProcessOptions {
   ready: RegExp;
   /** Default 20000. */
   timeoutMs?: number;
+  /** Each line the process writes, stdout and stderr, as it comes. Default: kept only (see output()). */
+  onOutput?: (line: string) => void;
 }
+
+/** What output() keeps of a long-running process's output: the end, which is where the error that stopped it is. */
+export const OUTPUT_LIMIT = 64 * 1024;
 
 /** `node --conditions=source --import tsx <script>`: the TypeScript sources, as in the repository's tests. */
 export async function startProcess(script: string, options: StartProcessOptions): Promise<StartedProcess> {
@@ -41,12 +46,20 @@ export async function startProcess(script: string, options: StartProcessOptions)
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
-  child.stderr?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  child.stdout?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
+  let readyCheck: ((line: string) => void) | undefined;
+  for (const stream of [child.stdout, child.stderr]) {
+    let partial = "";
+    stream.setEncoding("utf8").on("data", (chunk: string) => {
+      output = (output + chunk).slice(-OUTPUT_LIMIT);
+      const lines = (partial + chunk).split("\n");
+      // A line that never ends is kept to the same limit.
+      partial = (lines.pop() ?? "").slice(-OUTPUT_LIMIT);
+      for (const line of lines) {
+        options.onOutput?.(line);
+        if (stream === child.stdout) readyCheck?.(line);
+      }
+    });
+  }
   const killOnExit = (): void => {
     child.kill("SIGKILL");
   };
@@ -55,14 +68,14 @@ export async function startProcess(script: string, options: StartProcessOptions)
   try {
     const ready = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${basename(script)} not ready within ${timeoutMs} ms:\n${output}`)), timeoutMs);
-      const check = (): void => {
-        const match = options.ready.exec(output);
+      const check = (line: string): void => {
+        const match = options.ready.exec(line);
         if (!match) return;
         clearTimeout(timer);
-        child.stdout?.off("data", check);
+        readyCheck = undefined;
         resolve(match[1] ?? match[0]);
       };
-      child.stdout?.on("data", check);
+      readyCheck = check;
       child.once("exit", (code, signal) => {
         clearTimeout(timer);
         reject(new Error(`${basename(script)} exited (${signal ?? code}) before it was ready:\n${output}`));

@@ -13,6 +13,7 @@
 // jobs, let the jobs in progress finish, send every pending run and exit 0, all
 // within SHUTDOWN_TIMEOUT_MS (default 10000): a job still running when its share
 // of the budget is spent is left to BullMQ's stalled-job check (see trackJobs).
+// Signals after the first are ignored: Ctrl-C and a launcher's SIGTERM both arrive.
 // WORKER_LOCK_DURATION_MS and WORKER_STALLED_INTERVAL_MS set BullMQ's
 // lockDuration and stalledInterval (default 30000 each).
 import { fileURLToPath } from "node:url";
@@ -144,9 +145,12 @@ async function main(): Promise<void> {
   const budget = shutdownBudget(budgetMs);
   let stopping = false;
   const stop = async (signal: NodeJS.Signals): Promise<void> => {
+    // A repeat is the same request arriving twice, not an order to abandon the jobs: a terminal's
+    // Ctrl-C reaches every process of the group, and the launcher (start.ts, npm, a process
+    // manager) then signals its children as well. The stop is bounded, so nothing needs forcing.
     if (stopping) {
-      console.error(`[shutdown] second ${signal}: exiting now`);
-      process.exit(1);
+      console.error(`[shutdown] ${signal} while stopping: ignored, the stop in progress ends within ${budgetMs} ms of the first signal`);
+      return;
     }
     stopping = true;
     const started = performance.now();
@@ -155,9 +159,12 @@ async function main(): Promise<void> {
         `then flushing traces (budget ${budgetMs} ms)`,
     );
     const closed = await jobs.close(budget.drainMs);
-    if (!closed.jobsFinished) {
+    if (!closed.jobsFinished && closed.cutOff.length === 0) {
+      // pause() also reconnects the connection that fetches jobs, which never happens with Redis gone.
+      console.error(`[shutdown] no job in progress, but the worker could not pause within the deadline (Redis unreachable?): worker closed with force`);
+    } else if (!closed.jobsFinished) {
       console.error(
-        `[shutdown] job(s) ${closed.cutOff.join(", ") || "(none seen)"} still running at the deadline: worker closed with force. ` +
+        `[shutdown] job(s) ${closed.cutOff.join(", ")} still running at the deadline: worker closed with force. ` +
           `They stay active until their lock expires (lockDuration ${worker.opts.lockDuration} ms); the stalled-job check of a running worker ` +
           `then moves them back to wait (or to failed past maxStalledCount ${worker.opts.maxStalledCount} stalls)`,
       );

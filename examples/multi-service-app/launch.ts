@@ -21,7 +21,7 @@ export interface ServiceProcess {
   service: ServiceName;
   url: string;
   child: ChildProcess;
-  /** What it printed so far, stdout and stderr interleaved. */
+  /** The last OUTPUT_LIMIT characters it printed, stdout and stderr interleaved. */
   output(): string;
   /** SIGTERM, then wait: the service finishes in-flight requests and flushes its runs before it exits. Resolves with the exit code. */
   stop(): Promise<number | null>;
@@ -37,6 +37,8 @@ export interface SpawnServiceOptions {
 }
 
 const STOP_GRACE_MS = 10_000;
+/** What output() keeps of a long-running service's output: the end, which is where the error that stopped it is. */
+export const OUTPUT_LIMIT = 64 * 1024;
 
 /** Starts one service and resolves with the URL from its `<service> listening on <url>` line. */
 export async function spawnService(service: ServiceName, options: SpawnServiceOptions = {}): Promise<ServiceProcess> {
@@ -51,9 +53,10 @@ export async function spawnService(service: ServiceName, options: SpawnServiceOp
   for (const stream of [child.stdout, child.stderr]) {
     let partial = "";
     stream.setEncoding("utf8").on("data", (chunk: string) => {
-      output += chunk;
+      output = (output + chunk).slice(-OUTPUT_LIMIT);
       const lines = (partial + chunk).split("\n");
-      partial = lines.pop() ?? "";
+      // A line that never ends is kept to the same limit.
+      partial = (lines.pop() ?? "").slice(-OUTPUT_LIMIT);
       for (const line of lines) {
         options.onOutput?.(service, line);
         for (const listener of listeners) listener(line);

@@ -1,11 +1,11 @@
 // What the four services share: where each listens, where its neighbours are,
 // JSON calls that carry the trace and check the answer, JSON errors, and a
-// stop that does not lose runs.
+// stop that does not lose runs and ends before the launcher's SIGKILL.
 import { once } from "node:events";
 import type { AddressInfo } from "node:net";
 import type { ErrorRequestHandler, Express } from "express";
 import type { z } from "zod";
-import { flushTraces } from "@tracing-patterns/setup";
+import { flushTraces, shutdownBudget, trackConnections } from "@tracing-patterns/setup";
 import { getRequestRun, tracedFetch } from "@tracing-patterns/example-express-middleware";
 import { describeIssues } from "./contracts.js";
 import { DEFAULT_PORTS, PORT_ENV, URL_ENV, type DownstreamService, type ServiceName } from "./ports.js";
@@ -157,17 +157,23 @@ export function jsonErrors(service: ServiceName, options: { exposeFailures: bool
   };
 }
 
+// The whole stop, from the signal to exit: below the 10 s the launcher (launch.ts) waits
+// before SIGKILL, as an orchestrator's grace period would be.
+const SHUTDOWN_TIMEOUT_MS = numberFromEnv("SHUTDOWN_TIMEOUT_MS", 8_000);
+
 /**
  * Listens, announces `<service> listening on <url>` on stdout (the launcher
- * and tests wait for that line), and stops cleanly on SIGINT/SIGTERM: no new
- * connections, in-flight requests finish, pending runs are flushed, exit 0.
+ * and tests wait for that line), and stops cleanly on SIGINT/SIGTERM within
+ * SHUTDOWN_TIMEOUT_MS: no new connections, in-flight requests finish or are
+ * cut off when the drain share of the budget is spent (their runs end with the
+ * disconnect), pending runs are flushed with what is left, exit 0.
  */
-// What a shutdown may spend flushing runs before it exits anyway.
-const FLUSH_DEADLINE_MS = 10_000;
-
-export async function serve(app: Express, service: ServiceName, options: { flush?: () => Promise<void> } = {}): Promise<void> {
+export async function serve(app: Express, service: ServiceName): Promise<void> {
+  // Split before listening, so a bad SHUTDOWN_TIMEOUT_MS fails at start-up, not at the first SIGTERM.
+  const budget = shutdownBudget(SHUTDOWN_TIMEOUT_MS);
   const port = portFor(service);
   const server = app.listen(port, HOST);
+  const connections = trackConnections(server);
   try {
     await once(server, "listening");
   } catch (err) {
@@ -180,27 +186,30 @@ export async function serve(app: Express, service: ServiceName, options: { flush
   console.log(`${service} listening on http://${HOST.includes(":") ? `[${HOST}]` : HOST}:${actual}`);
 
   let stopping = false;
-  const stop = async (): Promise<void> => {
+  const stop = async (reason: string): Promise<void> => {
     // Ctrl-C in a terminal reaches every process of the group, and the launcher
-    // sends SIGTERM as well: the second signal must not kill a flush in progress.
+    // sends SIGTERM as well: the second signal must not cut short a stop that is
+    // bounded anyway.
     if (stopping) return;
     stopping = true;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
-    await closed;
-    await options.flush?.();
-    // Runs are sent in background batches; without this the last ones are lost on exit.
-    // Bounded: with the trace backend down or hung the SDK's own flush takes 90 s or
-    // more (docs/reliability.md), past any orchestrator's grace period.
-    await flushTraces({ timeoutMs: FLUSH_DEADLINE_MS });
+    const started = performance.now();
+    // A request that outlives the drain (a hung model call) is cut off: its run
+    // ends with the disconnect, and the flush still keeps its reserve to send it.
+    const drained = await connections.close(budget.drainMs);
+    // LangChain's background callbacks too (the llm service's ChatOpenAI runs). Bounded:
+    // with the trace backend down or hung the SDK's own flush takes 90 s or more.
+    const flush = await flushTraces({ timeoutMs: Math.max(0, SHUTDOWN_TIMEOUT_MS - (performance.now() - started)) });
+    const requests = drained ? "in-flight requests finished" : "in-flight requests cut off at the deadline";
+    const traces = flush.flushed ? `traces flushed in ${flush.elapsedMs} ms` : `traces NOT flushed after ${flush.elapsedMs} ms, what is still pending is lost`;
+    console.error(`[shutdown] ${reason}: ${requests}; ${traces}`);
     process.exit(0);
   };
-  process.on("SIGTERM", () => void stop());
-  process.on("SIGINT", () => void stop());
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
   // Set by the launcher: when it dies without stopping us (a killed notebook
   // kernel, say), its end of the stdin pipe closes and we must not linger on the port.
   if (process.env.EXIT_ON_STDIN_END === "1") {
-    process.stdin.on("end", () => void stop());
+    process.stdin.on("end", () => void stop("launcher gone"));
     process.stdin.resume();
   }
 }

@@ -5,7 +5,6 @@
 import { fileURLToPath } from "node:url";
 import express from "express";
 import type { BaseChatModel } from "@langchain/core/language_models/chat_models";
-import { awaitAllCallbacks } from "@langchain/core/callbacks/promises";
 import { traceable } from "langsmith/traceable";
 import { currentRun, langsmithTracing } from "@tracing-patterns/example-express-middleware";
 import { chatModel, configure, setServiceName } from "@tracing-patterns/setup";
@@ -63,6 +62,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   setServiceName("llm");
   const config = configure();
   const app = createLlmApp(chatModel({ config, maxRetries: 2 }), config.model.name);
-  // LangChain hands its runs to the SDK from background callbacks; let them finish before the final flush.
-  await serve(app, "llm", { flush: () => awaitAllCallbacks() });
+  // serve()'s flush also waits for LangChain's background callbacks, which hand the ChatOpenAI runs to the SDK.
+  await serve(app, "llm");
 }

@@ -27,10 +27,9 @@ function isolatedEnv(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(LANGSMITH_|LANGCHAIN_|OPENAI_)/.test(k)));
 }
 
-export async function startTestStack(project: string, serviceEnv: Partial<Record<ServiceName, NodeJS.ProcessEnv>> = {}): Promise<TestStack> {
-  const traceServer = await startTraceServer({ port: 0 });
-  const modelServer = await startModelServer({ port: 0 });
-  const env: NodeJS.ProcessEnv = {
+/** The environment of a service writing to `project` on these servers. */
+export function stackEnv(traceServer: TraceServerHandle, modelServer: ModelServerHandle, project: string): NodeJS.ProcessEnv {
+  return {
     ...isolatedEnv(),
     // Offline whatever the repository's .env says.
     TRACING_PATTERNS_OFFLINE: "true",
@@ -39,6 +38,12 @@ export async function startTestStack(project: string, serviceEnv: Partial<Record
     LANGSMITH_PROJECT: project,
     GATEWAY_API_KEYS: `${API_KEY}=alice,test-key-bob=bob`,
   };
+}
+
+export async function startTestStack(project: string, serviceEnv: Partial<Record<ServiceName, NodeJS.ProcessEnv>> = {}): Promise<TestStack> {
+  const traceServer = await startTraceServer({ port: 0 });
+  const modelServer = await startModelServer({ port: 0 });
+  const env = stackEnv(traceServer, modelServer, project);
   let output = "";
   let services: RunningServices;
   try {
