@@ -174,7 +174,9 @@ export async function continueTrace<T>(carrier: unknown, options: ContinueTraceO
   const config = { name: options.name, run_type: options.run_type ?? "chain", inputs: options.inputs ?? {}, metadata, tags: options.tags };
   const run =
     context.kind === "continued"
-      ? context.parent.createChild(config)
+      ? // createChild does not inherit tags, so the producer's (already filtered) baggage tags would
+        // otherwise stay on the synthetic parent, which is never sent.
+        context.parent.createChild({ ...config, tags: [...new Set([...(context.parent.tags ?? []), ...(options.tags ?? [])])] })
       : new RunTree({ ...config, client: options.client, project_name: options.projectName, tracingEnabled: true });
 
   // Posting at the start makes a long job visible while it runs. The patch

@@ -52,7 +52,7 @@ export function useEnv(env: Record<string, string>): void {
 
 const SELECTS: RunSelectField[] = [
   "ID", "NAME", "RUN_TYPE", "STATUS", "START_TIME", "END_TIME", "ERROR", "INPUTS", "OUTPUTS", "EXTRA", "METADATA",
-  "EVENTS", "PARENT_RUN_IDS", "TRACE_ID", "DOTTED_ORDER",
+  "EVENTS", "PARENT_RUN_IDS", "TRACE_ID", "DOTTED_ORDER", "TAGS",
 ];
 
 /**

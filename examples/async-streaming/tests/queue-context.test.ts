@@ -118,4 +118,22 @@ describe("continueTrace", () => {
     assert.deepEqual(roots.map((r) => r.name).sort(), ["consume-malformed", "consume-malformed", "consume-malformed", "consume-untraced"]);
     for (const root of roots) assert.equal(metadataOf(root)["trace.inbound"], root.name === "consume-untraced" ? "none" : "restarted");
   });
+
+  test("a continued run keeps the producer's tags from baggage, merged with its own", async () => {
+    process.env.LANGSMITH_PROJECT = "continue-trace-tags";
+    let carrier: TraceCarrier = {};
+    let producerTrace = "";
+    await traceable(
+      async () => {
+        carrier = injectTraceContext();
+      },
+      { name: "produce", tags: ["tier:gold", "shared"], on_start: (r) => (producerTrace = r?.trace_id ?? "") },
+    )();
+    assert.equal(extractTraceContext(carrier).kind, "continued");
+    await continueTrace(carrier, { name: "consume-tagged", tags: ["consumer", "shared"] }, () => "done");
+
+    await RunTree.getSharedClient().awaitPendingTraceBatches();
+    const consume = byName((await readProjectTraces(client, "continue-trace-tags")).get(producerTrace) ?? [], "consume-tagged");
+    assert.deepEqual([...(consume.tags ?? [])].sort(), ["consumer", "shared", "tier:gold"]);
+  });
 });
