@@ -137,13 +137,22 @@ async function main(): Promise<void> {
   };
   const worker = startWorker(queueName, redisUrl, model, Number(process.env.WORKER_CONCURRENCY ?? 8), stall);
   const jobs = trackJobs(worker);
-  worker.on("error", (error) => console.error("[worker]", error));
+  let stopping = false;
+  // While stopping, Redis may be going down too (a terminal's Ctrl-C reaches redis-server as well),
+  // and each reconnect attempt then fails the same way: one report of each error is enough.
+  const reportedWhileStopping = new Set<string>();
+  worker.on("error", (error) => {
+    if (stopping) {
+      if (reportedWhileStopping.has(error.message)) return;
+      reportedWhileStopping.add(error.message);
+    }
+    console.error("[worker]", error);
+  });
   await worker.waitUntilReady();
   console.log(`worker ready on ${queueName}`);
   const budgetMs = Number(process.env.SHUTDOWN_TIMEOUT_MS ?? 10_000);
   // Here, so a budget that is not a number fails at start-up rather than at the first SIGTERM.
   const budget = shutdownBudget(budgetMs);
-  let stopping = false;
   const stop = async (signal: NodeJS.Signals): Promise<void> => {
     // A repeat is the same request arriving twice, not an order to abandon the jobs: a terminal's
     // Ctrl-C reaches every process of the group, and the launcher (start.ts, npm, a process
