@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { captureOutput, CHILD_OUTPUT_LIMIT } from "@tracing-patterns/setup";
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The example's folder, whether this module runs from its source or from dist/. */
@@ -36,7 +37,7 @@ export interface StartProcessOptions {
 }
 
 /** What output() keeps of a long-running process's output: the end, which is where the error that stopped it is. */
-export const OUTPUT_LIMIT = 64 * 1024;
+export const OUTPUT_LIMIT = CHILD_OUTPUT_LIMIT;
 
 /** `node --conditions=source --import tsx <script>`: the TypeScript sources, as in the repository's tests. */
 export async function startProcess(script: string, options: StartProcessOptions): Promise<StartedProcess> {
@@ -45,21 +46,11 @@ export async function startProcess(script: string, options: StartProcessOptions)
     env: options.env ?? process.env,
     stdio: ["ignore", "pipe", "pipe"],
   });
-  let output = "";
   let readyCheck: ((line: string) => void) | undefined;
-  for (const stream of [child.stdout, child.stderr]) {
-    let partial = "";
-    stream.setEncoding("utf8").on("data", (chunk: string) => {
-      output = (output + chunk).slice(-OUTPUT_LIMIT);
-      const lines = (partial + chunk).split("\n");
-      // A line that never ends is kept to the same limit.
-      partial = (lines.pop() ?? "").slice(-OUTPUT_LIMIT);
-      for (const line of lines) {
-        options.onOutput?.(line);
-        if (stream === child.stdout) readyCheck?.(line);
-      }
-    });
-  }
+  const output = captureOutput(child, (line, from) => {
+    options.onOutput?.(line);
+    if (from === "stdout") readyCheck?.(line);
+  });
   const killOnExit = (): void => {
     child.kill("SIGKILL");
   };
@@ -67,7 +58,7 @@ export async function startProcess(script: string, options: StartProcessOptions)
   const timeoutMs = options.timeoutMs ?? 20_000;
   try {
     const ready = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${basename(script)} not ready within ${timeoutMs} ms:\n${output}`)), timeoutMs);
+      const timer = setTimeout(() => reject(new Error(`${basename(script)} not ready within ${timeoutMs} ms:\n${output()}`)), timeoutMs);
       const check = (line: string): void => {
         const match = options.ready.exec(line);
         if (!match) return;
@@ -78,14 +69,14 @@ export async function startProcess(script: string, options: StartProcessOptions)
       readyCheck = check;
       child.once("exit", (code, signal) => {
         clearTimeout(timer);
-        reject(new Error(`${basename(script)} exited (${signal ?? code}) before it was ready:\n${output}`));
+        reject(new Error(`${basename(script)} exited (${signal ?? code}) before it was ready:\n${output()}`));
       });
     });
     let exited: Promise<number | null> | undefined;
     return {
       child,
       ready,
-      output: () => output,
+      output,
       stop: (signal: NodeJS.Signals = "SIGTERM") => {
         exited ??= (async () => {
           process.off("exit", killOnExit);

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { captureOutput, CHILD_OUTPUT_LIMIT } from "@tracing-patterns/setup";
 import { PORT_ENV, URL_ENV, type ServiceName } from "./services/ports.js";
 
 export { DEFAULT_PORTS, PORT_ENV, SERVICE_NAMES, URL_ENV, type DownstreamService, type ServiceName } from "./services/ports.js";
@@ -38,7 +39,7 @@ export interface SpawnServiceOptions {
 
 const STOP_GRACE_MS = 10_000;
 /** What output() keeps of a long-running service's output: the end, which is where the error that stopped it is. */
-export const OUTPUT_LIMIT = 64 * 1024;
+export const OUTPUT_LIMIT = CHILD_OUTPUT_LIMIT;
 
 /** Starts one service and resolves with the URL from its `<service> listening on <url>` line. */
 export async function spawnService(service: ServiceName, options: SpawnServiceOptions = {}): Promise<ServiceProcess> {
@@ -48,21 +49,11 @@ export async function spawnService(service: ServiceName, options: SpawnServiceOp
     // A pipe on stdin that the service watches: if this process dies without stopping it, the service exits too.
     { cwd: packageDir, env: { ...(options.env ?? process.env), EXIT_ON_STDIN_END: "1" }, stdio: ["pipe", "pipe", "pipe"] },
   );
-  let output = "";
   const listeners: Array<(line: string) => void> = [];
-  for (const stream of [child.stdout, child.stderr]) {
-    let partial = "";
-    stream.setEncoding("utf8").on("data", (chunk: string) => {
-      output = (output + chunk).slice(-OUTPUT_LIMIT);
-      const lines = (partial + chunk).split("\n");
-      // A line that never ends is kept to the same limit.
-      partial = (lines.pop() ?? "").slice(-OUTPUT_LIMIT);
-      for (const line of lines) {
-        options.onOutput?.(service, line);
-        for (const listener of listeners) listener(line);
-      }
-    });
-  }
+  const output = captureOutput(child, (line) => {
+    options.onOutput?.(service, line);
+    for (const listener of listeners) listener(line);
+  });
 
   const pattern = new RegExp(`^${service} listening on (http://\\S+)`);
   let timer: NodeJS.Timeout | undefined;
@@ -73,13 +64,13 @@ export async function spawnService(service: ServiceName, options: SpawnServiceOp
         if (match?.[1]) resolve(match[1]);
       });
       child.once("error", reject);
-      child.once("exit", (code, signal) => reject(new Error(`${service} exited (${code ?? signal}) before listening:\n${output}`)));
+      child.once("exit", (code, signal) => reject(new Error(`${service} exited (${code ?? signal}) before listening:\n${output()}`)));
       timer = setTimeout(
-        () => reject(new Error(`${service} did not report "listening on" within ${options.timeoutMs ?? 30_000} ms:\n${output}`)),
+        () => reject(new Error(`${service} did not report "listening on" within ${options.timeoutMs ?? 30_000} ms:\n${output()}`)),
         options.timeoutMs ?? 30_000,
       );
     });
-    return { service, url, child, output: () => output, stop: () => stopChild(child) };
+    return { service, url, child, output, stop: () => stopChild(child) };
   } catch (err) {
     child.kill("SIGKILL");
     throw err;

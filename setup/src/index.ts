@@ -7,3 +7,4 @@ export * from "./trace-server/index.js";
 export * from "./stack.js";
 export * from "./viewer/index.js";
 export * from "./flush.js";
+export * from "./child-output.js";
