@@ -1,6 +1,6 @@
 import { timingSafeEqual } from "node:crypto";
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from "express";
-import { browserRequestRefusal } from "../http-guard.js";
+import { browserRequestRefusal, type AllowedHosts } from "../http-guard.js";
 import { HttpError, readJson } from "./body.js";
 import { FilterError } from "./filter.js";
 import { partsToOperations, readMultipart } from "./multipart.js";
@@ -44,7 +44,7 @@ export interface TraceServerAppOptions {
    * localhost, [::1]), which defeats DNS rebinding; startTraceServer sets it
    * when it listens on a loopback address. Default "any".
    */
-  allowedHosts?: "loopback" | "any";
+  allowedHosts?: AllowedHosts;
 }
 
 /**

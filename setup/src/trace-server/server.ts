@@ -1,5 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { allowedHostsFor } from "../http-guard.js";
 import { mountViewer } from "../viewer/app.js";
 import { createTraceServerApp, type TraceServerAppOptions } from "./app.js";
 import { TraceStore } from "./store.js";
@@ -34,7 +35,7 @@ export async function startTraceServer(opts: TraceServerOptions = {}): Promise<T
   const ownsStore = opts.store === undefined;
   const store = opts.store ?? new TraceStore(opts.dbPath ?? ":memory:");
   const app = createTraceServerApp(store, {
-    allowedHosts: host === "127.0.0.1" || host === "localhost" || host === "::1" ? "loopback" : "any",
+    allowedHosts: allowedHostsFor(host),
     ...opts,
     mount: (expressApp, ctx) => {
       opts.mount?.(expressApp, ctx);
