@@ -179,14 +179,19 @@ describe("the docs checker finds rot in synthetic markdown", () => {
       "```ts",
       "x",
       "```",
+      "```ts",
+      "// from examples/demo/server.ts",
+      "// ...",
+      "```",
     ].join("\n");
     const excerpts = extractExcerpts("docs/markers.md", markdown);
-    assert.deepEqual(excerpts.map((e) => e.kind), ["partial", "invalid", "invalid", "invalid", "invalid"]);
+    assert.deepEqual(excerpts.map((e) => e.kind), ["partial", "invalid", "invalid", "invalid", "invalid", "quote"]);
     assert.deepEqual(lines(checkQuotes(repo, excerpts)), [
       "docs/markers.md:6: a partial excerpt must say why",
       'docs/markers.md:10: unknown excerpt directive "skip"',
       "docs/markers.md:14: a quote (// from) with an excerpt: compile comment",
       "docs/markers.md:18: unreadable excerpt comment: <!-- excerpts compile -->",
+      "docs/markers.md:21: the quote of examples/demo/server.ts has no code line to compare",
     ]);
   });
 
@@ -219,9 +224,15 @@ describe("the docs checker finds rot in synthetic markdown", () => {
       "```ts",
       "x;",
       "```",
+      "<!-- excerpt: compile in examples/no-such-example -->",
+      "```ts",
+      "export const fine = 1;",
+      "```",
     ].join("\n");
     const found = lines(typecheckExcerpts(root, extractExcerpts("docs/synthetic.md", markdown)));
-    assert.equal(found.length, 3, found.join("\n"));
+    assert.equal(found.length, 4, found.join("\n"));
+    assert.equal(found[0], "docs/synthetic.md:29: excerpt compiled in examples/no-such-example, which does not exist");
+    found.shift();
     assert.match(found[0] ?? "", /^docs\/synthetic\.md:10: excerpt does not compile: TS2322 .*not assignable to type 'string'/);
     assert.match(found[1] ?? "", /^docs\/synthetic\.md:19: excerpt does not compile: TS2322 .*"internet"/);
     assert.match(found[2] ?? "", /^docs\/synthetic\.md:23: prelude of the excerpt does not compile: TS\d+ Cannot find name 'NoSuchType'/);

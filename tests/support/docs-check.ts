@@ -11,7 +11,9 @@
 // README), or that starts with ./ or ../. Anything else (`langsmith/traceable`, `lib/client.js` inside a
 // dependency, `src/server.ts` in a user's project) is not ours and is not checked. Paths through a
 // directory the root .gitignore lists (`setup/dist`, `node_modules/...`) are build output, skipped.
-// `*` is a glob and must match at least one file.
+// `*` is a glob and must match at least one file. npm commands (prose, inline code, shell blocks) name
+// scripts of the root package.json, or of <dir>/package.json after `cd <dir>` in a shell block; after a
+// cd out of the repository (into the reader's own project) they are the reader's and are not checked.
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { posix } from "node:path";
@@ -135,15 +137,17 @@ function decodeAnchor(anchor: string): string {
   }
 }
 
-const anchorCache = new Map<string, Set<string>>();
+// Per RepoFacts, so facts loaded after a file changed never see the old headings or scripts.
+const anchorCache = new WeakMap<RepoFacts, Map<string, Set<string>>>();
 function anchorsOf(facts: RepoFacts, file: string): Set<string> {
-  const key = `${facts.root}\0${file}`;
-  let anchors = anchorCache.get(key);
+  const cache = anchorCache.get(facts) ?? new Map<string, Set<string>>();
+  anchorCache.set(facts, cache);
+  let anchors = cache.get(file);
   if (!anchors) {
     const md = parseMarkdown(readFileSync(posix.join(facts.root, file), "utf8"));
     const slug = slugger();
     anchors = new Set([...md.headings.map((h) => slug(stripLinksAndTags(h.text))), ...md.htmlAnchors]);
-    anchorCache.set(key, anchors);
+    cache.set(file, anchors);
   }
   return anchors;
 }
@@ -203,14 +207,16 @@ function checkCommands(facts: RepoFacts, doc: string, text: string, cwd: string 
   }
 }
 
-const scriptCache = new Map<string, Set<string>>();
+const scriptCache = new WeakMap<RepoFacts, Map<string, Set<string>>>();
 function scriptsOf(facts: RepoFacts, dir: string): Set<string> {
   const file = posix.join(facts.root, dir, "package.json");
-  let scripts = scriptCache.get(file);
+  const cache = scriptCache.get(facts) ?? new Map<string, Set<string>>();
+  scriptCache.set(facts, cache);
+  let scripts = cache.get(file);
   if (!scripts) {
     const parsed = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as { scripts?: Record<string, string> }) : {};
     scripts = new Set(Object.keys(parsed.scripts ?? {}));
-    scriptCache.set(file, scripts);
+    cache.set(file, scripts);
   }
   return scripts;
 }

@@ -41,7 +41,8 @@ export function extractExcerpts(doc: string, text: string): Excerpt[] {
   return parseMarkdown(text)
     .fences.filter((fence) => TS_LANGS.has(fence.lang))
     .map((fence): Excerpt => {
-      const directive = fence.comment && /^\s*excerpt:\s*(\S+)(.*)$/m.exec(fence.comment.text);
+      const [head = "", ...prelude] = fence.comment?.text.split("\n") ?? [];
+      const directive = /^\s*excerpt:\s*(\S+)(.*)$/.exec(head);
       const firstCode = fence.lines.find((l) => l.trim() !== "") ?? "";
       const base = { doc, line: fence.line };
       if (fence.comment && !directive && /excerpt/.test(fence.comment.text)) {
@@ -60,14 +61,12 @@ export function extractExcerpts(doc: string, text: string): Excerpt[] {
       if (directive && (directive[2] ?? "").trim() !== "" && !where) {
         return { ...base, kind: "invalid", reason: `expected "excerpt: compile in <dir>", got "excerpt: compile${directive[2]}"` };
       }
-      const commentLines = fence.comment?.text.split("\n") ?? [];
-      const directiveIndex = commentLines.findIndex((l) => /^\s*excerpt:/.test(l));
       return {
         ...base,
         kind: "compile",
         dir: where?.[1]?.replace(/\/$/, "") ?? "docs",
-        prelude: directiveIndex === -1 ? "" : commentLines.slice(directiveIndex + 1).join("\n"),
-        preludeLine: (fence.comment?.line ?? 0) + directiveIndex + 1,
+        prelude: directive ? prelude.join("\n") : "",
+        preludeLine: (fence.comment?.line ?? 0) + 1,
         code: fence.lines.join("\n"),
       };
     });
@@ -95,6 +94,10 @@ export function checkQuotes(root: string, excerpts: readonly Excerpt[]): Problem
         problems.push({ file: excerpt.doc, line: excerpt.line, message: `quoted file ${segment.source} does not exist` });
         continue;
       }
+      if (!segment.lines.some((l) => codeOf(l.text) !== "" && !isElision(l.text))) {
+        problems.push({ file: excerpt.doc, line: excerpt.line, message: `the quote of ${segment.source} has no code line to compare` });
+        continue;
+      }
       const mismatch = findMismatch(segment.lines, segment.source, readFileSync(file, "utf8").split("\n"));
       if (mismatch) problems.push({ file: excerpt.doc, ...mismatch });
     }
@@ -108,7 +111,7 @@ function findMismatch(quoted: { line: number; text: string }[], source: string, 
   const code = sourceLines.map((text, i) => ({ line: i + 1, key: codeOf(text) })).filter((l) => l.key !== "");
   const runs: { line: number; text: string; key: string }[][] = [[]];
   for (const q of quoted) {
-    if (/^\s*(\/\/\s*)?(\.\.\.|…)\s*$/.test(q.text) || /^\s*\/\*\s*(\.\.\.|…)\s*\*\/\s*$/.test(q.text)) runs.push([]);
+    if (isElision(q.text)) runs.push([]);
     else if (codeOf(q.text) !== "") runs.at(-1)?.push({ ...q, key: codeOf(q.text) });
   }
   let from = 0;
@@ -124,6 +127,11 @@ function findMismatch(quoted: { line: number; text: string }[], source: string, 
     from = start + run.length;
   }
   return undefined;
+}
+
+// `// ...`, `...` or `/* ... */` alone on a line: the quote leaves lines of the source out here.
+function isElision(line: string): boolean {
+  return /^\s*(?:\/\/\s*)?(?:\.\.\.|…)\s*$/.test(line) || /^\s*\/\*\s*(?:\.\.\.|…)\s*\*\/\s*$/.test(line);
 }
 
 // The code of a line: without a trailing // comment (outside strings), whitespace collapsed.
@@ -152,8 +160,13 @@ export function typecheckExcerpts(root: string, excerpts: readonly Excerpt[]): P
   });
   if (!config) throw new Error(`cannot read ${root}/tsconfig.json`);
   const options: ts.CompilerOptions = { ...config.options, noEmit: true };
+  const problems: Problem[] = [];
   const files = new Map<string, { excerpt: (typeof compiled)[number]; text: string; preludeLines: number }>();
   compiled.forEach((excerpt, i) => {
+    if (!existsSync(posix.join(root, excerpt.dir))) {
+      problems.push({ file: excerpt.doc, line: excerpt.line, message: `excerpt compiled in ${excerpt.dir}, which does not exist` });
+      return;
+    }
     const name = posix.join(root, excerpt.dir, `__excerpt_${i}_${posix.basename(excerpt.doc, ".md")}_${excerpt.line}.ts`);
     const prelude = excerpt.prelude === "" ? "" : `${excerpt.prelude}\n`;
     files.set(name, { excerpt, text: `${prelude}${excerpt.code}\nexport {};\n`, preludeLines: prelude === "" ? 0 : prelude.split("\n").length - 1 });
@@ -167,11 +180,9 @@ export function typecheckExcerpts(root: string, excerpts: readonly Excerpt[]): P
     return file ? ts.createSourceFile(name, file.text, language, true) : getSourceFile.call(host, name, language, onError, create);
   };
   const program = ts.createProgram({ rootNames: [...files.keys()], options, host });
-  const problems: Problem[] = [...program.getOptionsDiagnostics(), ...program.getGlobalDiagnostics()].map((d) => ({
-    file: "tsconfig.json",
-    line: 0,
-    message: ts.flattenDiagnosticMessageText(d.messageText, "\n"),
-  }));
+  for (const d of [...program.getOptionsDiagnostics(), ...program.getGlobalDiagnostics()]) {
+    problems.push({ file: "tsconfig.json", line: 0, message: ts.flattenDiagnosticMessageText(d.messageText, "\n") });
+  }
   for (const [name, { excerpt, preludeLines }] of files) {
     const source = program.getSourceFile(name);
     if (!source) throw new Error(`excerpt file ${name} missing from the program`);
