@@ -107,7 +107,7 @@ describe("the docs checker finds rot in synthetic markdown", () => {
         "cd examples/demo && npm start",
         "npm run build",
         "cd ../../examples/nope",
-        "cd my-service && npm run anything-the-reader-has",
+        "cd ../../../my-service && npm run anything-the-reader-has",
         "```",
       ].join("\n"),
     );

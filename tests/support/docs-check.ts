@@ -226,18 +226,19 @@ function isShell(fence: Fence): boolean {
 }
 
 // A `cd <dir>` in a shell block makes later npm commands in it use <dir>/package.json. A cd into a
-// directory that is not the repository's (the reader's own project) stops npm checks for the block.
+// directory that is not the repository's (the reader's own project, `cd ../my-service`) stops npm
+// checks for the block; one that names ours (`cd examples/x`) must exist.
 function checkShellFence(facts: RepoFacts, doc: string, fence: Fence, report: (line: number, m: string) => void): void {
+  const docDir = posix.dirname(doc) === "." ? "" : posix.dirname(doc);
   let cwd: string | undefined = ".";
   fence.lines.forEach((text, i) => {
     const line = fence.line + 1 + i;
     for (const m of text.matchAll(/(?:^|[;&|]\s*)cd\s+([^\s;&|]+)/g)) {
       const target = m[1] ?? "";
-      const docDir = posix.dirname(doc);
-      const inRepo = [docDir, "."].map((base) => resolveFrom(base === "." ? "" : base, target)).find((p) => p !== undefined && (p === "" || facts.entries.has(`${p}/`)));
-      const first = target.split("/")[0] ?? "";
-      if (inRepo !== undefined) cwd = inRepo === "" ? "." : inRepo;
-      else if (isTopLevel(facts, "", first) || target.startsWith(".")) report(line, `cd ${target}: no such directory in the repository`);
+      const existing = [docDir, ""].map((base) => resolveFrom(base, target)).find((p) => p !== undefined && (p === "" || facts.entries.has(`${p}/`)));
+      const first = target.replace(/^(\.{1,2}\/)+/, "").split("/")[0] ?? "";
+      if (existing !== undefined) cwd = existing === "" ? "." : existing;
+      else if (first !== "" && [docDir, ""].some((base) => isTopLevel(facts, base, first))) report(line, `cd ${target}: no such directory in the repository`);
       else cwd = undefined;
     }
     checkCommands(facts, doc, text.replace(/#.*$/, ""), cwd, (m) => report(line, m));
