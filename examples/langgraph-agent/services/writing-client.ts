@@ -55,12 +55,18 @@ export async function callWritingAgent(client: Client, input: { threadId: string
     ifNotExists: "create",
     multitaskStrategy: "enqueue",
   });
-  for await (const part of stream) {
-    if (part.event === "error") throw new AgentCallError("writing-agent", JSON.stringify(part.data));
-    if (part.event === "values") {
-      steps += 1;
-      last = part.data as { messages?: Message[] };
+  try {
+    for await (const part of stream) {
+      if (part.event === "error") throw new AgentCallError("writing-agent", `the run failed: ${JSON.stringify(part.data)}`);
+      if (part.event === "values") {
+        steps += 1;
+        last = part.data as { messages?: Message[] };
+      }
     }
+  } catch (err) {
+    if (err instanceof AgentCallError) throw err;
+    const cause = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+    throw new AgentCallError("writing-agent", `unreachable or failed mid-stream: ${cause}`);
   }
   const final = last?.messages?.at(-1);
   if (final === undefined || typeof final.content !== "string" || (final.type !== "ai" && final.role !== "assistant")) {
