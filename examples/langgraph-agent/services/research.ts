@@ -23,7 +23,8 @@ const MAX_QUESTION = 2_000;
 export function createResearchApp(model: BaseChatModel): express.Express {
   const agent = buildResearchAgent(model);
   const app = express();
-  app.use(langsmithTracing({ trust: "mesh" }));
+  // Only our supervisor calls it, so its baggage may name extra projects (replicas) for the research team.
+  app.use(langsmithTracing({ trust: "mesh", allowReplicas: true }));
   app.use(express.json({ limit: "64kb" }));
   app.get("/health", (_req, res) => {
     res.json({ ok: true, service: "research-agent" });

@@ -9,6 +9,9 @@
  * inheritedConfig() hands them to the supervisor graph, and from inside its
  * nodes tracedFetch (research) and the Agent Server client (writing) carry
  * them on in `baggage` with the trace in `langsmith-trace`.
+ *
+ * RESEARCH_TEAM_PROJECT=<project>: the research team also gets a copy of the
+ * research service's runs in that project (withTeamReplica).
  */
 import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
@@ -18,22 +21,46 @@ import { chatModelFromEnv, DEFAULT_PORTS, numberFromEnv, URL_ENV, urlFromEnv } f
 import { AgentCallError, InvalidRequest, jsonErrors, serve } from "./http.js";
 import { inheritedConfig } from "./run-config.js";
 import { buildSupervisor, type SupervisorAgents } from "./supervisor-graph.js";
-import { getRequestRun, langsmithTracing, tracedFetch } from "./tracing.js";
+import { getRequestRun, injectTraceHeaders, langsmithTracing } from "./tracing.js";
 import { callWritingAgent, writingAgentClient } from "./writing-client.js";
 
 const ID = /^[A-Za-z0-9._:@-]{1,128}$/;
 const MAX_MESSAGE = 2_000;
 
+/**
+ * Adds `langsmith-replicas` to outbound baggage, so that the callee (a
+ * service with `allowReplicas` for trusted callers) writes its runs to each
+ * project named: here this service's own, which keeps the whole trace, and the
+ * team's, which gets a copy of the callee's slice. Replicas replace the
+ * default destination, so leaving out the own project would take the slice
+ * out of the trace.
+ */
+export function withTeamReplica(headers: Headers, ownProject: string, teamProject: string): Headers {
+  const replicas = `langsmith-replicas=${encodeURIComponent(JSON.stringify([{ projectName: ownProject }, { projectName: teamProject }]))}`;
+  const rest = (headers.get("baggage") ?? "").split(",").filter((m) => m.trim() !== "" && !m.trim().startsWith("langsmith-replicas="));
+  headers.set("baggage", [...rest, replicas].join(","));
+  return headers;
+}
+
+export interface ResearchOptions {
+  timeoutMs?: number;
+  /** A project that also receives the research service's runs of each request (see withTeamReplica). */
+  teamProject?: string;
+}
+
 /** The research service over HTTP, streamed: one JSON line per graph step, then the result. */
-export function researchOverHttp(url: URL, timeoutMs = 30_000): SupervisorAgents["research"] {
+export function researchOverHttp(url: URL, options: ResearchOptions = {}): SupervisorAgents["research"] {
   return async (question) => {
+    // `langsmith-trace` and `baggage` for the current run: the research_agent node's.
+    const headers = injectTraceHeaders({ "content-type": "application/json", accept: "application/x-ndjson" });
+    if (options.teamProject) withTeamReplica(headers, process.env.LANGSMITH_PROJECT || "default", options.teamProject);
     let response: Response;
     try {
-      response = await tracedFetch(new URL("/research", url), {
+      response = await fetch(new URL("/research", url), {
         method: "POST",
-        headers: { "content-type": "application/json", accept: "application/x-ndjson" },
+        headers,
         body: JSON.stringify({ question }),
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
       });
     } catch (err) {
       throw new AgentCallError("research-agent", `unreachable at ${url.origin}: ${err instanceof Error ? err.message : String(err)}`);
@@ -91,7 +118,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const timeoutMs = numberFromEnv("AGENT_TIMEOUT_MS", 30_000);
   const writer = writingAgentClient(urlFromEnv(URL_ENV.writing, DEFAULT_PORTS["writing-agent"]), { apiKey: process.env.AGENT_SERVER_API_KEY, timeoutMs });
   const agents: SupervisorAgents = {
-    research: researchOverHttp(urlFromEnv(URL_ENV.research, DEFAULT_PORTS["research-agent"]), timeoutMs),
+    research: researchOverHttp(urlFromEnv(URL_ENV.research, DEFAULT_PORTS["research-agent"]), { timeoutMs, teamProject: process.env.RESEARCH_TEAM_PROJECT?.trim() || undefined }),
     writing: (input) => callWritingAgent(writer, input),
   };
   const app = createSupervisorApp(chatModelFromEnv(), agents, { writingAttempts: numberFromEnv("WRITING_ATTEMPTS", 2) });

@@ -6,7 +6,9 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { Run } from "langsmith";
 import { Client as AgentServerClient } from "@langchain/langgraph-sdk";
-import { assertTrace, formatReport, readTrace } from "@tracing-patterns/setup";
+import type { RunSelectField } from "langsmith/resources";
+import { assertTrace, formatReport, readTrace, runFromV2 } from "@tracing-patterns/setup";
+import { spawnService } from "../launch.js";
 import { serverThreadId, WRITING_AGENT_ID } from "../services/writing-client.js";
 import { RESEARCH_ROUTE_SHAPE, SERVICES, WRITING_ROUTE_SHAPE, byName, postRun, serviceOfRun, shape, startTestStack, type TestStack } from "./helpers.js";
 
@@ -124,6 +126,54 @@ test("a later run on the same Agent Server thread without trace headers is its o
   assert.equal(root.id, run.run_id);
   assert.equal(root.parent_run_id ?? undefined, undefined);
   assertTrace(runs, { traceId: run.run_id, rootName: "writing_agent", services: ["writing-agent"] });
+});
+
+test("a team project gets a copy of the research slice while the supervisor's project keeps the whole trace", async () => {
+  const team = "research-team";
+  const supervisor = await spawnService("supervisor", {
+    env: {
+      ...stack.env,
+      SUPERVISOR_PORT: "0",
+      RESEARCH_URL: stack.agents.urls["research-agent"],
+      AGENT_SERVER_URL: stack.agents.urls["writing-agent"],
+      RESEARCH_TEAM_PROJECT: team,
+    },
+  });
+  try {
+    const response = await postRun(supervisor.url, { message: "Look up in the notes how replicas reach a team project.", thread_id: "thread-team", user_id: "gina" });
+    assert.equal(response.status, 200, JSON.stringify(response.body));
+    // The parent project: the whole trace, every run with its own id.
+    const whole = await readTrace(response.traceId, { client: stack.client, projectName: stack.project, expectRuns: RESEARCH_ROUTE_SHAPE.length });
+    assertTrace(whole, { traceId: response.traceId, rootName: "POST /run", services: SERVICES });
+    assert.deepEqual(shape(whole), RESEARCH_ROUTE_SHAPE);
+    const slice = whole.filter((r) => serviceOfRun(r) === "research-agent");
+
+    // The team project: exactly the research service's runs, as copies (the SDK gives replica runs new
+    // ids, derived from the originals and the project name), nested as in the trace. The copy of the
+    // slice's top run still names its parent, the supervisor's node, which is not in the team project.
+    const project = await stack.client.readProject({ projectName: team });
+    const selects: RunSelectField[] = ["ID", "NAME", "RUN_TYPE", "START_TIME", "END_TIME", "EXTRA", "METADATA", "TRACE_ID", "PARENT_RUN_IDS"];
+    let copies: Run[] = [];
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      copies = [];
+      for await (const item of stack.client.runs.query({ project_ids: [project.id], selects })) copies.push(runFromV2(item));
+      if (copies.length >= slice.length && copies.every((r) => r.end_time)) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    assert.deepEqual(copies.map((r) => `${r.name} [${String(serviceOfRun(r))}]`).sort(), slice.map((r) => `${r.name} [${String(serviceOfRun(r))}]`).sort());
+    assert.equal(copies.filter((r) => whole.some((w) => w.id === r.id)).length, 0, "copies have their own ids");
+    assert.equal(new Set(copies.map((r) => r.trace_id)).size, 1, "one trace in the team project");
+    assert.notEqual(copies[0]?.trace_id, response.traceId);
+    const inTeam = new Set(copies.map((r) => r.id));
+    const tops = copies.filter((r) => !r.parent_run_id || !inTeam.has(r.parent_run_id));
+    assert.deepEqual(tops.map((r) => r.name), ["POST /research"]);
+    // "?": the top's parent, outside both sets.
+    assert.deepEqual(shape(copies), shape(slice));
+    for (const copy of copies) assert.equal(copy.extra?.metadata?.user_id, "gina", copy.name);
+  } finally {
+    assert.equal(await supervisor.stop(), 0, supervisor.output());
+  }
 });
 
 test("requests the supervisor refuses are 400s with a trace id", async () => {
