@@ -8,7 +8,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { captureOutput } from "@tracing-patterns/setup";
-import { PORT_ENV, URL_ENV, type ServiceName } from "./services/env.js";
+import { DEFAULT_PORTS, PORT_ENV, URL_ENV, type ServiceName } from "./services/env.js";
 
 export { DEFAULT_PORTS, PORT_ENV, SERVICE_NAMES, URL_ENV, type ServiceName } from "./services/env.js";
 
@@ -86,7 +86,16 @@ export function spawnAgentServer(options: SpawnOptions & { port?: number } = {})
   };
   process.once("exit", killGroup);
   child.once("exit", () => process.off("exit", killGroup));
-  return awaitReady("writing-agent", child, /Server running at (\S+)/, (hostPort) => `http://${hostPort}`, options.timeoutMs ?? 90_000, options.onOutput, true);
+  const port = options.port ?? 0;
+  // The CLI stays up when its server fails to start (a port in use, a graph that does not load): an
+  // error logged before "Server running" is the failure, not a reason to wait for the deadline.
+  const fatal = (line: string): string | undefined =>
+    /EADDRINUSE/.test(line)
+      ? `port ${port} is in use (set ${PORT_ENV["writing-agent"]}, 0 for any free port)`
+      : /^error:/.test(line)
+        ? line
+        : undefined;
+  return awaitReady("writing-agent", child, /Server running at (\S+)/, (hostPort) => `http://${hostPort}`, options.timeoutMs ?? 90_000, options.onOutput, true, fatal);
 }
 
 async function awaitReady(
@@ -97,19 +106,23 @@ async function awaitReady(
   timeoutMs: number,
   onOutput: SpawnOptions["onOutput"],
   group: boolean,
+  fatal: (line: string) => string | undefined = () => undefined,
 ): Promise<ServiceProcess> {
   const listeners: Array<(line: string) => void> = [];
-  const output = captureOutput(child as ChildProcess & { stdout: NonNullable<ChildProcess["stdout"]>; stderr: NonNullable<ChildProcess["stderr"]> }, (raw) => {
+  const captured = captureOutput(child as ChildProcess & { stdout: NonNullable<ChildProcess["stdout"]>; stderr: NonNullable<ChildProcess["stderr"]> }, (raw) => {
     const line = raw.replace(ANSI, "");
     onOutput?.(service, line);
     for (const listener of listeners) listener(line);
   });
+  const output = (): string => captured().replace(ANSI, "");
   let timer: NodeJS.Timeout | undefined;
   try {
     const url = await new Promise<string>((resolve, reject) => {
       listeners.push((line) => {
         const match = pattern.exec(line);
         if (match?.[1]) resolve(toUrl(match[1]));
+        const failure = fatal(line);
+        if (failure !== undefined) reject(new Error(`${service} failed to start: ${failure}\n${output()}`));
       });
       child.once("error", reject);
       child.once("exit", (code, signal) => reject(new Error(`${service} exited (${code ?? signal}) before it was ready:\n${output()}`)));
@@ -147,7 +160,7 @@ async function stopChild(child: ChildProcess, group: boolean): Promise<number | 
 export interface StartAgentsOptions extends Omit<SpawnOptions, "env"> {
   /** Base environment of every process (LANGSMITH_*, OPENAI_*). Default: this process's. */
   env?: NodeJS.ProcessEnv;
-  /** Ports by service; default each one's variable (SUPERVISOR_PORT, RESEARCH_PORT, AGENT_SERVER_PORT), else 3100, 3101, 2024. 0: any free port. */
+  /** Ports by service; default each one's variable (SUPERVISOR_PORT, RESEARCH_PORT, AGENT_SERVER_PORT), else 3100, 3101, 3102. 0: any free port. */
   ports?: Partial<Record<ServiceName, number>>;
   /** Extra variables for one process, e.g. the supervisor's WRITING_ATTEMPTS. */
   serviceEnv?: Partial<Record<ServiceName, NodeJS.ProcessEnv>>;
@@ -176,7 +189,7 @@ export async function startAgents(options: StartAgentsOptions = {}): Promise<Run
   // Settled, not Promise.all: when one fails, the other must still be stopped once it is up.
   const agents = await Promise.allSettled([
     spawnService("research-agent", { ...spawnOptions, env: envFor("research-agent") }),
-    spawnAgentServer({ ...spawnOptions, env: envFor("writing-agent"), port: portOf("writing-agent", 2024) }),
+    spawnAgentServer({ ...spawnOptions, env: envFor("writing-agent"), port: portOf("writing-agent", DEFAULT_PORTS["writing-agent"]) }),
   ]);
   const started = agents.flatMap((a) => (a.status === "fulfilled" ? [a.value] : []));
   try {

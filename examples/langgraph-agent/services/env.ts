@@ -12,7 +12,7 @@ export const PORT_ENV: Readonly<Record<ServiceName, string>> = {
   "research-agent": "RESEARCH_PORT",
   "writing-agent": "AGENT_SERVER_PORT",
 };
-export const DEFAULT_PORTS: Readonly<Record<ServiceName, number>> = { supervisor: 3100, "research-agent": 3101, "writing-agent": 2024 };
+export const DEFAULT_PORTS: Readonly<Record<ServiceName, number>> = { supervisor: 3100, "research-agent": 3101, "writing-agent": 3102 };
 /** Where the supervisor finds its agents. */
 export const URL_ENV = { research: "RESEARCH_URL", writing: "AGENT_SERVER_URL" } as const;
 

@@ -6,7 +6,7 @@
  * the run current at each request (the supervisor's writing_agent node).
  * The server side (agent-server/trace-context.ts) continues from them.
  *
- *   const writer = writingAgentClient(new URL("http://127.0.0.1:2024"));
+ *   const writer = writingAgentClient(new URL("http://127.0.0.1:3102"));
  *   const { answer } = await callWritingAgent(writer, { threadId, request });
  */
 import { Client } from "@langchain/langgraph-sdk";

@@ -7,7 +7,7 @@ import { createServer } from "node:net";
 import { after, before, test } from "node:test";
 import { Client } from "langsmith";
 import { assertTrace, readTrace, startModelServer, startTraceServer, type ModelServerHandle, type TraceServerHandle } from "@tracing-patterns/setup";
-import { spawnService, type ServiceProcess } from "../launch.js";
+import { spawnAgentServer, spawnService, type ServiceProcess } from "../launch.js";
 import { byName, postRun, serviceOfRun, shape, stackEnv } from "./helpers.js";
 
 let traceServer: TraceServerHandle;
@@ -101,5 +101,18 @@ test("the research service refuses a bad body with a 400 and a trace id", async 
     const json = (await response.json()) as { error?: unknown; traceId?: unknown };
     assert.equal(typeof json.error, "string");
     assert.equal(json.traceId, response.headers.get("x-trace-id"));
+  }
+});
+
+test("an Agent Server whose port is taken fails to start with a clear error instead of hanging", async () => {
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+  const address = taken.address();
+  const port = typeof address === "object" && address ? address.port : 0;
+  try {
+    // The CLI itself stays up after its server fails to listen; the launcher must notice the logged error.
+    await assert.rejects(spawnAgentServer({ env, port, timeoutMs: 60_000 }), new RegExp(`failed to start: port ${port} is in use \\(set AGENT_SERVER_PORT`));
+  } finally {
+    await new Promise<void>((resolve) => taken.close(() => resolve()));
   }
 });
