@@ -4,8 +4,10 @@
 // notebook 04. Each process has its own SDK client and LANGSMITH_SERVICE.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { tmpdir } from "node:os";
+import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { captureOutput } from "@tracing-patterns/setup";
 import { DEFAULT_PORTS, PORT_ENV, URL_ENV, type ServiceName } from "./services/env.js";
@@ -44,11 +46,35 @@ function langgraphCli(): string {
 }
 
 /** `npx @langchain/langgraph-cli dev` without npx: the installed CLI, on `port` (0: any free one). */
-export function agentServerCommand(port: number): { command: string; args: string[] } {
+export function agentServerCommand(port: number, projectDir = AGENT_SERVER_DIR): { command: string; args: string[] } {
   return {
     command: process.execPath,
-    args: [langgraphCli(), "dev", "--port", String(port), "--host", "127.0.0.1", "--no-browser", "--no-reload", "--config", join(AGENT_SERVER_DIR, "langgraph.json")],
+    args: [langgraphCli(), "dev", "--port", String(port), "--host", "127.0.0.1", "--no-browser", "--no-reload", "--config", join(projectDir, "langgraph.json")],
   };
+}
+
+/**
+ * A throwaway project directory whose langgraph.json names agent-server's files.
+ * The dev server keeps its threads, runs and checkpoints in `.langgraph_api/` under the project and
+ * loads them at start: two servers on one directory (test files running in parallel) would share
+ * and overwrite that state, and a test would see threads an earlier run left. Removed when the
+ * server exits.
+ */
+function isolatedProject(): string {
+  const config = JSON.parse(readFileSync(join(AGENT_SERVER_DIR, "langgraph.json"), "utf8")) as {
+    graphs: Record<string, string>;
+    http?: { app?: string };
+  };
+  const dir = mkdtempSync(join(tmpdir(), "langgraph-agent-server-"));
+  // Relative to the new directory: the server joins (not resolves) some of these paths onto it.
+  const moved = (spec: string): string => {
+    const [file, symbol] = spec.split(":", 2);
+    return `${relative(dir, join(AGENT_SERVER_DIR, file ?? ""))}${symbol ? `:${symbol}` : ""}`;
+  };
+  config.graphs = Object.fromEntries(Object.entries(config.graphs).map(([id, spec]) => [id, moved(spec)]));
+  if (config.http?.app) config.http.app = moved(config.http.app);
+  writeFileSync(join(dir, "langgraph.json"), JSON.stringify(config, null, 2));
+  return dir;
 }
 
 /** Starts one express service and resolves once it prints `<service> listening on <url>`. */
@@ -68,10 +94,11 @@ export function spawnService(service: Exclude<ServiceName, "writing-agent">, opt
  * writing agent, and resolves once it logs "Server running at host:port". Its
  * own process group, so stop() reaches the CLI, tsx and the server together.
  */
-export function spawnAgentServer(options: SpawnOptions & { port?: number } = {}): Promise<ServiceProcess> {
-  const { command, args } = agentServerCommand(options.port ?? 0);
+export async function spawnAgentServer(options: SpawnOptions & { port?: number; isolatedState?: boolean } = {}): Promise<ServiceProcess> {
+  const stateDir = options.isolatedState ? isolatedProject() : undefined;
+  const { command, args } = agentServerCommand(options.port ?? 0, stateDir);
   const child = spawn(command, args, {
-    cwd: AGENT_SERVER_DIR,
+    cwd: stateDir ?? AGENT_SERVER_DIR,
     env: { ...(options.env ?? process.env), LANGSMITH_SERVICE: "writing-agent", LANGGRAPH_CLI_NO_ANALYTICS: "1", BROWSER: "none" },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
@@ -95,6 +122,10 @@ export function spawnAgentServer(options: SpawnOptions & { port?: number } = {})
       : /^error:/.test(line)
         ? line
         : undefined;
+  const removeState = (): void => {
+    if (stateDir !== undefined) rmSync(stateDir, { recursive: true, force: true });
+  };
+  child.once("exit", removeState);
   return awaitReady("writing-agent", child, /Server running at (\S+)/, (hostPort) => `http://${hostPort}`, options.timeoutMs ?? 90_000, options.onOutput, true, fatal);
 }
 
@@ -164,6 +195,8 @@ export interface StartAgentsOptions extends Omit<SpawnOptions, "env"> {
   ports?: Partial<Record<ServiceName, number>>;
   /** Extra variables for one process, e.g. the supervisor's WRITING_ATTEMPTS. */
   serviceEnv?: Partial<Record<ServiceName, NodeJS.ProcessEnv>>;
+  /** Run the Agent Server on a throwaway copy of its state (tests, notebooks) instead of agent-server/.langgraph_api. */
+  isolatedState?: boolean;
 }
 
 export interface RunningAgents {
@@ -189,7 +222,7 @@ export async function startAgents(options: StartAgentsOptions = {}): Promise<Run
   // Settled, not Promise.all: when one fails, the other must still be stopped once it is up.
   const agents = await Promise.allSettled([
     spawnService("research-agent", { ...spawnOptions, env: envFor("research-agent") }),
-    spawnAgentServer({ ...spawnOptions, env: envFor("writing-agent"), port: portOf("writing-agent", DEFAULT_PORTS["writing-agent"]) }),
+    spawnAgentServer({ ...spawnOptions, env: envFor("writing-agent"), port: portOf("writing-agent", DEFAULT_PORTS["writing-agent"]), isolatedState: options.isolatedState }),
   ]);
   const started = agents.flatMap((a) => (a.status === "fulfilled" ? [a.value] : []));
   try {

@@ -111,7 +111,7 @@ test("an Agent Server whose port is taken fails to start with a clear error inst
   const port = typeof address === "object" && address ? address.port : 0;
   try {
     // The CLI itself stays up after its server fails to listen; the launcher must notice the logged error.
-    await assert.rejects(spawnAgentServer({ env, port, timeoutMs: 60_000 }), new RegExp(`failed to start: port ${port} is in use \\(set AGENT_SERVER_PORT`));
+    await assert.rejects(spawnAgentServer({ env, port, timeoutMs: 60_000, isolatedState: true }), new RegExp(`failed to start: port ${port} is in use \\(set AGENT_SERVER_PORT`));
   } finally {
     await new Promise<void>((resolve) => taken.close(() => resolve()));
   }

@@ -47,6 +47,7 @@ export async function startTestStack(project: string, serviceEnv: Partial<Record
       env,
       ports: { supervisor: 0, "research-agent": 0, "writing-agent": 0 },
       serviceEnv,
+      isolatedState: true,
       onOutput: (service, line) => {
         output = `${output}[${service}] ${line}\n`.slice(-200_000);
       },
