@@ -14,7 +14,8 @@ import { DEFAULT_PORTS, PORT_ENV, URL_ENV, type ServiceName } from "./services/e
 
 export { DEFAULT_PORTS, PORT_ENV, SERVICE_NAMES, URL_ENV, type ServiceName } from "./services/env.js";
 
-const packageDir = dirname(fileURLToPath(import.meta.url));
+// Resolved by package name so it is the same from launch.ts and from dist/launch.js (notebooks).
+const packageDir = dirname(fileURLToPath(import.meta.resolve("@tracing-patterns/example-langgraph-agent/package.json")));
 /** The langgraph.json project the Agent Server serves. */
 export const AGENT_SERVER_DIR = join(packageDir, "agent-server");
 const STOP_GRACE_MS = 10_000;
@@ -54,17 +55,22 @@ export function agentServerCommand(port: number, projectDir = AGENT_SERVER_DIR):
 }
 
 /**
- * A throwaway project directory whose langgraph.json names agent-server's files.
+ * A throwaway project directory whose langgraph.json names agent-server's files (without the
+ * trace fix: the plain graph and no custom HTTP app).
  * The dev server keeps its threads, runs and checkpoints in `.langgraph_api/` under the project and
  * loads them at start: two servers on one directory (test files running in parallel) would share
  * and overwrite that state, and a test would see threads an earlier run left. Removed when the
  * server exits.
  */
-function isolatedProject(): string {
+function isolatedProject(withoutTraceFix: boolean): string {
   const config = JSON.parse(readFileSync(join(AGENT_SERVER_DIR, "langgraph.json"), "utf8")) as {
     graphs: Record<string, string>;
     http?: { app?: string };
   };
+  if (withoutTraceFix) {
+    delete config.http;
+    config.graphs = { writing_agent: "./writing-agent.ts:writingAgent" };
+  }
   const dir = mkdtempSync(join(tmpdir(), "langgraph-agent-server-"));
   // Relative to the new directory: the server joins (not resolves) some of these paths onto it.
   const moved = (spec: string): string => {
@@ -94,8 +100,17 @@ export function spawnService(service: Exclude<ServiceName, "writing-agent">, opt
  * writing agent, and resolves once it logs "Server running at host:port". Its
  * own process group, so stop() reaches the CLI, tsx and the server together.
  */
-export async function spawnAgentServer(options: SpawnOptions & { port?: number; isolatedState?: boolean } = {}): Promise<ServiceProcess> {
-  const stateDir = options.isolatedState ? isolatedProject() : undefined;
+export interface AgentServerOptions extends SpawnOptions {
+  /** Default 0: any free port. */
+  port?: number;
+  /** A throwaway state directory instead of agent-server/.langgraph_api (see isolatedProject). */
+  isolatedState?: boolean;
+  /** Serve the graph without the custom HTTP app and continueTrace: the server's default behaviour. Implies isolatedState. */
+  withoutTraceFix?: boolean;
+}
+
+export async function spawnAgentServer(options: AgentServerOptions = {}): Promise<ServiceProcess> {
+  const stateDir = options.isolatedState || options.withoutTraceFix ? isolatedProject(options.withoutTraceFix ?? false) : undefined;
   const { command, args } = agentServerCommand(options.port ?? 0, stateDir);
   const child = spawn(command, args, {
     cwd: stateDir ?? AGENT_SERVER_DIR,

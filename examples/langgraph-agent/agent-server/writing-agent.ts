@@ -63,5 +63,6 @@ function chatModel(): ChatOpenAI {
   });
 }
 
-const agent = buildWritingAgent();
-export const graph = continueTrace(() => agent);
+/** The graph alone, without trace continuation: notebook 04 serves it to show the server's default (a new root per run). */
+export const writingAgent = buildWritingAgent();
+export const graph = continueTrace(() => writingAgent);
