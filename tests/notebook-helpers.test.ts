@@ -3,6 +3,7 @@
 import { after, before, describe, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { inspect } from "node:util";
 import { RunTree } from "langsmith";
 import { getCurrentRunTree, traceable, withRunTree } from "langsmith/traceable";
 import {
@@ -18,6 +19,7 @@ import {
   expectMatch,
   expectThrows,
   expectTrace,
+  judgeRequests,
   loadConfig,
   percentile,
   postConcurrently,
@@ -27,6 +29,7 @@ import {
   startTraceServer,
   timePerCall,
   traceRoot,
+  withTracingDisabled,
   type RunningApp,
   type TraceServerHandle,
 } from "@tracing-patterns/setup";
@@ -86,6 +89,8 @@ describe("expectTrace", () => {
     assert.equal(trace.metadata("server_greet").LANGSMITH_SERVICE, "server");
     assert.ok(log.some((l) => l.startsWith(`trace ${call.traceId}: OK`)), log.join("\n"));
     assert.ok(log.some((l) => l.includes("server_greet")), "the trace tree is shown");
+    assert.equal(inspect(trace), "", "a cell ending in `await expectTrace(...)` prints nothing more");
+    assert.equal(trace.runs.length, 2);
   });
 
   test("a wrong expectation fails with the report naming it", async (t) => {
@@ -130,6 +135,25 @@ describe("expectTrace", () => {
   });
 });
 
+describe("clients", () => {
+  test("with tracing disabled a client call sends no trace headers and makes no trace; the setting is restored, also after a throw", async () => {
+    const before = process.env.LANGSMITH_TRACING;
+    const call = await withTracingDisabled(() => clientCall(server.url, { text: "off", headers: { "x-request-tag": "off" } }));
+    assert.equal(call.traceId, "");
+    assert.equal(call.status, 200);
+    assert.equal(received.get("off")?.["langsmith-trace"], undefined);
+    assert.equal(process.env.LANGSMITH_TRACING, before);
+    await assert.rejects(withTracingDisabled(() => Promise.reject(new Error("inside"))), /inside/);
+    assert.equal(process.env.LANGSMITH_TRACING, before);
+  });
+
+  test("a baggage header given to clientCall is added to the trace's own members", async () => {
+    const call = await clientCall(server.url, { text: "b", headers: { "x-request-tag": "baggage", baggage: "othervendor=1" } });
+    assert.equal(received.get("baggage")?.baggage, "langsmith-project=default,othervendor=1");
+    assert.equal(call.xTraceId, call.traceId);
+  });
+});
+
 describe("expectBrokenTrace", () => {
   test("passes when the trace fails with the named problem, and fails otherwise", async (t) => {
     captureLog(t);
@@ -156,8 +180,7 @@ describe("value checks", () => {
     assert.throws(() => expectEqual("status", 500, 200), /status: got 500, expected 200/);
     expectMatch("header", "00-abc-01", /abc/);
     assert.throws(() => expectMatch("header", null, /abc/), /header: null does not match \/abc\//);
-    const message = await expectThrows("bad call", () => Promise.reject(new TypeError("x.toHeaders is not a function")), /toHeaders/);
-    assert.equal(message, "TypeError: x.toHeaders is not a function");
+    await expectThrows("bad call", () => Promise.reject(new TypeError("x.toHeaders is not a function")), /toHeaders/);
     await assert.rejects(expectThrows("no error", () => 1, /x/), /no error: expected an error matching \/x\/, and the call succeeded/);
     await assert.rejects(expectThrows("wrong error", () => { throw new Error("other"); }, /x/), /got Error: other/);
     assert.deepEqual(log, ["ok  tags", "ok  header", "ok  bad call: TypeError: x.toHeaders is not a function"]);
@@ -171,8 +194,9 @@ describe("load drivers and judges", () => {
     const log = captureLog(t);
     const requests = await concurrentRequests(12, (request_id) => Promise.all([step({ request_id }), step({ request_id })]));
     assert.equal(requests.size, 12);
-    const verdicts = await expectIsolated(requests, { runNames: ["step"], ownRuns: 3, services: ["client"], ...isolation });
-    assert.ok(verdicts.every((v) => v.ok));
+    await expectIsolated(requests, { runNames: ["step"], ownRuns: 3, services: ["client"], ...isolation });
+    const verdicts = await judgeRequests(requests, { runNames: ["step"], ownRuns: 3, services: ["client"], ...isolation });
+    assert.deepEqual(verdicts.map((v) => [v.requestId, v.ok, v.runs.length]), [...requests.keys()].map((id) => [id, true, 3]));
     assert.ok(log.some((l) => l.startsWith("12/12 requests")), log.join("\n"));
     await assert.rejects(expectLeaks(requests, { runNames: ["step"], ownRuns: 3, ...isolation }), /expected the broken variant to mix runs between requests, and all 12 requests were isolated/);
     await assert.rejects(expectIsolated(requests, { runNames: ["step"], ownRuns: 4, ...isolation }), /12 of 12 requests failed/);

@@ -7,6 +7,7 @@
  *   const chat = await postJson(`${gateway}/chat`, { message: "hi" }, { headers: { "x-api-key": "demo-key-alice" } });
  *   chat.traceId;    // the server's x-trace-id
  *   const { traceId, result } = await traceRoot("handle_request", () => work());
+ *   await withTracingDisabled(() => work());   // LANGSMITH_TRACING=false for the call
  *
  * These use the langsmith SDK directly (getCurrentRunTree().toHeaders() when a run is current), so
  * they work with any server that continues `langsmith-trace` and `baggage`.
@@ -24,7 +25,10 @@ export interface ClientCallOptions {
   /** Text body (sent with `contentType`, default text/plain). */
   text?: string;
   contentType?: string;
-  /** Extra request headers; they win over the trace headers, so a cell can send bad ones on purpose. */
+  /**
+   * Extra request headers. They win over the trace headers, so a cell can send bad ones on purpose;
+   * a `baggage` value is added to the trace's own members, as a proxy or another vendor adds one.
+   */
   headers?: Record<string, string>;
   /** Default POST. */
   method?: string;
@@ -45,9 +49,11 @@ export async function clientCall(url: string, options: ClientCallOptions = {}): 
     const current = getCurrentRunTree(true);
     const body = options.json !== undefined ? JSON.stringify(options.json) : options.text;
     const contentType = options.json !== undefined ? "application/json" : (options.contentType ?? "text/plain");
+    const traceHeaders: Record<string, string> = isRunTree(current) ? current.toHeaders() : {};
+    const baggage = [traceHeaders.baggage, options.headers?.baggage].filter(Boolean).join(",");
     const response = await fetch(url, {
       method: options.method ?? "POST",
-      headers: { ...(isRunTree(current) ? current.toHeaders() : {}), "content-type": contentType, ...options.headers },
+      headers: { ...traceHeaders, "content-type": contentType, ...options.headers, ...(baggage ? { baggage } : {}) },
       ...(body !== undefined ? { body } : {}),
     });
     return { status: response.status, xTraceId: response.headers.get("x-trace-id"), body: await response.text() };
@@ -97,6 +103,22 @@ export async function traceRoot<T>(name: string, fn: () => Promise<T> | T, confi
   );
   const result = (await root(inputs ?? {})) as T;
   return { traceId, result };
+}
+
+/**
+ * Runs fn with LANGSMITH_TRACING=false and restores the previous value afterwards, even when fn
+ * throws: for cells that show what code does with tracing off. The setting is process-wide, and
+ * the SDK reads it per traced call, so do not run traced work concurrently meanwhile.
+ */
+export async function withTracingDisabled<T>(fn: () => Promise<T> | T): Promise<T> {
+  const previous = process.env.LANGSMITH_TRACING;
+  process.env.LANGSMITH_TRACING = "false";
+  try {
+    return await fn();
+  } finally {
+    if (previous === undefined) delete process.env.LANGSMITH_TRACING;
+    else process.env.LANGSMITH_TRACING = previous;
+  }
 }
 
 /** Reads a stream of text chunks to the end and returns the text. */

@@ -11,7 +11,7 @@
  *
  * The report's first line, `trace <id>: OK`, is what the notebook runner counts as a verified trace.
  */
-import { isDeepStrictEqual } from "node:util";
+import { inspect, isDeepStrictEqual } from "node:util";
 import type { Run } from "langsmith";
 import { readTrace, type ReadTraceOptions } from "../traces/read.js";
 import { displayTrace, renderTraceText } from "../traces/render.js";
@@ -94,8 +94,8 @@ export function expectMatch(label: string, actual: string | null | undefined, pa
   console.log(`ok  ${label}`);
 }
 
-/** Calls fn and expects it to throw (or reject) with a message matching `pattern`; returns the message. */
-export async function expectThrows(label: string, fn: () => unknown, pattern: RegExp): Promise<string> {
+/** Calls fn and expects it to throw (or reject) with a message matching `pattern`; prints the message's first line. */
+export async function expectThrows(label: string, fn: () => unknown, pattern: RegExp): Promise<void> {
   let message: string | undefined;
   try {
     await fn();
@@ -105,7 +105,6 @@ export async function expectThrows(label: string, fn: () => unknown, pattern: Re
   if (message === undefined) throw new Error(`${label}: expected an error matching ${pattern}, and the call succeeded`);
   if (!pattern.test(message)) throw new Error(`${label}: expected an error matching ${pattern}, got ${message}`);
   console.log(`ok  ${label}: ${message.split("\n")[0]}`);
-  return message;
 }
 
 /** The first run of that name in a run set; throws, listing the names there are, when none has it. */
@@ -141,13 +140,22 @@ function checked(traceId: string, runs: Run[], check: TraceCheck): CheckedTrace 
     if (strict.length) console.log(`time window relaxed (skewMs ${check.skewMs}); the default 50 ms window reports:\n${strict.map((p) => `  - ${p}`).join("\n")}`);
   }
   const full: TraceReport = { ...report, ok: report.ok && extra.length === 0, problems: [...report.problems, ...extra] };
-  return {
+  return shownAs("", {
     traceId,
     runs,
     report: full,
     run: (name) => runNamed(runs, name),
     metadata: (name) => metadataOf(runNamed(runs, name)),
-  };
+  });
+}
+
+/**
+ * tslab prints the value of a cell's last expression, so `await expectTrace(...)` at the end of a
+ * cell would print every run a second time; the check has already shown the trace and the report.
+ */
+export function shownAs<T extends object>(text: string, value: T): T {
+  Object.defineProperty(value, inspect.custom, { value: () => text, enumerable: false });
+  return value;
 }
 
 function metadataProblems(runs: readonly Run[], expected: Record<string, Record<string, unknown>>): string[] {

@@ -17,6 +17,7 @@ import type { Run } from "langsmith";
 import { readTrace, type ReadTraceOptions } from "../traces/read.js";
 import { formatReport, verifyTrace, type TraceExpectations } from "../traces/verify.js";
 import { postJson } from "./calls.js";
+import { shownAs } from "./expect.js";
 
 /** The shape of examples/async-streaming's IsolationReport that the judges read. */
 export interface IsolationResult {
@@ -113,7 +114,7 @@ export async function judgeRequests<R extends IsolationResult>(traces: Map<strin
  * For a correct variant: every request's trace must be one complete tree holding exactly its own
  * runs. Prints the summary and one request's report; throws with the first failure's report.
  */
-export async function expectIsolated<R extends IsolationResult>(traces: Map<string, string>, checks: RequestChecks<R>): Promise<Verdict[]> {
+export async function expectIsolated<R extends IsolationResult>(traces: Map<string, string>, checks: RequestChecks<R>): Promise<void> {
   const verdicts = await judgeRequests(traces, checks);
   console.log(summary(verdicts));
   const failed = verdicts.filter((v) => !v.ok);
@@ -121,7 +122,6 @@ export async function expectIsolated<R extends IsolationResult>(traces: Map<stri
   if (first) throw new Error(`${failed.length} of ${verdicts.length} requests failed; the first:\n${first.report}\n${first.isolation}`);
   const shown = verdicts[0];
   if (shown) console.log(`${shown.report}\n${shown.isolation}`);
-  return verdicts;
 }
 
 /**
@@ -139,7 +139,7 @@ export async function expectLeaks<R extends IsolationResult>(traces: Map<string,
   console.log(`\nworst trace (${worst.requestId}):\n${clip(worst.report, 10)}\n${clip(worst.isolation, 5)}`);
   const fewest = failed.reduce((a, b) => (b.runs.length < a.runs.length ? b : a), firstFailed);
   if (fewest !== worst) console.log(`\na request whose work ran elsewhere (${fewest.requestId}):\n${fewest.report}\n${fewest.isolation}`);
-  return worst;
+  return shownAs("", worst);
 }
 
 function summary(verdicts: readonly Verdict[]): string {
