@@ -14,8 +14,6 @@
  */
 import { getCurrentRunTree, traceable } from "langsmith/traceable";
 import { isRunTree, type RunTreeConfig } from "langsmith/run_trees";
-import type { Run } from "langsmith";
-import { readTrace, type ReadTraceOptions } from "../traces/read.js";
 
 export interface ClientCallOptions {
   /** The client's root run. Default "client_call". */
@@ -126,14 +124,4 @@ export async function collectText(stream: AsyncIterable<string>): Promise<string
   let text = "";
   for await (const chunk of stream) text += chunk;
   return text;
-}
-
-/**
- * Consumes a stream inside a traced root (`consume_<label>`) and reads the trace back: what the
- * consumer received, and the runs the stream's producer recorded. `expectRuns` defaults to 2.
- */
-export async function consumeTraced(label: string, consume: () => Promise<string>, read: ReadTraceOptions = {}): Promise<{ received: string; traceId: string; runs: Run[] }> {
-  const { traceId, result } = await traceRoot(`consume_${label}`, consume);
-  const runs = await readTrace(traceId, { expectRuns: 2, ...read });
-  return { received: result, traceId, runs };
 }

@@ -5,7 +5,7 @@
  * Described in docs/setup-utilities.md ("Notebook helpers").
  */
 export { expectTrace, expectBrokenTrace, expectEqual, expectMatch, expectThrows, runNamed, metadataOf, type TraceCheck, type CheckedTrace } from "./expect.js";
-export { clientCall, postJson, traceRoot, withTracingDisabled, collectText, consumeTraced, type ClientCallOptions, type ClientCallResult, type PostJsonResult } from "./calls.js";
+export { clientCall, postJson, traceRoot, withTracingDisabled, collectText, type ClientCallOptions, type ClientCallResult, type PostJsonResult } from "./calls.js";
 export {
   concurrentRequests,
   postConcurrently,
