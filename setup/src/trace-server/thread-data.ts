@@ -84,8 +84,8 @@ export interface TraceFacts {
   hasError: boolean;
 }
 
-export function traceFacts(store: TraceStore, root: StoredRun): TraceFacts {
-  const runs = store.getTraceRuns(root.trace_id).filter((r) => r.session_id === root.session_id);
+/** `runs`: the trace's runs in the root's project, when the caller has read them already. */
+export function traceFacts(store: TraceStore, root: StoredRun, runs = store.getTraceRuns(root.trace_id).filter((r) => r.session_id === root.session_id)): TraceFacts {
   const llms = runs.filter((r) => r.run_type === "llm");
   const costs = llms.map(usageCost).filter((c) => c !== null);
   const first = store.subtreeFirstTokenTime(root);
