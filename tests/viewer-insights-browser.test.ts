@@ -97,7 +97,7 @@ describe("threads, stats and share pages in Chromium", { skip, timeout: 120_000 
     const rows = await page.locator("tr.service-row").evaluateAll((trs) =>
       trs.map((tr) => ({
         service: (tr as HTMLElement).dataset.service,
-        cells: [...tr.querySelectorAll("td")].map((td) => td.textContent),
+        cells: Array.from(tr.querySelectorAll("td"), (td) => td.textContent),
         color: getComputedStyle(tr.querySelector(".wf-swatch") as Element).backgroundColor,
       })),
     );

@@ -9,7 +9,7 @@ import { ProjectConflictError, type TraceStore } from "./store.js";
 import { normalizeTime } from "./time.js";
 import type { JsonObject, RejectionInput, RejectionRule, StoredRun, RunQuery, RunUpsert, UpsertResult } from "./types.js";
 import { createShareRouter, createV2ShareRouter } from "./share.js";
-import { createRunStatsRouter } from "./stats.js";
+import { createRunStatsRouter } from "./run-stats-route.js";
 import { createThreadsRouter } from "./threads.js";
 import { createTracesQueryRouter } from "./traces-query.js";
 import { createV2Router } from "./v2.js";

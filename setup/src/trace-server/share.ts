@@ -20,69 +20,6 @@ import { isUuid } from "./validate.js";
 import { noRetryOn501, parseSelects, parseTime, rejectUnknown, toV2Run, type RunSelectField } from "./v2.js";
 import { isJsonObject } from "./wire.js";
 
-interface ShareRouterOptions {
-  requireApiKey: RequestHandler;
-  maxBodyBytes: number;
-}
-
-/** The fields of LangSmith's `RunPublicSchema`: no project, app path, attachments or thread. */
-const PUBLIC_V1_FIELDS = [
-  "id", "name", "run_type", "start_time", "end_time", "status", "trace_id", "dotted_order", "parent_run_id", "parent_run_ids",
-  "child_run_ids", "inputs", "outputs", "error", "extra", "events", "tags", "serialized", "reference_example_id",
-  "feedback_stats", "total_tokens", "prompt_tokens", "completion_tokens", "first_token_time",
-] as const satisfies ReadonlyArray<keyof StoredRun>;
-
-/** What `client.public.runs` may select (its `RunQueryParams`); full inputs and outputs are not public in v2. */
-const PUBLIC_V2_SELECTS = new Set([
-  "ID", "NAME", "RUN_TYPE", "STATUS", "START_TIME", "END_TIME", "LATENCY_SECONDS", "FIRST_TOKEN_TIME", "ERROR", "ERROR_PREVIEW",
-  "EXTRA", "METADATA", "INPUTS_PREVIEW", "OUTPUTS_PREVIEW", "PARENT_RUN_ID", "PARENT_RUN_IDS", "PROJECT_ID", "TRACE_ID", "THREAD_ID",
-  "DOTTED_ORDER", "IS_ROOT", "REFERENCE_DATASET_ID", "TOTAL_TOKENS", "PROMPT_TOKENS", "COMPLETION_TOKENS", "TOTAL_COST",
-  "PROMPT_COST", "COMPLETION_COST", "PROMPT_TOKEN_DETAILS", "COMPLETION_TOKEN_DETAILS", "PROMPT_COST_DETAILS",
-  "COMPLETION_COST_DETAILS", "PRICE_MODEL_ID", "TAGS", "THREAD_EVALUATION_TIME", "FEEDBACK_STATS",
-]);
-
-function publicV1(run: StoredRun): JsonObject {
-  const out: JsonObject = {};
-  for (const key of PUBLIC_V1_FIELDS) out[key] = run[key];
-  return out;
-}
-
-/** `selects` of a public v2 read: the public subset, PARENT_RUN_ID (public only) split off. */
-function publicSelects(values: readonly unknown[]): { selects: RunSelectField[]; parentRunId: boolean } {
-  for (const v of values) {
-    if (typeof v !== "string" || !PUBLIC_V2_SELECTS.has(v)) {
-      throw new HttpError(422, `selects: ${JSON.stringify(v)} is not a public run field; expected one of ${[...PUBLIC_V2_SELECTS].join(", ")}`);
-    }
-  }
-  return { selects: parseSelects(values.filter((v) => v !== "PARENT_RUN_ID")), parentRunId: values.includes("PARENT_RUN_ID") };
-}
-
-function openShare(store: TraceStore, tokenParam: unknown): TraceShare {
-  const token = requireUuidParam(tokenParam, "share token");
-  const share = shareByToken(store, token);
-  if (!share) throw new HttpError(404, `share token ${token} not found: it was never issued, or the trace was unshared`);
-  return share;
-}
-
-function runOfShare(store: TraceStore, req: Request, share: TraceShare, runIdParam: unknown): StoredRun {
-  const runId = requireUuidParam(runIdParam, "run id");
-  const run = sharedRuns(store, share, urlBase(req)).find((r) => r.id === runId);
-  if (!run) throw new HttpError(404, `run ${runId} is not part of the shared trace`);
-  return run;
-}
-
-function requireRun(store: TraceStore, req: Request, param: unknown): StoredRun {
-  const runId = requireUuidParam(param, "run id");
-  const run = store.getRun(runId, { urlBase: urlBase(req) });
-  if (!run) throw new HttpError(404, `run ${runId} not found`);
-  return run;
-}
-
-function tokenTaken(e: unknown): never {
-  if (e instanceof ShareTokenTakenError) throw new HttpError(409, e.message);
-  throw e;
-}
-
 /** The v1 share routes and v1 public reads; mount inside the API router (both base URLs). */
 export function createShareRouter(store: TraceStore, opts: ShareRouterOptions): Router {
   const router = express.Router();
@@ -149,17 +86,6 @@ export function createShareRouter(store: TraceStore, opts: ShareRouterOptions): 
   return router;
 }
 
-const SHARE_CREATE_BODY = new Set(["session_id", "trace_id"]);
-const SHARE_DELETE_BODY = new Set(["session_id"]);
-const PUBLIC_RETRIEVE_QUERY = new Set(["selects", "start_time"]);
-const PUBLIC_QUERY_BODY = new Set(["selects"]);
-
-function bodyUuid(body: JsonObject, key: string): string {
-  const v = body[key];
-  if (!isUuid(v)) throw new HttpError(422, `${key} is required: a UUID, got ${JSON.stringify(v)}`);
-  return v.toLowerCase();
-}
-
 /** `client.runs.share` and `client.public.runs`; mount at `/api/v2`. */
 export function createV2ShareRouter(store: TraceStore, opts: ShareRouterOptions): Router {
   const router = express.Router();
@@ -218,3 +144,78 @@ export function createV2ShareRouter(store: TraceStore, opts: ShareRouterOptions)
   router.use(noRetryOn501);
   return router;
 }
+
+interface ShareRouterOptions {
+  requireApiKey: RequestHandler;
+  maxBodyBytes: number;
+}
+
+/** The fields of LangSmith's `RunPublicSchema`: no project, app path, attachments or thread. */
+const PUBLIC_V1_FIELDS = [
+  "id", "name", "run_type", "start_time", "end_time", "status", "trace_id", "dotted_order", "parent_run_id", "parent_run_ids",
+  "child_run_ids", "inputs", "outputs", "error", "extra", "events", "tags", "serialized", "reference_example_id",
+  "feedback_stats", "total_tokens", "prompt_tokens", "completion_tokens", "first_token_time",
+] as const satisfies ReadonlyArray<keyof StoredRun>;
+
+/** What `client.public.runs` may select (its `RunQueryParams`); full inputs and outputs are not public in v2. */
+const PUBLIC_V2_SELECTS = new Set([
+  "ID", "NAME", "RUN_TYPE", "STATUS", "START_TIME", "END_TIME", "LATENCY_SECONDS", "FIRST_TOKEN_TIME", "ERROR", "ERROR_PREVIEW",
+  "EXTRA", "METADATA", "INPUTS_PREVIEW", "OUTPUTS_PREVIEW", "PARENT_RUN_ID", "PARENT_RUN_IDS", "PROJECT_ID", "TRACE_ID", "THREAD_ID",
+  "DOTTED_ORDER", "IS_ROOT", "REFERENCE_DATASET_ID", "TOTAL_TOKENS", "PROMPT_TOKENS", "COMPLETION_TOKENS", "TOTAL_COST",
+  "PROMPT_COST", "COMPLETION_COST", "PROMPT_TOKEN_DETAILS", "COMPLETION_TOKEN_DETAILS", "PROMPT_COST_DETAILS",
+  "COMPLETION_COST_DETAILS", "PRICE_MODEL_ID", "TAGS", "THREAD_EVALUATION_TIME", "FEEDBACK_STATS",
+]);
+
+function publicV1(run: StoredRun): JsonObject {
+  const out: JsonObject = {};
+  for (const key of PUBLIC_V1_FIELDS) out[key] = run[key];
+  return out;
+}
+
+/** `selects` of a public v2 read: the public subset, PARENT_RUN_ID (public only) split off. */
+function publicSelects(values: readonly unknown[]): { selects: RunSelectField[]; parentRunId: boolean } {
+  for (const v of values) {
+    if (typeof v !== "string" || !PUBLIC_V2_SELECTS.has(v)) {
+      throw new HttpError(422, `selects: ${JSON.stringify(v)} is not a public run field; expected one of ${[...PUBLIC_V2_SELECTS].join(", ")}`);
+    }
+  }
+  return { selects: parseSelects(values.filter((v) => v !== "PARENT_RUN_ID")), parentRunId: values.includes("PARENT_RUN_ID") };
+}
+
+function openShare(store: TraceStore, tokenParam: unknown): TraceShare {
+  const token = requireUuidParam(tokenParam, "share token");
+  const share = shareByToken(store, token);
+  if (!share) throw new HttpError(404, `share token ${token} not found: it was never issued, or the trace was unshared`);
+  return share;
+}
+
+function runOfShare(store: TraceStore, req: Request, share: TraceShare, runIdParam: unknown): StoredRun {
+  const runId = requireUuidParam(runIdParam, "run id");
+  const run = sharedRuns(store, share, urlBase(req)).find((r) => r.id === runId);
+  if (!run) throw new HttpError(404, `run ${runId} is not part of the shared trace`);
+  return run;
+}
+
+function requireRun(store: TraceStore, req: Request, param: unknown): StoredRun {
+  const runId = requireUuidParam(param, "run id");
+  const run = store.getRun(runId, { urlBase: urlBase(req) });
+  if (!run) throw new HttpError(404, `run ${runId} not found`);
+  return run;
+}
+
+function tokenTaken(e: unknown): never {
+  if (e instanceof ShareTokenTakenError) throw new HttpError(409, e.message);
+  throw e;
+}
+
+const SHARE_CREATE_BODY = new Set(["session_id", "trace_id"]);
+const SHARE_DELETE_BODY = new Set(["session_id"]);
+const PUBLIC_RETRIEVE_QUERY = new Set(["selects", "start_time"]);
+const PUBLIC_QUERY_BODY = new Set(["selects"]);
+
+function bodyUuid(body: JsonObject, key: string): string {
+  const v = body[key];
+  if (!isUuid(v)) throw new HttpError(422, `${key} is required: a UUID, got ${JSON.stringify(v)}`);
+  return v.toLowerCase();
+}
+

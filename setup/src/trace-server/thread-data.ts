@@ -13,6 +13,23 @@ import { timeToMs } from "./time.js";
 import type { JsonObject, StoredRun } from "./types.js";
 import { preview } from "./v2.js";
 
+/** The threads with at least one trace in the window, each with its traces oldest first. */
+export function threadsInProject(store: TraceStore, projectId: string, window: TimeWindow): Map<string, StoredRun[]> {
+  const threads = new Map<string, StoredRun[]>();
+  for (const root of candidateRoots(store, projectId, window)) {
+    const id = root.thread_id as string;
+    const turns = threads.get(id);
+    if (turns) turns.push(root);
+    else threads.set(id, [root]);
+  }
+  return threads;
+}
+
+/** Every trace of one thread, in turn order (start time, then trace id). */
+export function threadTraces(store: TraceStore, projectId: string, threadId: string): StoredRun[] {
+  return candidateRoots(store, projectId, {}, threadId).filter((r) => r.thread_id === threadId);
+}
+
 /** Longest thread id accepted in a URL; metadata values are free text, URLs are not. */
 export const MAX_THREAD_ID_LENGTH = 1024;
 
@@ -48,23 +65,6 @@ function candidateRoots(store: TraceStore, projectId: string, window: TimeWindow
   }
   const rows = store.db.prepare(`SELECT id FROM runs WHERE ${where.join(" AND ")} ORDER BY start_time, id`).all(...params) as Array<{ id: string }>;
   return rows.map((r) => store.getRun(r.id)).filter((r): r is StoredRun => r !== undefined && r.thread_id !== null);
-}
-
-/** The threads with at least one trace in the window, each with its traces oldest first. */
-export function threadsInProject(store: TraceStore, projectId: string, window: TimeWindow): Map<string, StoredRun[]> {
-  const threads = new Map<string, StoredRun[]>();
-  for (const root of candidateRoots(store, projectId, window)) {
-    const id = root.thread_id as string;
-    const turns = threads.get(id);
-    if (turns) turns.push(root);
-    else threads.set(id, [root]);
-  }
-  return threads;
-}
-
-/** Every trace of one thread, in turn order (start time, then trace id). */
-export function threadTraces(store: TraceStore, projectId: string, threadId: string): StoredRun[] {
-  return candidateRoots(store, projectId, {}, threadId).filter((r) => r.thread_id === threadId);
 }
 
 /** What a thread's listing and stats need about one trace, from all of its runs. */

@@ -19,6 +19,82 @@ import type { JsonObject, StoredRun } from "./types.js";
 import { notHere, noRetryOn501, parseTime, preview, rejectUnknown } from "./v2.js";
 import { isJsonObject } from "./wire.js";
 
+export function createThreadsRouter(store: TraceStore, opts: { requireApiKey: RequestHandler; maxBodyBytes: number }): Router {
+  const router = express.Router();
+  const { requireApiKey, maxBodyBytes } = opts;
+
+  const readBody = async (req: Request, known: ReadonlySet<string>, where: string): Promise<JsonObject> => {
+    const { value } = await readJson(req, maxBodyBytes);
+    if (!isJsonObject(value)) throw new HttpError(422, `${where}: the body must be a JSON object`);
+    rejectUnknown(Object.keys(value), known, where);
+    return value;
+  };
+
+  router.post("/threads/query", requireApiKey, async (req, res) => {
+    refuseStreaming(req, "thread queries");
+    const body = await readBody(req, THREAD_QUERY_BODY, "threads query");
+    const size = pageSize(body.page_size);
+    const offset = decodeOffset(body.cursor);
+    const threads = queryThreads(store, body, Date.now());
+    const { items, next_cursor } = page(threads, offset, size);
+    res.locals.logDetail = `${items.length} threads`;
+    res.json({ items: items.map((t) => threadSummary(store, t.id, t.turns)), next_cursor });
+  });
+
+  router.post("/threads/stats", requireApiKey, async (req, res) => {
+    const body = await readBody(req, AGGREGATE_BODY, "threads aggregate stats");
+    if (!Array.isArray(body.select)) throw new HttpError(422, "select is required: a list of statistics");
+    const select = selection(body.select, AGGREGATE_STATS, "select", true);
+    const threads = queryThreads(store, body, Date.now());
+    const facts = threads.flatMap((t) => t.turns.map((r) => traceFacts(store, r)));
+    res.json(Object.fromEntries(select.map((s) => (AGGREGATE_STATS[s] as (typeof AGGREGATE_STATS)[string])(threads.length, facts))));
+  });
+
+  router.get("/threads/:threadId/traces", requireApiKey, (req, res) => {
+    rejectUnknown(Object.keys(req.query), LIST_TRACES_QUERY, "thread traces");
+    const threadId = threadIdParam(req.params.threadId);
+    const projectId = requireProject(store, queryString(req.query, "project_id"), "project_id");
+    const selects = selection(queryList(req.query, "selects"), TRACE_SELECTORS, "selects", false);
+    const filters = filtersOf((k) => queryString(req.query, k));
+    const all = threadTraces(store, projectId, threadId);
+    const turnOf = new Map(all.map((t, i) => [t.id, i + 1]));
+    const kept = (filters.root ? all.filter(filters.root) : all).filter(
+      (t) => (!filters.trace || filters.trace(t)) && (!filters.tree || store.getTraceRuns(t.trace_id).some(filters.tree)),
+    );
+    const { items, next_cursor } = page(kept, decodeOffset(queryString(req.query, "cursor")), pageSize(queryString(req.query, "page_size")));
+    res.json({
+      items: items.map((root) => {
+        const facts = traceFacts(store, root);
+        const out: JsonObject = { trace_id: root.trace_id };
+        for (const s of selects) out[s.toLowerCase()] = (TRACE_SELECTORS[s] as TraceSelect)(facts, turnOf.get(root.id) ?? 0, threadId);
+        return out;
+      }),
+      next_cursor,
+    });
+  });
+
+  router.get("/threads/:threadId/stats", requireApiKey, (req, res) => {
+    rejectUnknown(Object.keys(req.query), STATS_QUERY, "thread stats");
+    const threadId = threadIdParam(req.params.threadId);
+    const projectId = requireProject(store, queryString(req.query, "session_id"), "session_id");
+    const selects = selection(queryList(req.query, "selects"), THREAD_STATS, "selects", true);
+    const filter = queryString(req.query, "filter");
+    const turns = threadTraces(store, projectId, threadId).filter(filter === undefined ? () => true : compileFilter(filter));
+    const facts = turns.map((t) => traceFacts(store, t));
+    res.json(Object.fromEntries(selects.map((s) => (THREAD_STATS[s] as (typeof THREAD_STATS)[string])(facts))));
+  });
+
+  const noThreadShares = (): never => {
+    throw notHere("Sharing threads (client.threads.share); share one trace with client.runs.share.create");
+  };
+  router.post("/threads/:threadId/share", requireApiKey, noThreadShares);
+  router.get("/threads/:threadId/share", requireApiKey, noThreadShares);
+  router.delete("/threads/:threadId/share", requireApiKey, noThreadShares);
+
+  router.use(noRetryOn501);
+  return router;
+}
+
 const DAY_MS = 24 * 60 * 60 * 1000;
 const DEFAULT_PAGE = 20;
 
@@ -206,78 +282,3 @@ function selection(values: readonly unknown[], known: Record<string, unknown>, k
   return values as string[];
 }
 
-export function createThreadsRouter(store: TraceStore, opts: { requireApiKey: RequestHandler; maxBodyBytes: number }): Router {
-  const router = express.Router();
-  const { requireApiKey, maxBodyBytes } = opts;
-
-  const readBody = async (req: Request, known: ReadonlySet<string>, where: string): Promise<JsonObject> => {
-    const { value } = await readJson(req, maxBodyBytes);
-    if (!isJsonObject(value)) throw new HttpError(422, `${where}: the body must be a JSON object`);
-    rejectUnknown(Object.keys(value), known, where);
-    return value;
-  };
-
-  router.post("/threads/query", requireApiKey, async (req, res) => {
-    refuseStreaming(req, "thread queries");
-    const body = await readBody(req, THREAD_QUERY_BODY, "threads query");
-    const size = pageSize(body.page_size);
-    const offset = decodeOffset(body.cursor);
-    const threads = queryThreads(store, body, Date.now());
-    const { items, next_cursor } = page(threads, offset, size);
-    res.locals.logDetail = `${items.length} threads`;
-    res.json({ items: items.map((t) => threadSummary(store, t.id, t.turns)), next_cursor });
-  });
-
-  router.post("/threads/stats", requireApiKey, async (req, res) => {
-    const body = await readBody(req, AGGREGATE_BODY, "threads aggregate stats");
-    if (!Array.isArray(body.select)) throw new HttpError(422, "select is required: a list of statistics");
-    const select = selection(body.select, AGGREGATE_STATS, "select", true);
-    const threads = queryThreads(store, body, Date.now());
-    const facts = threads.flatMap((t) => t.turns.map((r) => traceFacts(store, r)));
-    res.json(Object.fromEntries(select.map((s) => (AGGREGATE_STATS[s] as (typeof AGGREGATE_STATS)[string])(threads.length, facts))));
-  });
-
-  router.get("/threads/:threadId/traces", requireApiKey, (req, res) => {
-    rejectUnknown(Object.keys(req.query), LIST_TRACES_QUERY, "thread traces");
-    const threadId = threadIdParam(req.params.threadId);
-    const projectId = requireProject(store, queryString(req.query, "project_id"), "project_id");
-    const selects = selection(queryList(req.query, "selects"), TRACE_SELECTORS, "selects", false);
-    const filters = filtersOf((k) => queryString(req.query, k));
-    const all = threadTraces(store, projectId, threadId);
-    const turnOf = new Map(all.map((t, i) => [t.id, i + 1]));
-    const kept = (filters.root ? all.filter(filters.root) : all).filter(
-      (t) => (!filters.trace || filters.trace(t)) && (!filters.tree || store.getTraceRuns(t.trace_id).some(filters.tree)),
-    );
-    const { items, next_cursor } = page(kept, decodeOffset(queryString(req.query, "cursor")), pageSize(queryString(req.query, "page_size")));
-    res.json({
-      items: items.map((root) => {
-        const facts = traceFacts(store, root);
-        const out: JsonObject = { trace_id: root.trace_id };
-        for (const s of selects) out[s.toLowerCase()] = (TRACE_SELECTORS[s] as TraceSelect)(facts, turnOf.get(root.id) ?? 0, threadId);
-        return out;
-      }),
-      next_cursor,
-    });
-  });
-
-  router.get("/threads/:threadId/stats", requireApiKey, (req, res) => {
-    rejectUnknown(Object.keys(req.query), STATS_QUERY, "thread stats");
-    const threadId = threadIdParam(req.params.threadId);
-    const projectId = requireProject(store, queryString(req.query, "session_id"), "session_id");
-    const selects = selection(queryList(req.query, "selects"), THREAD_STATS, "selects", true);
-    const filter = queryString(req.query, "filter");
-    const turns = threadTraces(store, projectId, threadId).filter(filter === undefined ? () => true : compileFilter(filter));
-    const facts = turns.map((t) => traceFacts(store, t));
-    res.json(Object.fromEntries(selects.map((s) => (THREAD_STATS[s] as (typeof THREAD_STATS)[string])(facts))));
-  });
-
-  const noThreadShares = (): never => {
-    throw notHere("Sharing threads (client.threads.share); share one trace with client.runs.share.create");
-  };
-  router.post("/threads/:threadId/share", requireApiKey, noThreadShares);
-  router.get("/threads/:threadId/share", requireApiKey, noThreadShares);
-  router.delete("/threads/:threadId/share", requireApiKey, noThreadShares);
-
-  router.use(noRetryOn501);
-  return router;
-}

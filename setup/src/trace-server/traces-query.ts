@@ -17,6 +17,35 @@ import { isUuid } from "./validate.js";
 import { notHere, noRetryOn501, parseSelects, parseTime, rejectUnknown, toV2Run, type RunSelectField } from "./v2.js";
 import { isJsonObject } from "./wire.js";
 
+export function createTracesQueryRouter(store: TraceStore, opts: { requireApiKey: RequestHandler; maxBodyBytes: number }): Router {
+  const router = express.Router();
+  router.post("/traces/query", opts.requireApiKey, async (req, res) => {
+    refuseStreaming(req, "trace queries");
+    const { value } = await readJson(req, opts.maxBodyBytes);
+    const { query, selects } = parseTracesQuery(value, Date.now());
+    const base = urlBase(req);
+    const page = store.queryRuns(query, { urlBase: base });
+    const rootSelects = selects.filter((s) => !AGGREGATES.has(s));
+    const aggregates = selects.filter((s) => AGGREGATES.has(s));
+    const ctx = { store, subtreeUsage: false, urlBase: base };
+    res.locals.logDetail = `${page.runs.length} traces`;
+    res.json({
+      items: page.runs.map((root) => {
+        const item: JsonObject = { root_run: toV2Run(root, rootSelects, ctx), query_metadata: null };
+        if (aggregates.length) {
+          const facts = traceFacts(store, root);
+          const values: Record<string, unknown> = { TOTAL_TOKENS: facts.totalTokens, TOTAL_COST: facts.cost?.total ?? null, FIRST_TOKEN_TIME: facts.firstTokenTime };
+          item.trace_aggregates = Object.fromEntries(aggregates.map((a) => [a.toLowerCase(), values[a]]));
+        }
+        return item;
+      }),
+      next_cursor: page.nextCursor,
+    });
+  });
+  router.use(noRetryOn501);
+  return router;
+}
+
 const DAY_MS = 24 * 60 * 60 * 1000;
 const MAX_PAGE = 100;
 const AGGREGATES = new Set<RunSelectField>(["TOTAL_TOKENS", "TOTAL_COST", "FIRST_TOKEN_TIME"]);
@@ -65,31 +94,3 @@ function parseTracesQuery(body: unknown, nowMs: number): { query: RunQuery; sele
   return { query, selects: parseSelects(Array.isArray(body.selects) ? body.selects : []) };
 }
 
-export function createTracesQueryRouter(store: TraceStore, opts: { requireApiKey: RequestHandler; maxBodyBytes: number }): Router {
-  const router = express.Router();
-  router.post("/traces/query", opts.requireApiKey, async (req, res) => {
-    refuseStreaming(req, "trace queries");
-    const { value } = await readJson(req, opts.maxBodyBytes);
-    const { query, selects } = parseTracesQuery(value, Date.now());
-    const base = urlBase(req);
-    const page = store.queryRuns(query, { urlBase: base });
-    const rootSelects = selects.filter((s) => !AGGREGATES.has(s));
-    const aggregates = selects.filter((s) => AGGREGATES.has(s));
-    const ctx = { store, subtreeUsage: false, urlBase: base };
-    res.locals.logDetail = `${page.runs.length} traces`;
-    res.json({
-      items: page.runs.map((root) => {
-        const item: JsonObject = { root_run: toV2Run(root, rootSelects, ctx), query_metadata: null };
-        if (aggregates.length) {
-          const facts = traceFacts(store, root);
-          const values: Record<string, unknown> = { TOTAL_TOKENS: facts.totalTokens, TOTAL_COST: facts.cost?.total ?? null, FIRST_TOKEN_TIME: facts.firstTokenTime };
-          item.trace_aggregates = Object.fromEntries(aggregates.map((a) => [a.toLowerCase(), values[a]]));
-        }
-        return item;
-      }),
-      next_cursor: page.nextCursor,
-    });
-  });
-  router.use(noRetryOn501);
-  return router;
-}

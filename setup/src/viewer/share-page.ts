@@ -13,6 +13,20 @@ import { formatDuration } from "../traces/tree.js";
 import { ASSET_PATH, layoutStoredRuns, renderRunDetails } from "./pages.js";
 import { escapeHtml, renderLegend, renderWaterfall } from "./render-core.js";
 
+/** `GET /public/:token/r`, public (no API key), under the viewer's security headers. */
+export function mountSharePage(router: Router, store: TraceStore): void {
+  router.get("/public/:token/r", (req, res) => {
+    const token = String(req.params.token);
+    const share = isUuid(token) ? shareByToken(store, token) : undefined;
+    const runs = share ? sharedRuns(store, share) : [];
+    if (!share || runs.length === 0) {
+      res.status(404).type("html").send(notShared());
+      return;
+    }
+    res.type("html").send(renderSharedTrace(share, runs, oneParam(req, "run")));
+  });
+}
+
 export function sharePath(token: string, runId?: string): string {
   return `/public/${encodeURIComponent(token)}/r${runId ? `?run=${encodeURIComponent(runId)}` : ""}`;
 }
@@ -89,16 +103,3 @@ function oneParam(req: Request, name: string): string | undefined {
   return typeof v === "string" ? v : undefined;
 }
 
-/** `GET /public/:token/r`, public (no API key), under the viewer's security headers. */
-export function mountSharePage(router: Router, store: TraceStore): void {
-  router.get("/public/:token/r", (req, res) => {
-    const token = String(req.params.token);
-    const share = isUuid(token) ? shareByToken(store, token) : undefined;
-    const runs = share ? sharedRuns(store, share) : [];
-    if (!share || runs.length === 0) {
-      res.status(404).type("html").send(notShared());
-      return;
-    }
-    res.type("html").send(renderSharedTrace(share, runs, oneParam(req, "run")));
-  });
-}

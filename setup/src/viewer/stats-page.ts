@@ -17,6 +17,15 @@ import { filterForm, findProject, parseWindow, percent, seconds, usd, windowStar
 import { shell } from "./pages.js";
 import { assignServiceColors, escapeHtml, serviceSwatch, UNKNOWN_SERVICE_COLOR } from "./render-core.js";
 
+export function mountStatsPage(router: Router, store: TraceStore, auth: RequestHandler): void {
+  router.get("/stats", auth, (req, res) => {
+    const window = parseWindow(req.query.window);
+    const project = findProject(store, req.query.project) ?? latestProject(store);
+    const view = project ? projectStatsView(store, project, windowStart(window)) : undefined;
+    res.type("html").send(renderStatsPage({ projects: store.listProjects({ limit: 100 }), project, window, view }));
+  });
+}
+
 /** Label of runs no service claims (no LANGSMITH_SERVICE on them or any ancestor). */
 export const NO_SERVICE = "(no service)";
 
@@ -141,11 +150,3 @@ function latestProject(store: TraceStore): StoredProject | undefined {
   return latest?.project_ids[0] === undefined ? store.listProjects({ limit: 1 })[0] : store.getProject(latest.project_ids[0]);
 }
 
-export function mountStatsPage(router: Router, store: TraceStore, auth: RequestHandler): void {
-  router.get("/stats", auth, (req, res) => {
-    const window = parseWindow(req.query.window);
-    const project = findProject(store, req.query.project) ?? latestProject(store);
-    const view = project ? projectStatsView(store, project, windowStart(window)) : undefined;
-    res.type("html").send(renderStatsPage({ projects: store.listProjects({ limit: 100 }), project, window, view }));
-  });
-}

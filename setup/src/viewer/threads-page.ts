@@ -13,6 +13,32 @@ import { firstLine, escapeHtml } from "./render-core.js";
 import { filterForm, findProject, parseWindow, percent, seconds, usd, windowStart, type WindowName } from "./page-filters.js";
 import { shell, tracePath } from "./pages.js";
 
+export function mountThreadPages(router: Router, store: TraceStore, auth: RequestHandler): void {
+  router.get("/threads", auth, (req, res) => {
+    const window = parseWindow(req.query.window);
+    const project = findProject(store, req.query.project);
+    const projects = store.listProjects({ limit: 100 });
+    const min = windowStart(window);
+    const found: Array<{ project: StoredProject; id: string; turns: StoredRun[]; last: string }> = [];
+    for (const p of project ? [project] : projects) {
+      for (const [id, turns] of threadsInProject(store, p.id, min === undefined ? {} : { min })) {
+        found.push({ project: p, id, turns, last: turns[turns.length - 1]?.start_time ?? "" });
+      }
+    }
+    found.sort((a, b) => b.last.localeCompare(a.last) || a.id.localeCompare(b.id));
+    const threads = found.slice(0, MAX_LISTED).map((t) => ({ project: t.project, id: t.id, last: t.last, totals: totalsOf(t.turns.map((r) => traceFacts(store, r))) }));
+    res.type("html").send(renderThreadList({ projects, project, window, threads, total: found.length }));
+  });
+
+  router.get("/threads/:threadId", auth, (req, res) => {
+    const project = findProject(store, req.query.project);
+    if (!project) throw new HttpError(404, "a thread page needs ?project=<project name or id>: a thread belongs to one project");
+    const threadId = String(req.params.threadId);
+    const facts = threadTraces(store, project.id, threadId).map((t) => traceFacts(store, t));
+    res.status(facts.length ? 200 : 404).type("html").send(renderThreadPage({ project, threadId, facts }));
+  });
+}
+
 /** Threads listed at most; the rest are counted, not shown. */
 const MAX_LISTED = 200;
 
@@ -111,28 +137,3 @@ ${totalsHtml(totals, "Thread totals")}
   return shell({ title: `Thread ${input.threadId}`, body, bodyAttrs: `class="page-thread"` });
 }
 
-export function mountThreadPages(router: Router, store: TraceStore, auth: RequestHandler): void {
-  router.get("/threads", auth, (req, res) => {
-    const window = parseWindow(req.query.window);
-    const project = findProject(store, req.query.project);
-    const projects = store.listProjects({ limit: 100 });
-    const min = windowStart(window);
-    const found: Array<{ project: StoredProject; id: string; turns: StoredRun[]; last: string }> = [];
-    for (const p of project ? [project] : projects) {
-      for (const [id, turns] of threadsInProject(store, p.id, min === undefined ? {} : { min })) {
-        found.push({ project: p, id, turns, last: turns[turns.length - 1]?.start_time ?? "" });
-      }
-    }
-    found.sort((a, b) => b.last.localeCompare(a.last) || a.id.localeCompare(b.id));
-    const threads = found.slice(0, MAX_LISTED).map((t) => ({ project: t.project, id: t.id, last: t.last, totals: totalsOf(t.turns.map((r) => traceFacts(store, r))) }));
-    res.type("html").send(renderThreadList({ projects, project, window, threads, total: found.length }));
-  });
-
-  router.get("/threads/:threadId", auth, (req, res) => {
-    const project = findProject(store, req.query.project);
-    if (!project) throw new HttpError(404, "a thread page needs ?project=<project name or id>: a thread belongs to one project");
-    const threadId = String(req.params.threadId);
-    const facts = threadTraces(store, project.id, threadId).map((t) => traceFacts(store, t));
-    res.status(facts.length ? 200 : 404).type("html").send(renderThreadPage({ project, threadId, facts }));
-  });
-}
