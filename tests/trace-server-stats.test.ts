@@ -127,6 +127,8 @@ test("POST /runs/stats groups by metadata (per service), honours select, and ref
   assert.equal((await ask({ session: [projectId], group_by: { attribute: "metadata" } })).status, 422);
   assert.equal((await ask({ session: [projectId], select: ["p95"] })).status, 422);
   assert.equal((await ask({ session: [projectId], bogus: true })).status, 422);
+  assert.equal((await ask({ session: [projectId], select: ["toString"] })).status, 422, "names are own fields, not inherited ones");
+  assert.deepEqual((await ask({ session: [projectId], group_by: { attribute: "metadata", path: "__proto__" } })).json, {}, "no run has that key");
   assert.equal((await ask({ session: [projectId], search_filter: "x" })).status, 501);
   assert.equal((await ask({ session: [projectId], filter: "eq(nope" })).status, 400);
 });

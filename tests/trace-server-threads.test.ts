@@ -172,6 +172,8 @@ test("thread routes refuse what the local server cannot answer with a 501 the SD
   assert.equal(await statusOf(collect(client.threads.query({ project_id: pid, cursor: "nonsense" }))), 422);
   const { status } = await postJson(server, "/api/v2/threads/query", { project_id: pid, bogus: 1 });
   assert.equal(status, 422);
+  const inherited = await fetch(`${server.url}/api/v2/threads/t-1/stats?session_id=${pid}&selects=toString`, { headers: { "x-api-key": "local" } });
+  assert.equal(inherited.status, 422, "a select name is an own field, not an inherited one");
 });
 
 test("client.traces.query lists root runs with trace-wide aggregates", async (t) => {
@@ -232,4 +234,6 @@ test("client.listProjects({ metadata }) returns the projects whose metadata has 
   assert.deepEqual(await names({ team: "z" }), []);
   const res = await fetch(`${server.url}/sessions?metadata=${encodeURIComponent("not json")}`, { headers: { "x-api-key": "local" } });
   assert.equal(res.status, 422);
+  const proto = await fetch(`${server.url}/sessions?metadata=${encodeURIComponent('{"__proto__":{}}')}`, { headers: { "x-api-key": "local" } });
+  assert.deepEqual(await proto.json(), [], "no project has an own __proto__ key");
 });

@@ -129,7 +129,7 @@ function parseStatsRequest(body: unknown): StatsRequest {
   if (rawSelect !== undefined) {
     if (!Array.isArray(rawSelect)) throw new HttpError(422, "select must be a list of stat names");
     select = rawSelect.flatMap((s) => {
-      if (typeof s === "string" && s in SELECT_GROUPS) return [...(SELECT_GROUPS[s] ?? [])];
+      if (typeof s === "string" && Object.hasOwn(SELECT_GROUPS, s)) return [...(SELECT_GROUPS[s] ?? [])];
       if (s === "session_feedback_stats") throw new HttpError(501, "session_feedback_stats is not available on the local trace server");
       if (typeof s !== "string" || !(STATS_SELECT as readonly string[]).includes(s)) throw new HttpError(422, `select: unknown stat ${JSON.stringify(s)}`);
       return [s as keyof RunStats];
@@ -161,7 +161,7 @@ function groupKeys(run: StoredRun, by: GroupBy): string[] {
       return [...new Set(run.tags)];
     case "metadata": {
       const metadata = run.extra.metadata;
-      const value = isJsonObject(metadata) ? metadata[by.path ?? ""] : undefined;
+      const value = isJsonObject(metadata) && Object.hasOwn(metadata, by.path ?? "") ? metadata[by.path ?? ""] : undefined;
       return value === undefined || value === null ? [] : [typeof value === "string" ? value : JSON.stringify(value)];
     }
   }

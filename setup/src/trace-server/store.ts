@@ -1041,7 +1041,7 @@ export class TraceStore {
 
 function hasMetadata(extra: JsonObject | null, wanted: JsonObject): boolean {
   const metadata = asObject(extra?.metadata) ?? {};
-  return Object.entries(wanted).every(([key, value]) => key in metadata && JSON.stringify(metadata[key]) === JSON.stringify(value));
+  return Object.entries(wanted).every(([key, value]) => Object.hasOwn(metadata, key) && JSON.stringify(metadata[key]) === JSON.stringify(value));
 }
 
 function toProject(row: ProjectRow): StoredProject {

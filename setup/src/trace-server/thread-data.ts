@@ -158,16 +158,17 @@ export function totalsOf(facts: readonly TraceFacts[]): TraceTotals {
 
 /** The feedback on these runs per key, `{ n, avg }`, merged from each run's `feedback_stats`. */
 export function mergedFeedback(runs: readonly StoredRun[]): Record<string, { n: number; avg: number | null }> {
-  const merged: Record<string, { n: number; sum: number; scored: number }> = {};
+  // A Map: feedback keys are client text, "__proto__" included.
+  const merged = new Map<string, { n: number; sum: number; scored: number }>();
   for (const r of runs) {
     for (const [key, stat] of Object.entries(r.feedback_stats ?? {})) {
       const { n, avg } = stat as { n: number; avg: number | null };
-      const seen = merged[key] ?? { n: 0, sum: 0, scored: 0 };
+      const seen = merged.get(key) ?? { n: 0, sum: 0, scored: 0 };
       // avg covers the scored points only; without the per-point scores, weigh it by n.
-      merged[key] = { n: seen.n + n, sum: seen.sum + (avg ?? 0) * n, scored: seen.scored + (avg === null ? 0 : n) };
+      merged.set(key, { n: seen.n + n, sum: seen.sum + (avg ?? 0) * n, scored: seen.scored + (avg === null ? 0 : n) });
     }
   }
-  return Object.fromEntries(Object.entries(merged).map(([k, v]) => [k, { n: v.n, avg: v.scored ? v.sum / v.scored : null }]));
+  return Object.fromEntries([...merged].map(([k, v]) => [k, { n: v.n, avg: v.scored ? v.sum / v.scored : null }]));
 }
 
 /** LangSmith's `Thread` summary of a thread's traces (oldest first) in the query window. */

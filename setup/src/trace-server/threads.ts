@@ -277,7 +277,7 @@ function selection(values: readonly unknown[], known: Record<string, unknown>, k
   if (required && values.length === 0) throw new HttpError(422, `${key} is required: at least one of ${Object.keys(known).join(", ")}`);
   for (const v of values) {
     if (v === "OP") throw notHere("OP (the numeric run-type code of legacy clients; select NAME, or RUN_TYPE through client.runs.query)");
-    if (typeof v !== "string" || !(v in known)) throw new HttpError(422, `${key}: unknown value ${JSON.stringify(v)}; expected one of ${Object.keys(known).join(", ")}`);
+    if (typeof v !== "string" || !Object.hasOwn(known, v)) throw new HttpError(422, `${key}: unknown value ${JSON.stringify(v)}; expected one of ${Object.keys(known).join(", ")}`);
   }
   return values as string[];
 }

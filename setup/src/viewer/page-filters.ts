@@ -13,7 +13,7 @@ export type WindowName = keyof typeof WINDOWS;
 export const DEFAULT_WINDOW: WindowName = "7d";
 
 export function parseWindow(value: unknown): WindowName {
-  return typeof value === "string" && value in WINDOWS ? (value as WindowName) : DEFAULT_WINDOW;
+  return typeof value === "string" && Object.hasOwn(WINDOWS, value) ? (value as WindowName) : DEFAULT_WINDOW;
 }
 
 /** The earliest start time the window takes in, or undefined for all time. */
