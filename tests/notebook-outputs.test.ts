@@ -52,6 +52,12 @@ test("outputs are copied cleaned: ANSI removed, repository paths relative, strea
   assert.deepEqual(notebook.metadata, { kernelspec: { name: "tslab" } });
 });
 
+test("the run's own stack origins are shown as the default ones; other ports stay as they were", () => {
+  const ran = executed([stream("trace viewer http://127.0.0.1:40123/traces/x, model http://127.0.0.1:40124/v1, gateway http://127.0.0.1:40999\n")]);
+  const { notebook } = withOutputs(source(), ran, { ...context, origins: { "http://127.0.0.1:40123": "http://127.0.0.1:1984", "http://127.0.0.1:40124": "http://127.0.0.1:1985" } });
+  assert.deepEqual(notebook.cells[1]?.outputs?.[0]?.text, ["trace viewer http://127.0.0.1:1984/traces/x, model http://127.0.0.1:1985/v1, gateway http://127.0.0.1:40999\n"]);
+});
+
 test("a secret, an API-key shape or a machine path in an output is refused, naming the cell", () => {
   const cases: Array<[string, RegExp]> = [
     [`key ${context.secrets[0]}`, /cell 1: an API key from the environment/],

@@ -1,8 +1,10 @@
 // `npm run patterns`: execute every notebook headless and print one line each.
 // `npm run patterns -- 01 03` runs only the notebooks whose path contains "01" or "03".
 // `--save` (`npm run notebooks:outputs`) also writes each passing notebook's outputs into the
-// committed notebook (lib/notebook-outputs.ts), from an offline run: API keys are cleared first.
-import { ensureLocalStack, loadConfig, applyConfig } from "@tracing-patterns/setup";
+// committed notebook (lib/notebook-outputs.ts). That run is offline (API keys cleared) and uses a
+// stack of its own on free ports, in memory, so a running `npm start` is neither used nor filled;
+// its URLs are shown in the outputs as the default ones.
+import { DEFAULT_MODEL_SERVER_PORT, DEFAULT_TRACE_SERVER_PORT, ensureLocalStack, loadConfig, applyConfig } from "@tracing-patterns/setup";
 import { listNotebooks, repoRoot, runNotebook } from "./lib/notebooks.js";
 import { machineContext, saveOutputs } from "./lib/notebook-outputs.js";
 
@@ -12,13 +14,18 @@ const only = args.filter((a) => a !== "--save");
 // The secrets to look for in outputs are the ones this environment holds, read before clearing them.
 const seen = { ...process.env };
 loadConfig({ env: seen });
-const context = machineContext(repoRoot, seen);
 const offline = { LANGSMITH_API_KEY: "", OPENAI_API_KEY: "" };
-if (save) Object.assign(process.env, offline);
+if (save) {
+  Object.assign(process.env, offline, { TRACE_SERVER_URL: "", MODEL_SERVER_URL: "", TRACE_SERVER_PORT: "0", MODEL_SERVER_PORT: "0", TRACE_SERVER_DB: "" });
+}
 
 const config = loadConfig();
 applyConfig(config);
 const stack = await ensureLocalStack();
+const origins: Record<string, string> = {};
+if (stack.traceServerUrl) origins[new URL(stack.traceServerUrl).origin] = `http://127.0.0.1:${DEFAULT_TRACE_SERVER_PORT}`;
+if (stack.modelUrl) origins[new URL(stack.modelUrl).origin] = `http://127.0.0.1:${DEFAULT_MODEL_SERVER_PORT}`;
+const context = machineContext(repoRoot, seen, origins);
 let failed = 0;
 try {
   for (const path of listNotebooks().filter((p) => only.length === 0 || only.some((o) => p.includes(o)))) {

@@ -34,6 +34,11 @@ export interface OutputContext {
   secrets: string[];
   /** Absolute paths of this machine that must not appear (home, temp). */
   privatePaths: string[];
+  /**
+   * Origins to show as others: the run's own stack listens on free ports, shown as the default
+   * ports a reader's `npm start` uses, so outputs do not change with the port a run happened to get.
+   */
+  origins?: Record<string, string>;
 }
 
 export interface SaveResult {
@@ -44,10 +49,10 @@ export interface SaveResult {
 }
 
 /** The context for this machine: the repository root, the API keys in the environment, home and temp. */
-export function machineContext(root: string, env: NodeJS.ProcessEnv = process.env): OutputContext {
+export function machineContext(root: string, env: NodeJS.ProcessEnv = process.env, origins: Record<string, string> = {}): OutputContext {
   const secrets = [env.LANGSMITH_API_KEY, env.LANGCHAIN_API_KEY, env.OPENAI_API_KEY].filter((v): v is string => !!v && v !== "local");
   const privatePaths = [homedir(), tmpdir()].filter((p) => p.length > 1).map((p) => p.replace(/\/+$/, "") + "/");
-  return { root: root.replace(/\/+$/, ""), secrets, privatePaths };
+  return { root: root.replace(/\/+$/, ""), secrets, privatePaths, origins };
 }
 
 /** Writes the executed notebook's outputs into the source notebook, unless a check finds something. */
@@ -98,7 +103,9 @@ function lines(value: string): string[] {
 }
 
 function cleanText(value: string, context: OutputContext): string {
-  return value.replace(ANSI, "").split(`${context.root}/`).join("");
+  let text = value.replace(ANSI, "").split(`${context.root}/`).join("");
+  for (const [from, to] of Object.entries(context.origins ?? {})) text = text.split(from).join(to);
+  return text;
 }
 
 function cleanOutput(output: Output, context: OutputContext): Output {
