@@ -21,5 +21,6 @@ export { NOTES, buildResearchAgent, researchResult, searchNotes, type Note, type
 export { buildSupervisor, parseRoute, writingRequest, type Route, type SupervisorAgents, type SupervisorState } from "./services/supervisor-graph.js";
 export { inheritedConfig } from "./services/run-config.js";
 export { WRITING_AGENT_ID, callWritingAgent, serverThreadId, writingAgentClient } from "./services/writing-client.js";
-export { researchOverHttp, withTeamReplica, type ResearchOptions } from "./services/supervisor.js";
+export { researchOverHttp, withTeamReplica, type ResearchOptions } from "./services/research-client.js";
 export { BAGGAGE_KEY, TRACE_KEY, continueTrace, forwardTraceHeaders, parentFromConfig, tracingConfigFor, type AgentServerTrust, type ContinueTraceOptions } from "./agent-server/trace-context.js";
+export { buildWritingAgent, formatCitations } from "./agent-server/writing-agent.js";

@@ -69,7 +69,7 @@ function isolatedProject(withoutTraceFix: boolean): string {
   };
   if (withoutTraceFix) {
     delete config.http;
-    config.graphs = { writing_agent: "./writing-agent.ts:writingAgent" };
+    config.graphs = { writing_agent: "./writing-agent.ts:plainGraph" };
   }
   const dir = mkdtempSync(join(tmpdir(), "langgraph-agent-server-"));
   // Relative to the new directory: the server joins (not resolves) some of these paths onto it.

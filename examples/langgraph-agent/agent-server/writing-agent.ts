@@ -63,6 +63,12 @@ function chatModel(): ChatOpenAI {
   });
 }
 
-/** The graph alone, without trace continuation: notebook 04 serves it to show the server's default (a new root per run). */
-export const writingAgent = buildWritingAgent();
-export const graph = continueTrace(() => writingAgent);
+// Built on first use, not at import: importing this file (notebook 04 does) must not read the
+// model's environment before the caller has set it.
+let agent: ReturnType<typeof buildWritingAgent> | undefined;
+const writingAgent = (): ReturnType<typeof buildWritingAgent> => (agent ??= buildWritingAgent());
+
+/** The graph with the caller's trace continued: what langgraph.json serves. */
+export const graph = continueTrace(writingAgent);
+/** The graph alone, the server's default (each run a new root): notebook 04 serves it to show that. */
+export const plainGraph = writingAgent;
