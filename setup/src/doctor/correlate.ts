@@ -52,11 +52,15 @@ function leaves(tree: TraceTree): TraceNode[] {
   return [...tree.nodes.values()].filter((n) => n.children.length === 0 && n.startMs !== undefined);
 }
 
-/** `inner` ran inside `outer`'s time window (allowing `slackMs` of clock difference). */
+/**
+ * `inner` ran inside `outer`'s time window, allowing `slackMs` of clock difference between the two
+ * services; and it took no longer than `outer` (clocks may be offset, but they tick at the same rate).
+ */
 function within(inner: TraceNode, outer: TraceNode, slackMs: number, now: number): boolean {
   if (inner.startMs === undefined || outer.startMs === undefined) return false;
   const outerEnd = outer.endMs ?? now;
-  return inner.startMs >= outer.startMs - slackMs && inner.startMs <= outerEnd + slackMs && (inner.endMs ?? inner.startMs) <= outerEnd + slackMs;
+  const innerEnd = inner.endMs ?? now;
+  return inner.startMs >= outer.startMs - slackMs && innerEnd <= outerEnd + slackMs && innerEnd - inner.startMs <= outerEnd - outer.startMs;
 }
 
 function hopsOf(trees: Iterable<TraceTree>): Set<string> {
@@ -207,6 +211,10 @@ function windowMatches(ctx: Context, others: Other[], linked: Set<string>, hops:
       }
     }
   }
+  // Strongest evidence first: a trace is linked once, by its best match.
+  const strength = (p: (typeof pairs)[number]): number =>
+    (p.caller.service === p.callee.service ? 4 : 0) + (nameMatches(p.caller, p.callee) ? 2 : 0) + (hops.has(`${p.caller.service}\u0000${p.callee.service}`) ? 2 : 0);
+  pairs.sort((a, b) => strength(b) - strength(a));
   const out: Finding[] = [];
   for (const pair of pairs) {
     const { caller, callee, other } = pair;
@@ -274,6 +282,7 @@ function siblingInsideLeaf(ctx: Context): Finding[] {
           x.startMs !== undefined &&
           x.endMs !== undefined &&
           x.startMs >= (waiting.startMs as number) + 2 &&
+          x.startMs < (waiting.endMs as number) &&
           x.endMs <= (waiting.endMs as number),
       );
       if (inside.length === 0) continue;
