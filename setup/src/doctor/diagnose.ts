@@ -111,9 +111,9 @@ function orphans(ctx: Context): Finding[] {
       cause =
         `The parent never reached this backend${missing.length > 1 ? `, nor ${plural(missing.length - 1, "run")} above it` : ""}. ` +
         (continued
-          ? `${services} continued a context that arrived in the langsmith-trace header, so it is the caller's runs that are missing: `
-          : "") +
-        "the process that owned the parent crashed or was killed before it flushed its batch (the SDK sends runs in the background), " +
+          ? `${services} continued a context that arrived in the langsmith-trace header, so it is the caller's runs that are missing: the`
+          : "The") +
+        " process that owned the parent crashed or was killed before it flushed its batch (the SDK sends runs in the background), " +
         "it writes to another endpoint or workspace, it sampled the run out (LANGSMITH_SAMPLING_RATE), or the parent was rejected by a backend that does not record rejections.";
     }
     out.push(

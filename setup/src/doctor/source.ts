@@ -56,6 +56,14 @@ function iso(ms: number): string {
 
 /** Every project of the workspace, id to name: the v2 read API needs project ids. */
 export async function listProjectNames(client: Client, apiUrl: string): Promise<Map<string, string>> {
+  // The Client retries a refused connection four times with backoff (about 20 s); a backend that
+  // is down should fail the doctor at once. /info needs no key, on LangSmith and locally.
+  try {
+    await fetch(`${apiUrl}/info`, { signal: AbortSignal.timeout(10_000) });
+  } catch (error) {
+    const reason = error instanceof Error ? ((error.cause as Error | undefined)?.message ?? error.message) : String(error);
+    throw new DoctorReadError(`could not reach ${apiUrl}: ${reason}`);
+  }
   const names = new Map<string, string>();
   try {
     for await (const project of client.listProjects()) names.set(project.id, project.name ?? project.id);
