@@ -180,9 +180,16 @@ test("lost context: a listener of a poller started at startup runs the work as a
   const [lost] = only(await stack.diagnose(traceId, 5), "flat");
   assert.deepEqual(names(lost as Finding), ["format_reply", "wait_for_reply"]);
   assert.equal(lost?.relatedTraces.length, 1);
-  const detached = await stack.settle(lost?.relatedTraces[0] as string, 1);
+  const detachedId = lost?.relatedTraces[0] as string;
+  const detached = await stack.settle(detachedId, 1);
   assert.deepEqual(detached.map((r) => r.name), ["format_reply"]);
   assert.match(lost?.cause ?? "", /AsyncLocalStorage/);
+  // From the detached trace's side: the one run that waited for it, not the "do_work" left open
+  // by the killed process earlier in this file (an open run has no window to contain anything).
+  const fromDetached = only(await stack.diagnose(detachedId, 1), "flat");
+  assert.equal(fromDetached.length, 1);
+  assert.deepEqual(names(fromDetached[0] as Finding), ["format_reply", "wait_for_reply"]);
+  assert.deepEqual(fromDetached[0]?.relatedTraces, [traceId]);
 });
 
 test("rejected runs: a run whose trace_id disagrees with its dotted_order is refused, its child is orphaned", async () => {

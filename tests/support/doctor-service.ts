@@ -83,7 +83,10 @@ const waitForReply = traceable(
     new Promise((resolve) => {
       const emitter = source.via === "startup" ? poller : replies;
       emitter.once(source.via === "startup" ? "tick" : "reply", () => {
-        void sleep(5).then(() => formatReply({ text: "done" })).then(resolve);
+        // Some handling before and after, so the waiting run ends clearly after the reply's work.
+        void sleep(5)
+          .then(() => formatReply({ text: "done" }))
+          .then((formatted) => sleep(5).then(() => resolve(formatted)));
       });
     }),
   { name: "wait_for_reply" },

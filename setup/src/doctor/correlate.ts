@@ -55,10 +55,11 @@ function leaves(tree: TraceTree): TraceNode[] {
 /**
  * `inner` ran inside `outer`'s time window, allowing `slackMs` of clock difference between the two
  * services; and it took no longer than `outer` (clocks may be offset, but they tick at the same rate).
+ * An `outer` that never ended has no window to speak of (its process may have died long ago).
  */
 function within(inner: TraceNode, outer: TraceNode, slackMs: number, now: number): boolean {
-  if (inner.startMs === undefined || outer.startMs === undefined) return false;
-  const outerEnd = outer.endMs ?? now;
+  if (inner.startMs === undefined || outer.startMs === undefined || outer.endMs === undefined) return false;
+  const outerEnd = outer.endMs;
   const innerEnd = inner.endMs ?? now;
   return inner.startMs >= outer.startMs - slackMs && innerEnd <= outerEnd + slackMs && innerEnd - inner.startMs <= outerEnd - outer.startMs;
 }
@@ -290,7 +291,7 @@ function siblingInsideLeaf(ctx: Context): Finding[] {
         finding({
           kind: "flat",
           severity: "problem",
-          title: `flat tree: ${plural(inside.length, "run")} (${inside.map((x) => label(x)).join(", ")}) ran while ${label(waiting)} was waiting, but sit beside it under ${label(parent)} instead of under it`,
+          title: `flat tree: ${plural(inside.length, "run")} (${inside.map((x) => label(x)).join(", ")}) ran while ${label(waiting)} was waiting, but ${inside.length === 1 ? "sits" : "sit"} beside it under ${label(parent)} instead of under it`,
           cause:
             "The work was started from a callback or event listener that runs in the parent's context (bound when the request began, or emitted from there), " +
             `so the SDK attached it to ${label(parent)} instead of ${label(waiting)}, which was the current run when the work was asked for.`,

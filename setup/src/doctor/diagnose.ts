@@ -101,7 +101,7 @@ function orphans(ctx: Context): Finding[] {
     const ancestors = dottedIds(first.run.dotted_order).slice(0, -1);
     const missing = ancestors.filter((id) => !ctx.tree.nodes.has(id));
     const continued = nodes.some((n) => (n.run.extra?.metadata as Record<string, unknown> | undefined)?.["trace.inbound"] === "continued");
-    const services = servicesOf(nodes).join(", ") || "an unlabelled service";
+    const services = servicesOf(nodes).map((s) => `"${s}"`).join(", ") || "an unlabelled service";
     let cause: string;
     if (rejected) {
       cause = `The parent was rejected by the trace server ([${rejected.rule}] ${rejected.message}), so its children arrived without it.`;
@@ -120,7 +120,7 @@ function orphans(ctx: Context): Finding[] {
       finding({
         kind: "orphan",
         severity: "problem",
-        title: `${plural(affected.length, "run")} of ${services} ${affected.length === 1 ? "is" : "are"} orphaned: the parent of ${label(first)}, run ${shortId(parentId)}, is not in the trace`,
+        title: `${plural(affected.length, "run")} of ${services.replaceAll('"', "")} ${affected.length === 1 ? "is" : "are"} orphaned: the parent of ${label(first)}, run ${shortId(parentId)}, is not in the trace`,
         cause,
         fix: rejected
           ? "Fix the run the server rejected (see the rejected-run finding), then the tree reconnects."

@@ -14,8 +14,9 @@ function causeOf(rule: string): { cause: string; fix: string } {
     return {
       cause:
         "The run's ids disagree with its dotted_order: trace_id, parent_run_id or dotted_order were set by hand, rewritten after the run was created " +
-        "(a replica's `updates`, a copied run), or a parent was taken from another trace. LangSmith refuses such a run too, and refuses the whole batch it came in " +
-        "(BerriAI/litellm#37269, langgenius/dify#35972), so one bad run can take its neighbours with it.",
+        "(a replica's `updates`, a copied run), or a parent was taken from another trace. LangSmith answers such a run with a 400 " +
+        "(\"trace_id does not match first part of dotted_order\") and drops the whole batch it came in (BerriAI/litellm#37269 and its fix #38116, " +
+        "langgenius/dify#35972), so there one bad run takes its neighbours with it; the local trace server stores the valid ones.",
       fix: "Let the SDK derive trace_id and dotted_order (RunTree.createChild, traceable, RunTree.fromHeaders); never set them or re-parent a run after it is created.",
     };
   }
