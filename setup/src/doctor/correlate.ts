@@ -21,85 +21,6 @@ interface Other {
 const REQUEST_ID_KEYS = ["request_id", "requestId", "x-request-id", "http.request_id"];
 const THREAD_ID_KEYS = ["thread_id", "session_id", "conversation_id"];
 
-function requestIds(run: DoctorRun): string[] {
-  const ids = REQUEST_ID_KEYS.flatMap((k) => {
-    const v = metaText(run, k);
-    return v ? [v] : [];
-  });
-  const header = recordedHeader(run, "x-request-id");
-  return header ? [...ids, header] : ids;
-}
-
-function threadIds(run: DoctorRun): string[] {
-  return THREAD_ID_KEYS.flatMap((k) => {
-    const v = metaText(run, k);
-    return v ? [`${k}=${v}`] : [];
-  });
-}
-
-function tokens(text: string): Set<string> {
-  return new Set(text.toLowerCase().split(/[^a-z0-9]+/).filter((t) => t.length > 0));
-}
-
-/** Whether a caller's run name refers to the service or route it calls: "call_retrieval" and retrieval's "POST /search". */
-function nameMatches(caller: TraceNode, callee: TraceNode): boolean {
-  const words = tokens(caller.run.name);
-  const targets = [callee.service ?? "", ...callee.run.name.replace(/^[A-Z]+ /, "").split("/")].map((s) => s.toLowerCase()).filter((s) => s.length > 0 && !/^:/.test(s));
-  return targets.some((t) => words.has(t) || [...tokens(t)].every((w) => words.has(w)));
-}
-
-function leaves(tree: TraceTree): TraceNode[] {
-  return [...tree.nodes.values()].filter((n) => n.children.length === 0 && n.startMs !== undefined);
-}
-
-/**
- * `inner` ran inside `outer`'s time window, allowing `slackMs` of clock difference between the two
- * services; and it took no longer than `outer` (clocks may be offset, but they tick at the same rate).
- * An `outer` that never ended has no window to speak of (its process may have died long ago).
- */
-function within(inner: TraceNode, outer: TraceNode, slackMs: number, now: number): boolean {
-  if (inner.startMs === undefined || outer.startMs === undefined || outer.endMs === undefined) return false;
-  const outerEnd = outer.endMs;
-  const innerEnd = inner.endMs ?? now;
-  return inner.startMs >= outer.startMs - slackMs && innerEnd <= outerEnd + slackMs && innerEnd - inner.startMs <= outerEnd - outer.startMs;
-}
-
-function hopsOf(trees: Iterable<TraceTree>): Set<string> {
-  const hops = new Set<string>();
-  for (const tree of trees) {
-    for (const node of tree.nodes.values()) {
-      for (const child of node.children) if (node.service && child.service && node.service !== child.service) hops.add(`${node.service}\u0000${child.service}`);
-    }
-  }
-  return hops;
-}
-
-function restartCause(service: string, reason: string | undefined): { cause: string; fix: string } {
-  if (reason === "untrusted-caller") {
-    return {
-      cause: `"${service}" runs the tracing middleware with trust "edge" (the default), which restarts every inbound trace and keeps the caller's ids as metadata (untrusted_parent_trace_id). Right for public traffic, wrong for calls between your own services.`,
-      fix: `Use trust: "mesh" in "${service}" if only your services call it, or a function that trusts them (an mTLS identity, an internal network interface).`,
-    };
-  }
-  if (reason?.startsWith("baggage-")) {
-    return {
-      cause: `"${service}" refused the baggage header it received (${reason}) and started a new trace rather than continue a context it could not read.`,
-      fix: "Keep baggage small and well-formed: send it as the SDK builds it (tracedFetch / injectTraceHeaders trims it to 8 KiB), and make sure no proxy rewrites it.",
-    };
-  }
-  return {
-    cause: `"${service}" refused the langsmith-trace header it received (${reason ?? "no reason recorded"}) and started a new trace.`,
-    fix: "Send the header as the SDK builds it (tracedFetch / injectTraceHeaders); a proxy must not rewrite, truncate or duplicate it.",
-  };
-}
-
-const DROPPED = {
-  cause:
-    "The langsmith-trace and baggage headers did not arrive: the caller did not inject them (a plain fetch instead of tracedFetch), a proxy or API gateway dropped them, " +
-    "or the callee has no middleware that continues them.",
-  fix: 'Inject with tracedFetch / injectTraceHeaders, let both headers through every proxy, and continue them in the callee with the middleware (trust "mesh" between your services).',
-};
-
 export function correlate(ctx: Context): Finding[] {
   const others: Other[] = (ctx.input.related ?? [])
     .filter((t) => t.traceId !== ctx.input.traceId && t.runs.length > 0)
@@ -196,6 +117,85 @@ export function correlate(ctx: Context): Finding[] {
   out.push(...windowMatches(ctx, others, linked, hops), ...siblingInsideLeaf(ctx));
   return out;
 }
+
+function requestIds(run: DoctorRun): string[] {
+  const ids = REQUEST_ID_KEYS.flatMap((k) => {
+    const v = metaText(run, k);
+    return v ? [v] : [];
+  });
+  const header = recordedHeader(run, "x-request-id");
+  return header ? [...ids, header] : ids;
+}
+
+function threadIds(run: DoctorRun): string[] {
+  return THREAD_ID_KEYS.flatMap((k) => {
+    const v = metaText(run, k);
+    return v ? [`${k}=${v}`] : [];
+  });
+}
+
+function tokens(text: string): Set<string> {
+  return new Set(text.toLowerCase().split(/[^a-z0-9]+/).filter((t) => t.length > 0));
+}
+
+/** Whether a caller's run name refers to the service or route it calls: "call_retrieval" and retrieval's "POST /search". */
+function nameMatches(caller: TraceNode, callee: TraceNode): boolean {
+  const words = tokens(caller.run.name);
+  const targets = [callee.service ?? "", ...callee.run.name.replace(/^[A-Z]+ /, "").split("/")].map((s) => s.toLowerCase()).filter((s) => s.length > 0 && !/^:/.test(s));
+  return targets.some((t) => words.has(t) || [...tokens(t)].every((w) => words.has(w)));
+}
+
+function leaves(tree: TraceTree): TraceNode[] {
+  return [...tree.nodes.values()].filter((n) => n.children.length === 0 && n.startMs !== undefined);
+}
+
+/**
+ * `inner` ran inside `outer`'s time window, allowing `slackMs` of clock difference between the two
+ * services; and it took no longer than `outer` (clocks may be offset, but they tick at the same rate).
+ * An `outer` that never ended has no window to speak of (its process may have died long ago).
+ */
+function within(inner: TraceNode, outer: TraceNode, slackMs: number, now: number): boolean {
+  if (inner.startMs === undefined || outer.startMs === undefined || outer.endMs === undefined) return false;
+  const outerEnd = outer.endMs;
+  const innerEnd = inner.endMs ?? now;
+  return inner.startMs >= outer.startMs - slackMs && innerEnd <= outerEnd + slackMs && innerEnd - inner.startMs <= outerEnd - outer.startMs;
+}
+
+function hopsOf(trees: Iterable<TraceTree>): Set<string> {
+  const hops = new Set<string>();
+  for (const tree of trees) {
+    for (const node of tree.nodes.values()) {
+      for (const child of node.children) if (node.service && child.service && node.service !== child.service) hops.add(`${node.service}\u0000${child.service}`);
+    }
+  }
+  return hops;
+}
+
+function restartCause(service: string, reason: string | undefined): { cause: string; fix: string } {
+  if (reason === "untrusted-caller") {
+    return {
+      cause: `"${service}" runs the tracing middleware with trust "edge" (the default), which restarts every inbound trace and keeps the caller's ids as metadata (untrusted_parent_trace_id). Right for public traffic, wrong for calls between your own services.`,
+      fix: `Use trust: "mesh" in "${service}" if only your services call it, or a function that trusts them (an mTLS identity, an internal network interface).`,
+    };
+  }
+  if (reason?.startsWith("baggage-")) {
+    return {
+      cause: `"${service}" refused the baggage header it received (${reason}) and started a new trace rather than continue a context it could not read.`,
+      fix: "Keep baggage small and well-formed: send it as the SDK builds it (tracedFetch / injectTraceHeaders trims it to 8 KiB), and make sure no proxy rewrites it.",
+    };
+  }
+  return {
+    cause: `"${service}" refused the langsmith-trace header it received (${reason ?? "no reason recorded"}) and started a new trace.`,
+    fix: "Send the header as the SDK builds it (tracedFetch / injectTraceHeaders); a proxy must not rewrite, truncate or duplicate it.",
+  };
+}
+
+const DROPPED = {
+  cause:
+    "The langsmith-trace and baggage headers did not arrive: the caller did not inject them (a plain fetch instead of tracedFetch), a proxy or API gateway dropped them, " +
+    "or the callee has no middleware that continues them.",
+  fix: 'Inject with tracedFetch / injectTraceHeaders, let both headers through every proxy, and continue them in the callee with the middleware (trust "mesh" between your services).',
+};
 
 /** Roots of other traces that ran inside a childless run of this one (and, reversed, this root inside theirs). */
 function windowMatches(ctx: Context, others: Other[], linked: Set<string>, hops: Set<string>): Finding[] {

@@ -9,6 +9,27 @@ import type { Finding, RunRef, TraceDiagnosis } from "./types.js";
 
 const WIDTH = 100;
 
+/** A trace's diagnosis: a summary line, each problem with its runs, cause and fix, then the notes. */
+export function formatDiagnosis(d: TraceDiagnosis): string {
+  const problems = d.findings.filter((f) => f.severity === "problem");
+  const notes = d.findings.filter((f) => f.severity === "note");
+  const lines = [
+    `trace ${d.traceId}${d.source ? ` (read from ${d.source})` : ""}`,
+    `  ${d.runCount} run${d.runCount === 1 ? "" : "s"} · services ${d.services.join(", ") || "(none)"} · project ${d.projects.join(", ") || "(unknown)"} · completeness ${pct(d.report.completeness)} · propagation ${pct(d.report.propagation)}`,
+    "",
+  ];
+  if (problems.length === 0) lines.push("healthy: no problems found.");
+  else {
+    lines.push(`${problems.length} problem${problems.length === 1 ? "" : "s"} found:`, "");
+    problems.forEach((f, i) => lines.push(findingText(f, i + 1), ""));
+  }
+  if (notes.length) {
+    if (problems.length === 0) lines.push("");
+    for (const f of notes) lines.push(findingText(f, undefined), "");
+  }
+  return lines.join("\n").trimEnd();
+}
+
 /** Words of `text` in lines of at most WIDTH characters, the first after `first`, the others after `rest`. */
 function wrap(text: string, first: string, rest: string): string {
   const lines: string[] = [];
@@ -43,27 +64,6 @@ function findingText(f: Finding, n: number | undefined): string {
 
 function pct(value: number | null): string {
   return value === null ? "n/a" : `${value}%`;
-}
-
-/** A trace's diagnosis: a summary line, each problem with its runs, cause and fix, then the notes. */
-export function formatDiagnosis(d: TraceDiagnosis): string {
-  const problems = d.findings.filter((f) => f.severity === "problem");
-  const notes = d.findings.filter((f) => f.severity === "note");
-  const lines = [
-    `trace ${d.traceId}${d.source ? ` (read from ${d.source})` : ""}`,
-    `  ${d.runCount} run${d.runCount === 1 ? "" : "s"} · services ${d.services.join(", ") || "(none)"} · project ${d.projects.join(", ") || "(unknown)"} · completeness ${pct(d.report.completeness)} · propagation ${pct(d.report.propagation)}`,
-    "",
-  ];
-  if (problems.length === 0) lines.push("healthy: no problems found.");
-  else {
-    lines.push(`${problems.length} problem${problems.length === 1 ? "" : "s"} found:`, "");
-    problems.forEach((f, i) => lines.push(findingText(f, i + 1), ""));
-  }
-  if (notes.length) {
-    if (problems.length === 0) lines.push("");
-    for (const f of notes) lines.push(findingText(f, undefined), "");
-  }
-  return lines.join("\n").trimEnd();
 }
 
 function column(values: string[], width: number, right = false): string[] {

@@ -7,27 +7,6 @@ import type { TraceNode } from "../traces/tree.js";
 import { descendants, duration, finding, label, plural, ref, type Context } from "./context.js";
 import type { DoctorRun, Finding } from "./types.js";
 
-function json(value: unknown): string {
-  try {
-    return JSON.stringify(value) ?? "";
-  } catch {
-    return "";
-  }
-}
-
-/** Whether this attempt got work done: it, or something under it, ended without an error. */
-function didWork(node: TraceNode): boolean {
-  return [node, ...descendants(node)].some((n) => n.endMs !== undefined && !n.run.error);
-}
-
-/** Two attempts with the same inputs are the same call unless their first steps were given different inputs. */
-function sameWork(a: TraceNode, b: TraceNode): boolean {
-  const fa = a.children[0];
-  const fb = b.children[0];
-  if (!fa || !fb) return true;
-  return fa.run.name === fb.run.name && json((fa.run as DoctorRun).inputs) === json((fb.run as DoctorRun).inputs);
-}
-
 export function duplicateRuns(ctx: Context): Finding[] {
   const out: Finding[] = [];
   for (const parent of ctx.tree.nodes.values()) {
@@ -99,3 +78,25 @@ export function oversizedRuns(ctx: Context): Finding[] {
   }
   return out;
 }
+
+function json(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? "";
+  } catch {
+    return "";
+  }
+}
+
+/** Whether this attempt got work done: it, or something under it, ended without an error. */
+function didWork(node: TraceNode): boolean {
+  return [node, ...descendants(node)].some((n) => n.endMs !== undefined && !n.run.error);
+}
+
+/** Two attempts with the same inputs are the same call unless their first steps were given different inputs. */
+function sameWork(a: TraceNode, b: TraceNode): boolean {
+  const fa = a.children[0];
+  const fb = b.children[0];
+  if (!fa || !fb) return true;
+  return fa.run.name === fb.run.name && json((fa.run as DoctorRun).inputs) === json((fb.run as DoctorRun).inputs);
+}
+

@@ -9,6 +9,28 @@ import type { DoctorRejection, Finding, RunRef } from "./types.js";
 
 const TREE_RULES = new Set(["root_trace_id", "root_single_segment", "child_segments", "child_trace_id", "child_parent_id", "dotted_order_self"]);
 
+export function rejectionFindings(ctx: Context): Finding[] {
+  const byRule = new Map<string, DoctorRejection[]>();
+  for (const r of ctx.input.rejections ?? []) byRule.set(r.rule, [...(byRule.get(r.rule) ?? []), r]);
+  return [...byRule].map(([rule, list]) => {
+    const runs = [...new Map(list.flatMap((r) => {
+      const run = rejectedRun(r);
+      return run ? [[run.id, run] as const] : [];
+    })).values()];
+    const first = list[0] as DoctorRejection;
+    const { cause, fix } = causeOf(rule);
+    return finding({
+      kind: "rejected",
+      severity: "problem",
+      title: `${plural(list.length, "operation")} of this trace ${list.length === 1 ? "was" : "were"} rejected by the trace server [${rule}]: ${first.message}`,
+      cause,
+      fix,
+      runs,
+      evidence: { rule, rejections: list.length },
+    });
+  });
+}
+
 function causeOf(rule: string): { cause: string; fix: string } {
   if (TREE_RULES.has(rule)) {
     return {
@@ -54,24 +76,3 @@ function rejectedRun(r: DoctorRejection): RunRef | undefined {
   return { id: r.run_id, name };
 }
 
-export function rejectionFindings(ctx: Context): Finding[] {
-  const byRule = new Map<string, DoctorRejection[]>();
-  for (const r of ctx.input.rejections ?? []) byRule.set(r.rule, [...(byRule.get(r.rule) ?? []), r]);
-  return [...byRule].map(([rule, list]) => {
-    const runs = [...new Map(list.flatMap((r) => {
-      const run = rejectedRun(r);
-      return run ? [[run.id, run] as const] : [];
-    })).values()];
-    const first = list[0] as DoctorRejection;
-    const { cause, fix } = causeOf(rule);
-    return finding({
-      kind: "rejected",
-      severity: "problem",
-      title: `${plural(list.length, "operation")} of this trace ${list.length === 1 ? "was" : "were"} rejected by the trace server [${rule}]: ${first.message}`,
-      cause,
-      fix,
-      runs,
-      evidence: { rule, rejections: list.length },
-    });
-  });
-}

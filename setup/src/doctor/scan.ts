@@ -76,25 +76,7 @@ export interface ProjectHealth {
   healthy: boolean;
 }
 
-function pct(part: number, whole: number): number {
-  return whole === 0 ? 0 : Math.round((part / whole) * 1000) / 10;
-}
-
-/** `30s`, `15m`, `1h`, `2d` or a plain number of milliseconds; undefined when it is none of these. */
-export function parseSince(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
-  if (!m) return undefined;
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? "ms") as "ms" | "s" | "m" | "h" | "d"];
-  const ms = Number(m[1]) * unit;
-  return Number.isFinite(ms) && ms > 0 ? ms : undefined;
-}
-
-/** The trace a fragment split off from, when its diagnosis says so (a split or lost-context finding pointing upstream). */
-function originOf(d: TraceDiagnosis): string | undefined {
-  const f = d.findings.find((x) => (x.kind === "split" || x.kind === "flat") && x.severity === "problem" && x.evidence.direction === "downstream");
-  return f?.relatedTraces[0];
-}
-
+/** The project's health over the traces with runs in it since `sinceMs` ago. Throws DoctorReadError when it cannot be read. */
 export async function scanProject(options: ScanOptions): Promise<ProjectHealth> {
   const { apiUrl, apiKey, client } = doctorClient(options);
   const now = options.now ?? Date.now();
@@ -217,3 +199,23 @@ export async function scanProject(options: ScanOptions): Promise<ProjectHealth> 
     healthy: diagnoses.every((d) => d.healthy),
   };
 }
+
+function pct(part: number, whole: number): number {
+  return whole === 0 ? 0 : Math.round((part / whole) * 1000) / 10;
+}
+
+/** `30s`, `15m`, `1h`, `2d` or a plain number of milliseconds; undefined when it is none of these. */
+export function parseSince(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
+  if (!m) return undefined;
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? "ms") as "ms" | "s" | "m" | "h" | "d"];
+  const ms = Number(m[1]) * unit;
+  return Number.isFinite(ms) && ms > 0 ? ms : undefined;
+}
+
+/** The trace a fragment split off from, when its diagnosis says so (a split or lost-context finding pointing upstream). */
+function originOf(d: TraceDiagnosis): string | undefined {
+  const f = d.findings.find((x) => (x.kind === "split" || x.kind === "flat") && x.severity === "problem" && x.evidence.direction === "downstream");
+  return f?.relatedTraces[0];
+}
+
