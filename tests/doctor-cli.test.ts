@@ -1,5 +1,5 @@
 // `npm run doctor` as a real process (setup/cli/doctor.ts, run the way setup/bin/run runs it):
-// its targets (trace id, run id, viewer URL, LangSmith URL), text and JSON output, the project
+// its targets (trace id, run id, viewer URL, LangSmith URL, share link), text and JSON output, the project
 // scan, and the exit codes: 0 healthy, 1 problems found, 2 usage error, 3 could not read.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -77,6 +77,18 @@ test("exit 0 and 'healthy' for a healthy trace, also when given one of its run i
   }
 });
 
+test("a share link is resolved through the SDK's public runs API to the trace it shares", async () => {
+  const client = new Client({ apiUrl: server.url, apiKey: "local" });
+  const url = await client.shareRun(healthyChild);
+  assert.match(url, /\/public\/[0-9a-f-]{36}\/r$/);
+  const r = await doctor([url]);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, new RegExp(`^trace ${healthyTrace} `, "m"));
+  const unknown = await doctor(["https://smith.langchain.com/public/00000000-0000-4000-8000-00000000abcd/r"]);
+  assert.equal(unknown.code, 3, unknown.stderr);
+  assert.match(unknown.stderr, /could not read at http.*404/);
+});
+
 test("exit 1 and the problem, cause and fix for a broken trace, by id, viewer URL and LangSmith URL", async () => {
   const targets = [
     brokenTrace,
@@ -129,7 +141,7 @@ test("exit 2 for usage errors, with the usage on stderr", async () => {
     [["--frobnicate"], /Unknown option '--frobnicate'/],
     [[healthyTrace, "--since", "1h"], /--since and --limit apply to a project scan/],
     [["--project", PROJECT, "--since", "soon"], /--since must be a duration like 30s, 15m or 1h/],
-    [["https://smith.langchain.com/public/abc/r"], /a public share link cannot be read through the API/],
+    [["https://smith.langchain.com/public/abc/r"], /no share token in/],
     [[healthyTrace, brokenTrace], /one trace at a time/],
   ];
   for (const [args, message] of cases) {

@@ -20,7 +20,7 @@ import {
 } from "../src/doctor/index.js";
 import { listProjectNames } from "../src/doctor/source.js";
 
-const USAGE = `usage: npm run doctor -- <trace id | trace viewer URL | LangSmith run URL> [options]
+const USAGE = `usage: npm run doctor -- <trace id | trace viewer URL | LangSmith run or share URL> [options]
        npm run doctor -- --project NAME [--since 1h] [options]
 
   A trace: each problem found (orphans, split traces, runs never ended, rejected runs, project

@@ -1,7 +1,8 @@
 /**
  * What the trace doctor is pointed at: a trace id (or a run id, resolved to its trace), a trace
- * viewer URL (`http://127.0.0.1:1984/traces/<id>`), or a LangSmith run URL
- * (`https://smith.langchain.com/o/<org>/projects/p/<project>/r/<run>?trace_id=<trace>`).
+ * viewer URL (`http://127.0.0.1:1984/traces/<id>`), a LangSmith run URL
+ * (`https://smith.langchain.com/o/<org>/projects/p/<project>/r/<run>?trace_id=<trace>`), or a
+ * share link (`…/public/<token>/r`, resolved through the SDK's public runs API).
  *
  *   const target = parseTarget(argv[0]);                       // throws DoctorUsageError
  *   const traceId = await resolveTraceId(target, client, projectIds);
@@ -21,6 +22,8 @@ export interface DoctorTarget {
   projectId?: string;
   /** The origin of a URL target, to compare with the endpoint the configuration reads from. */
   origin?: string;
+  /** A share link's token: the trace is the one it shares. */
+  shareToken?: string;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -43,7 +46,9 @@ export function parseTarget(text: string): DoctorTarget {
   if (url.protocol !== "http:" && url.protocol !== "https:") throw new DoctorUsageError(`not an http(s) URL: ${JSON.stringify(text)}`);
   const segments = url.pathname.split("/").filter((s) => s.length > 0).map((s) => decodeURIComponent(s));
   if (segments[0] === "public") {
-    throw new DoctorUsageError("a public share link cannot be read through the API: open it in LangSmith and pass the trace id, or the run's URL from its project");
+    const token = segments[1];
+    if (token === undefined || !UUID.test(token)) throw new DoctorUsageError(`no share token in ${JSON.stringify(text)} (expected /public/<token>/r)`);
+    return { id: token.toLowerCase(), isTrace: false, origin: url.origin, shareToken: token.toLowerCase() };
   }
   const projectId = uuidAfter(segments, "p");
   const fromViewer = uuidAfter(segments, "traces");
@@ -57,11 +62,19 @@ export function parseTarget(text: string): DoctorTarget {
 }
 
 /**
- * The trace id the target means: a known trace id as is; otherwise the trace of the run with that
- * id if there is one (a run id copied from a page), else the id itself as a trace id.
+ * The trace id the target means: a known trace id as is; a share link's trace; otherwise the trace
+ * of the run with that id if there is one (a run id copied from a page), else the id itself as a
+ * trace id. Throws what the SDK throws when the backend cannot answer (an unknown share token: 404).
  */
 export async function resolveTraceId(target: DoctorTarget, client: Client, projectIds: string[]): Promise<string> {
   if (target.isTrace) return target.id;
+  if (target.shareToken !== undefined) {
+    // Public: the token is the only credential this read needs; the trace is then read with the configured key.
+    const { items } = await client.public.runs.query(target.shareToken, { selects: ["TRACE_ID"] });
+    const traceId = items?.find((r) => r.trace_id)?.trace_id;
+    if (!traceId) throw new Error(`share link ${target.shareToken} names no trace`);
+    return traceId;
+  }
   const scope = target.projectId && projectIds.includes(target.projectId) ? [target.projectId] : projectIds;
   return (await traceOfRun(client, scope, target.id)) ?? target.id;
 }
