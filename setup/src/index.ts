@@ -9,3 +9,4 @@ export * from "./viewer/index.js";
 export * from "./flush.js";
 export * from "./child-output.js";
 export * from "./doctor/index.js";
+export * from "./notebook/index.js";
