@@ -38,49 +38,66 @@ export interface SpawnOptions {
   timeoutMs?: number;
 }
 
-// eslint-disable-next-line no-control-regex -- the Agent Server colours its log lines
-const ANSI = /\u001b\[[0-9;]*m/g;
-
-function langgraphCli(): string {
-  const require = createRequire(import.meta.url);
-  return join(dirname(require.resolve("@langchain/langgraph-cli/package.json")), "dist", "cli", "cli.mjs");
+export interface StartAgentsOptions extends Omit<SpawnOptions, "env"> {
+  /** Base environment of every process (LANGSMITH_*, OPENAI_*). Default: this process's. */
+  env?: NodeJS.ProcessEnv;
+  /** Ports by service; default each one's variable (SUPERVISOR_PORT, RESEARCH_PORT, AGENT_SERVER_PORT), else 3100, 3101, 3102. 0: any free port. */
+  ports?: Partial<Record<ServiceName, number>>;
+  /** Extra variables for one process, e.g. the supervisor's WRITING_ATTEMPTS. */
+  serviceEnv?: Partial<Record<ServiceName, NodeJS.ProcessEnv>>;
+  /** Run the Agent Server on a throwaway copy of its state (tests, notebooks) instead of agent-server/.langgraph_api. */
+  isolatedState?: boolean;
 }
 
-/** `npx @langchain/langgraph-cli dev` without npx: the installed CLI, on `port` (0: any free one). */
-export function agentServerCommand(port: number, projectDir = AGENT_SERVER_DIR): { command: string; args: string[] } {
-  return {
-    command: process.execPath,
-    args: [langgraphCli(), "dev", "--port", String(port), "--host", "127.0.0.1", "--no-browser", "--no-reload", "--config", join(projectDir, "langgraph.json")],
-  };
+export interface RunningAgents {
+  urls: Record<ServiceName, string>;
+  processes: Record<ServiceName, ServiceProcess>;
+  /** Supervisor first, so requests in flight finish, then the agents. Resolves with the exit codes. */
+  stop(): Promise<Record<ServiceName, number | null>>;
 }
 
-/**
- * A throwaway project directory whose langgraph.json names agent-server's files (without the
- * trace fix: the plain graph and no custom HTTP app).
- * The dev server keeps its threads, runs and checkpoints in `.langgraph_api/` under the project and
- * loads them at start: two servers on one directory (test files running in parallel) would share
- * and overwrite that state, and a test would see threads an earlier run left. Removed when the
- * server exits.
- */
-function isolatedProject(withoutTraceFix: boolean): string {
-  const config = JSON.parse(readFileSync(join(AGENT_SERVER_DIR, "langgraph.json"), "utf8")) as {
-    graphs: Record<string, string>;
-    http?: { app?: string };
+/** The research service and the Agent Server at once, then the supervisor with their URLs; if one fails, the others are stopped. */
+export async function startAgents(options: StartAgentsOptions = {}): Promise<RunningAgents> {
+  const base = options.env ?? process.env;
+  const envFor = (service: ServiceName, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => {
+    const env: NodeJS.ProcessEnv = { ...base, ...options.serviceEnv?.[service], ...extra };
+    const port = options.ports?.[service];
+    if (port !== undefined) env[PORT_ENV[service]] = String(port);
+    return env;
   };
-  if (withoutTraceFix) {
-    delete config.http;
-    config.graphs = { writing_agent: "./writing-agent.ts:plainGraph" };
+  const portOf = (service: ServiceName, fallback: number): number => {
+    const raw = options.ports?.[service] ?? base[PORT_ENV[service]];
+    return raw === undefined || raw === "" ? fallback : Number(raw);
+  };
+  const spawnOptions = { onOutput: options.onOutput, timeoutMs: options.timeoutMs };
+  // Settled, not Promise.all: when one fails, the other must still be stopped once it is up.
+  const agents = await Promise.allSettled([
+    spawnService("research-agent", { ...spawnOptions, env: envFor("research-agent") }),
+    spawnAgentServer({ ...spawnOptions, env: envFor("writing-agent"), port: portOf("writing-agent", DEFAULT_PORTS["writing-agent"]), isolatedState: options.isolatedState }),
+  ]);
+  const started = agents.flatMap((a) => (a.status === "fulfilled" ? [a.value] : []));
+  try {
+    const [research, writing] = agents.map((a) => {
+      if (a.status === "rejected") throw a.reason;
+      return a.value;
+    }) as [ServiceProcess, ServiceProcess];
+    const supervisor = await spawnService("supervisor", {
+      ...spawnOptions,
+      env: envFor("supervisor", { [URL_ENV.research]: research.url, [URL_ENV.writing]: writing.url }),
+    });
+    return {
+      urls: { supervisor: supervisor.url, "research-agent": research.url, "writing-agent": writing.url },
+      processes: { supervisor, "research-agent": research, "writing-agent": writing },
+      async stop() {
+        const supervisorCode = await supervisor.stop();
+        const [researchCode, writingCode] = await Promise.all([research.stop(), writing.stop()]);
+        return { supervisor: supervisorCode, "research-agent": researchCode, "writing-agent": writingCode };
+      },
+    };
+  } catch (err) {
+    await Promise.all(started.map((p) => p.stop()));
+    throw err;
   }
-  const dir = mkdtempSync(join(tmpdir(), "langgraph-agent-server-"));
-  // Relative to the new directory: the server joins (not resolves) some of these paths onto it.
-  const moved = (spec: string): string => {
-    const [file, symbol] = spec.split(":", 2);
-    return `${relative(dir, join(AGENT_SERVER_DIR, file ?? ""))}${symbol ? `:${symbol}` : ""}`;
-  };
-  config.graphs = Object.fromEntries(Object.entries(config.graphs).map(([id, spec]) => [id, moved(spec)]));
-  if (config.http?.app) config.http.app = moved(config.http.app);
-  writeFileSync(join(dir, "langgraph.json"), JSON.stringify(config, null, 2));
-  return dir;
 }
 
 /** Starts one express service and resolves once it prints `<service> listening on <url>`. */
@@ -144,6 +161,51 @@ export async function spawnAgentServer(options: AgentServerOptions = {}): Promis
   return awaitReady("writing-agent", child, /Server running at (\S+)/, (hostPort) => `http://${hostPort}`, options.timeoutMs ?? 90_000, options.onOutput, true, fatal);
 }
 
+/** `npx @langchain/langgraph-cli dev` without npx: the installed CLI, on `port` (0: any free one). */
+export function agentServerCommand(port: number, projectDir = AGENT_SERVER_DIR): { command: string; args: string[] } {
+  return {
+    command: process.execPath,
+    args: [langgraphCli(), "dev", "--port", String(port), "--host", "127.0.0.1", "--no-browser", "--no-reload", "--config", join(projectDir, "langgraph.json")],
+  };
+}
+
+/**
+ * A throwaway project directory whose langgraph.json names agent-server's files (without the
+ * trace fix: the plain graph and no custom HTTP app).
+ * The dev server keeps its threads, runs and checkpoints in `.langgraph_api/` under the project and
+ * loads them at start: two servers on one directory (test files running in parallel) would share
+ * and overwrite that state, and a test would see threads an earlier run left. Removed when the
+ * server exits.
+ */
+function isolatedProject(withoutTraceFix: boolean): string {
+  const config = JSON.parse(readFileSync(join(AGENT_SERVER_DIR, "langgraph.json"), "utf8")) as {
+    graphs: Record<string, string>;
+    http?: { app?: string };
+  };
+  if (withoutTraceFix) {
+    delete config.http;
+    config.graphs = { writing_agent: "./writing-agent.ts:plainGraph" };
+  }
+  const dir = mkdtempSync(join(tmpdir(), "langgraph-agent-server-"));
+  // Relative to the new directory: the server joins (not resolves) some of these paths onto it.
+  const moved = (spec: string): string => {
+    const [file, symbol] = spec.split(":", 2);
+    return `${relative(dir, join(AGENT_SERVER_DIR, file ?? ""))}${symbol ? `:${symbol}` : ""}`;
+  };
+  config.graphs = Object.fromEntries(Object.entries(config.graphs).map(([id, spec]) => [id, moved(spec)]));
+  if (config.http?.app) config.http.app = moved(config.http.app);
+  writeFileSync(join(dir, "langgraph.json"), JSON.stringify(config, null, 2));
+  return dir;
+}
+
+function langgraphCli(): string {
+  const require = createRequire(import.meta.url);
+  return join(dirname(require.resolve("@langchain/langgraph-cli/package.json")), "dist", "cli", "cli.mjs");
+}
+
+// eslint-disable-next-line no-control-regex -- the Agent Server colours its log lines
+const ANSI = /\u001b\[[0-9;]*m/g;
+
 async function awaitReady(
   service: ServiceName,
   child: ChildProcess & { stdout: NodeJS.ReadableStream | null },
@@ -201,65 +263,4 @@ async function stopChild(child: ChildProcess, group: boolean): Promise<number | 
   clearTimeout(timer);
   // The Agent Server exits 143 (128 + SIGTERM) after its exit hooks, its way of a clean stop.
   return code ?? (sig === "SIGTERM" ? 143 : null);
-}
-
-export interface StartAgentsOptions extends Omit<SpawnOptions, "env"> {
-  /** Base environment of every process (LANGSMITH_*, OPENAI_*). Default: this process's. */
-  env?: NodeJS.ProcessEnv;
-  /** Ports by service; default each one's variable (SUPERVISOR_PORT, RESEARCH_PORT, AGENT_SERVER_PORT), else 3100, 3101, 3102. 0: any free port. */
-  ports?: Partial<Record<ServiceName, number>>;
-  /** Extra variables for one process, e.g. the supervisor's WRITING_ATTEMPTS. */
-  serviceEnv?: Partial<Record<ServiceName, NodeJS.ProcessEnv>>;
-  /** Run the Agent Server on a throwaway copy of its state (tests, notebooks) instead of agent-server/.langgraph_api. */
-  isolatedState?: boolean;
-}
-
-export interface RunningAgents {
-  urls: Record<ServiceName, string>;
-  processes: Record<ServiceName, ServiceProcess>;
-  /** Supervisor first, so requests in flight finish, then the agents. Resolves with the exit codes. */
-  stop(): Promise<Record<ServiceName, number | null>>;
-}
-
-export async function startAgents(options: StartAgentsOptions = {}): Promise<RunningAgents> {
-  const base = options.env ?? process.env;
-  const envFor = (service: ServiceName, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => {
-    const env: NodeJS.ProcessEnv = { ...base, ...options.serviceEnv?.[service], ...extra };
-    const port = options.ports?.[service];
-    if (port !== undefined) env[PORT_ENV[service]] = String(port);
-    return env;
-  };
-  const portOf = (service: ServiceName, fallback: number): number => {
-    const raw = options.ports?.[service] ?? base[PORT_ENV[service]];
-    return raw === undefined || raw === "" ? fallback : Number(raw);
-  };
-  const spawnOptions = { onOutput: options.onOutput, timeoutMs: options.timeoutMs };
-  // Settled, not Promise.all: when one fails, the other must still be stopped once it is up.
-  const agents = await Promise.allSettled([
-    spawnService("research-agent", { ...spawnOptions, env: envFor("research-agent") }),
-    spawnAgentServer({ ...spawnOptions, env: envFor("writing-agent"), port: portOf("writing-agent", DEFAULT_PORTS["writing-agent"]), isolatedState: options.isolatedState }),
-  ]);
-  const started = agents.flatMap((a) => (a.status === "fulfilled" ? [a.value] : []));
-  try {
-    const [research, writing] = agents.map((a) => {
-      if (a.status === "rejected") throw a.reason;
-      return a.value;
-    }) as [ServiceProcess, ServiceProcess];
-    const supervisor = await spawnService("supervisor", {
-      ...spawnOptions,
-      env: envFor("supervisor", { [URL_ENV.research]: research.url, [URL_ENV.writing]: writing.url }),
-    });
-    return {
-      urls: { supervisor: supervisor.url, "research-agent": research.url, "writing-agent": writing.url },
-      processes: { supervisor, "research-agent": research, "writing-agent": writing },
-      async stop() {
-        const supervisorCode = await supervisor.stop();
-        const [researchCode, writingCode] = await Promise.all([research.stop(), writing.stop()]);
-        return { supervisor: supervisorCode, "research-agent": researchCode, "writing-agent": writingCode };
-      },
-    };
-  } catch (err) {
-    await Promise.all(started.map((p) => p.stop()));
-    throw err;
-  }
 }

@@ -103,14 +103,6 @@ export function continueTrace<G extends Configurable<G>>(
   };
 }
 
-const warned = new Set<string>();
-
-function warnOnce(cause: string): void {
-  if (warned.has(cause)) return;
-  warned.add(cause);
-  console.warn(`[trace-context] Started a new trace instead of continuing one: ${cause} (reported once)`);
-}
-
 /** The caller's run, rebuilt from the headers forwardTraceHeaders copied into `config.configurable`. */
 export function parentFromConfig(config: RunnableConfig, options: ContinueTraceOptions = {}): RunTree | undefined {
   const configurable: Record<string, unknown> = config.configurable ?? {};
@@ -170,4 +162,12 @@ export function flushTracesOnExit(options: { waitMs: number } = { waitMs: 5_000 
     },
     { wait: options.waitMs },
   );
+}
+
+const warned = new Set<string>();
+
+function warnOnce(cause: string): void {
+  if (warned.has(cause)) return;
+  warned.add(cause);
+  console.warn(`[trace-context] Started a new trace instead of continuing one: ${cause} (reported once)`);
 }

@@ -28,13 +28,6 @@ import { callWritingAgent, writingAgentClient } from "./writing-client.js";
 const ID = /^[A-Za-z0-9._:@-]{1,128}$/;
 const MAX_MESSAGE = 2_000;
 
-function optionalId(body: Record<string, unknown>, field: "thread_id" | "user_id"): string | undefined {
-  const value = body[field];
-  if (value === undefined) return undefined;
-  if (typeof value !== "string" || !ID.test(value)) throw new InvalidRequest(`${field} must be 1-128 characters of A-Z a-z 0-9 . _ : @ -`);
-  return value;
-}
-
 export function createSupervisorApp(model: BaseChatModel, agents: SupervisorAgents, options: { writingAttempts?: number } = {}): express.Express {
   const supervisor = buildSupervisor(model, agents, options);
   const app = express();
@@ -59,6 +52,13 @@ export function createSupervisorApp(model: BaseChatModel, agents: SupervisorAgen
   });
   app.use(jsonErrors("supervisor"));
   return app;
+}
+
+function optionalId(body: Record<string, unknown>, field: "thread_id" | "user_id"): string | undefined {
+  const value = body[field];
+  if (value === undefined) return undefined;
+  if (typeof value !== "string" || !ID.test(value)) throw new InvalidRequest(`${field} must be 1-128 characters of A-Z a-z 0-9 . _ : @ -`);
+  return value;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
