@@ -52,9 +52,16 @@ export function requireUuidParam(value: unknown, what: string): string {
   return value.toLowerCase();
 }
 
-/** `http://host:port` as the client addressed this server, the prefix for attachment URLs. */
+/**
+ * `http://address:port` of this server as the connection reached it, the prefix for attachment
+ * URLs. Never the Host header: whoever sends the request chooses that, and a URL built from it
+ * (`Host: 127.0.0.1:1984@evil.example`) would send the next client elsewhere.
+ */
 export function urlBase(req: Request): string {
-  return `${req.protocol}://${req.get("host") ?? "127.0.0.1"}`;
+  const socket = req.socket;
+  const address = (socket.localAddress ?? "127.0.0.1").replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, "");
+  const host = address.includes(":") ? `[${address}]` : address;
+  return `${req.protocol}://${host}:${socket.localPort ?? 0}`;
 }
 
 /** Query parameters whose value is a credential: the viewer takes the API key as `?key=`. */

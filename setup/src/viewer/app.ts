@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from "express";
 import type { MountContext } from "../trace-server/app.js";
 import { HttpError } from "../trace-server/body.js";
+import { urlBase } from "../trace-server/params.js";
 import type { TraceStore } from "../trace-server/store.js";
 import type { RunStatus, TraceFilter, TraceSummary } from "../trace-server/types.js";
 import { isUuid } from "../trace-server/validate.js";
@@ -148,7 +149,7 @@ function securityHeaders(_req: Request, res: Response, next: NextFunction): void
 }
 
 function traceInput(store: TraceStore, req: Request, traceId: string, selected: string | undefined): TracePageInput {
-  const runs = store.getTraceRuns(traceId, { urlBase: `${req.protocol}://${req.get("host") ?? "127.0.0.1"}` });
+  const runs = store.getTraceRuns(traceId, { urlBase: urlBase(req) });
   const rejections = store.listRejections({ traceId, limit: 1000 });
   const projectNames = new Map<string, string>();
   for (const r of runs) if (!projectNames.has(r.session_id)) projectNames.set(r.session_id, store.getProject(r.session_id)?.name ?? r.session_id);
