@@ -8,12 +8,12 @@ import type { TraceServerHandle } from "../setup/src/trace-server/index.js";
 import { LOCAL_KEY, postMultipart, rootRun, runParts, serverFor } from "./fixtures/trace-server/helpers.js";
 
 /** A raw HTTP request, so headers fetch would refuse or rewrite (Host) go out as given. */
-function raw(server: TraceServerHandle, method: string, path: string, headers: Record<string, string>, body?: string | Buffer): Promise<{ status: number; text: string }> {
+function raw(server: TraceServerHandle, method: string, path: string, headers: Record<string, string>, body?: string | Buffer): Promise<{ status: number; text: string; location?: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: "127.0.0.1", port: server.port, method, path, headers: { "x-api-key": LOCAL_KEY, ...headers } }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8"), ...(res.headers.location ? { location: res.headers.location } : {}) }));
     });
     req.on("error", reject);
     req.end(body);
@@ -40,5 +40,45 @@ test("item 10: a Host with userinfo does not pass the loopback check, and attach
     assert.equal(res.status, 200, res.text);
     const urls = [...res.text.matchAll(/"presigned_url":"([^"]+)"/g)].map((m) => m[1]);
     assert.deepEqual(urls, [`${open.url}/api/attachments/${root.id}/note.txt`], path);
+  }
+});
+
+test("item 6: out-of-range offsets, too many ids, malformed percent-escapes and a '//' path get a 4xx naming the problem, never a 500", async (t) => {
+  const server = await serverFor(t);
+  for (const path of ["/api/traces?offset=1e21", "/sessions?offset=1e21", "/feedback?offset=1e21", `/api/traces?offset=${2n ** 63n}`, "/api/rejections?after=1e400", "/sessions?limit=0x10"]) {
+    const res = await raw(server, "GET", path, {});
+    assert.equal(res.status, 422, `${path}: ${res.text}`);
+    assert.match(res.text, /must be a non-negative integer of at most 9007199254740991/, path);
+  }
+  assert.equal((await raw(server, "GET", "/api/traces?offset=9007199254740991", {})).status, 200);
+
+  const ids = (n: number): string[] => Array.from({ length: n }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`);
+  const json = { "content-type": "application/json" };
+  const tooMany = await raw(server, "POST", "/runs/query", json, JSON.stringify({ id: ids(40_000) }));
+  assert.equal(tooMany.status, 422, tooMany.text);
+  assert.match(tooMany.text, /id lists 40000 ids, over the limit of 10000 per query/);
+  // At the limit, in every list at once: more SQL parameters than SQLite takes in one statement, if each id were one.
+  const atLimit = await raw(server, "POST", "/runs/query", json, JSON.stringify({ id: ids(10_000), session: ids(10_000), reference_example: ids(10_000) }));
+  assert.equal(atLimit.status, 200, atLimit.text.slice(0, 300));
+  const v2 = await raw(server, "POST", "/api/v2/runs/query", json, JSON.stringify({ project_ids: ids(40_000) }));
+  assert.equal(v2.status, 422, v2.text.slice(0, 300));
+  assert.match(v2.text, /project_ids lists 40000 ids, over the limit of 10000 per query/);
+  const v2AtLimit = await raw(server, "POST", "/api/v2/runs/query", json, JSON.stringify({ project_ids: ids(10_000), ids: ids(10_000), reference_examples: ids(10_000) }));
+  assert.equal(v2AtLimit.status, 200, v2AtLimit.text.slice(0, 300));
+
+  const id = ids(1)[0] as string;
+  for (const path of ["/runs/%E0%A4%A", "/api/traces/%E0%A4%A", `/api/attachments/${id}/%E0%A4%A`, "/sessions/%E0%A4%A", `/api/v2/runs/%E0%A4%A?project_id=${id}`, "/traces/%E0%A4%A", "/traces/%E0%A4%A/state"]) {
+    const res = await raw(server, "GET", path, {});
+    assert.equal(res.status, 400, `${path}: ${res.text}`);
+    assert.match(res.text, /Failed to decode param/, path);
+  }
+  const patched = await raw(server, "PATCH", "/runs/%E0%A4%A", json, "{}");
+  assert.equal(patched.status, 400, patched.text);
+
+  // The viewer takes ?key= once and redirects to the same page without it.
+  for (const path of ["//?key=x&project=p", "/?key=x&project=p"]) {
+    const res = await raw(server, "GET", path, {});
+    assert.equal(res.status, 303, `${path}: ${res.text}`);
+    assert.equal(res.location, "/?project=p", path);
   }
 });

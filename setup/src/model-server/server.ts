@@ -8,7 +8,7 @@ import { renderChatCompletion, type Rendered } from "./chat-completions.js";
 import { respond, type Reply } from "./responder.js";
 import { parseResponsesRequest, renderResponse } from "./responses-api.js";
 import { FillBudget, SchemaTooLargeError } from "./schema-fill.js";
-import { validateChatRequest, type InvalidRequest } from "./validate.js";
+import { MAX_BODY_NESTING, nestsDeeperThan, validateChatRequest, type InvalidRequest } from "./validate.js";
 import type { ChatCompletionRequest, OpenAIErrorBody } from "./wire.js";
 
 export type { Fault } from "./faults.js";
@@ -192,6 +192,9 @@ export async function startModelServer(opts: ModelServerOptions = {}): Promise<M
         param: null,
         code: null,
       });
+    }
+    if (nestsDeeperThan(parsed, MAX_BODY_NESTING)) {
+      throw new HttpError(400, { message: `The request body nests objects/arrays deeper than ${MAX_BODY_NESTING} levels, the limit of the local model endpoint.`, param: null, code: "nesting_too_deep" });
     }
     lastRequest = parsed;
     let request: ChatCompletionRequest;

@@ -53,6 +53,22 @@ function checkMessage(value: unknown, index: number): Result | undefined {
   return undefined;
 }
 
+/**
+ * Levels of objects and arrays a request body may nest. JSON.parse takes any depth, but
+ * JSON.stringify and the schema filler recurse: a tool schema whose `const` nested 20,000 levels
+ * overflowed the stack (a 500), and a stored `lastRequest` that deep would break /_local/stats.
+ * Real tool schemas nest a few dozen levels at most.
+ */
+export const MAX_BODY_NESTING = 256;
+
+/** Whether `value` nests objects/arrays deeper than `levels`; its own recursion stops at `levels`. */
+export function nestsDeeperThan(value: unknown, levels: number): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  if (levels === 0) return true;
+  for (const item of Array.isArray(value) ? value : Object.values(value)) if (nestsDeeperThan(item, levels - 1)) return true;
+  return false;
+}
+
 /** Checks a parsed JSON body against the Chat Completions request shape. */
 export function validateChatRequest(body: unknown): Result {
   if (!isRecord(body)) return invalidType("body", "a JSON object");

@@ -3,6 +3,7 @@ import express, { type Express, type NextFunction, type Request, type RequestHan
 import { browserRequestRefusal, type AllowedHosts } from "../http-guard.js";
 import { HttpError, readJson } from "./body.js";
 import { FilterError } from "./filter.js";
+import { MAX_IDS_PER_LIST } from "./limits.js";
 import { partsToOperations, readMultipart } from "./multipart.js";
 import { parseQuery, queryInt, queryList, queryString, redactUrl, requireUuidParam, urlBase } from "./params.js";
 import { ProjectConflictError, type TraceStore } from "./store.js";
@@ -77,6 +78,12 @@ function bearer(req: Request): string | undefined {
   return m?.[1]?.trim();
 }
 
+/** The 4xx status Express or its router attached to an error it raised, if any. */
+function clientErrorStatus(err: unknown): number | undefined {
+  const status = err instanceof Error ? (err as Error & { status?: unknown }).status : undefined;
+  return typeof status === "number" && status >= 400 && status < 500 ? status : undefined;
+}
+
 /** Refuse a body that could be stored but not read back (see MAX_NESTING). */
 function refuseDeep(body: JsonObject, what: string): void {
   const deep = tooDeepField(body);
@@ -109,6 +116,7 @@ function parseRunQuery(body: unknown): { query: RunQuery; select: string[] | und
     const v = body[key];
     if (v === undefined || v === null) return undefined;
     const list = Array.isArray(v) ? v : [v];
+    if (list.length > MAX_IDS_PER_LIST) throw new HttpError(422, `${key} lists ${list.length} ids, over the limit of ${MAX_IDS_PER_LIST} per query`);
     for (const item of list) if (!isUuid(item)) throw new HttpError(422, `${key} must be a UUID or a list of UUIDs, got ${JSON.stringify(item)}`);
     return list as string[];
   };
@@ -465,6 +473,10 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
     } else if (err instanceof ProjectConflictError) {
       status = 409;
       detail = err.message;
+    } else if (clientErrorStatus(err) !== undefined) {
+      // Express's own refusals, such as a path parameter with a malformed percent-escape (a URIError).
+      status = clientErrorStatus(err) as number;
+      detail = (err as Error).message;
     } else {
       log(`ERROR ${req.method} ${redactUrl(req.originalUrl)}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     }

@@ -1,5 +1,6 @@
 import type { Request } from "express";
 import { HttpError } from "./body.js";
+import { MAX_OFFSET } from "./limits.js";
 import { isUuid } from "./validate.js";
 
 /**
@@ -39,11 +40,12 @@ export function queryString(query: Query, name: string): string | undefined {
   return queryList(query, name)[0];
 }
 
+/** A non-negative integer parameter in decimal digits, at most MAX_OFFSET (SQLite refuses an OFFSET past 2^63). */
 export function queryInt(query: Query, name: string, fallback: number): number {
   const s = queryString(query, name);
   if (s === undefined) return fallback;
-  const n = Number(s);
-  if (!Number.isInteger(n) || n < 0) throw new HttpError(422, `${name} must be a non-negative integer, got ${JSON.stringify(s)}`);
+  const n = /^\d+$/.test(s) ? Number(s) : Number.NaN;
+  if (!(n <= MAX_OFFSET)) throw new HttpError(422, `${name} must be a non-negative integer of at most ${MAX_OFFSET}, got ${JSON.stringify(s.slice(0, 100))}`);
   return n;
 }
 

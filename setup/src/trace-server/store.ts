@@ -743,9 +743,10 @@ export class TraceStore {
   queryRuns(q: RunQuery, opts: RunReadOptions = {}): RunPage {
     const where: string[] = [];
     const params: SQLInputValue[] = [];
+    // One parameter per list, however long: SQLite refuses a statement with more than 32,766.
     const inList = (column: string, values: readonly string[]): void => {
-      where.push(`${column} IN (${values.map(() => "?").join(", ")})`);
-      params.push(...values.map((v) => v.toLowerCase()));
+      where.push(`${column} IN (SELECT value FROM json_each(?))`);
+      params.push(JSON.stringify(values.map((v) => v.toLowerCase())));
     };
     if (q.projectIds?.length) inList("project_id", q.projectIds);
     if (q.runIds?.length) inList("id", q.runIds);

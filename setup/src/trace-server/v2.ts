@@ -1,6 +1,7 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from "express";
 import { HttpError, readJson } from "./body.js";
 import { compileFilter, metadataOf, threadIdOf } from "./filter.js";
+import { MAX_IDS_PER_LIST } from "./limits.js";
 import { queryList, queryString, requireUuidParam, urlBase } from "./params.js";
 import type { TraceStore } from "./store.js";
 import { msToIso, normalizeTime, timeToMs } from "./time.js";
@@ -172,6 +173,7 @@ function parseRunsQuery(body: unknown, nowMs: number): ParsedRunsQuery {
   const uuids = (key: string): string[] | undefined => {
     if (!present(key)) return undefined;
     const v = body[key];
+    if (Array.isArray(v) && v.length > MAX_IDS_PER_LIST) throw new HttpError(422, `${key} lists ${v.length} ids, over the limit of ${MAX_IDS_PER_LIST} per query`);
     if (!Array.isArray(v) || !v.every(isUuid)) throw new HttpError(422, `${key} must be a list of UUIDs`);
     return v.map((id) => id.toLowerCase());
   };

@@ -133,9 +133,13 @@ function viewerAuth(requireApiKey: RequestHandler): RequestHandler {
       if (err !== undefined) return next(err);
       if (fromQuery === undefined) return next();
       res.cookie(KEY_COOKIE, fromQuery, { httpOnly: true, sameSite: "strict", path: "/" });
-      const url = new URL(req.originalUrl, "http://viewer.invalid");
-      url.searchParams.delete("key");
-      res.redirect(303, `${url.pathname}${url.search}`);
+      // Not `new URL(req.originalUrl, base)`: "//?key=x" reads as a URL with an empty host and throws.
+      const at = req.originalUrl.indexOf("?");
+      const query = new URLSearchParams(at === -1 ? "" : req.originalUrl.slice(at + 1));
+      query.delete("key");
+      // One leading slash: "//host" in a Location header would send the browser to another site.
+      const path = `/${req.path.replace(/^\/+/, "")}`;
+      res.redirect(303, `${path}${query.size > 0 ? `?${query}` : ""}`);
     });
   };
 }
