@@ -4,8 +4,10 @@
 import assert from "node:assert/strict";
 import { request } from "node:http";
 import { test } from "node:test";
+import zlib from "node:zlib";
 import type { TraceServerHandle } from "../setup/src/trace-server/index.js";
-import { LOCAL_KEY, postMultipart, rootRun, runParts, serverFor } from "./fixtures/trace-server/helpers.js";
+import { probeWhile, PROMPT_MS } from "./fixtures/probe.js";
+import { encodeMultipart, LOCAL_KEY, postMultipart, rootRun, runParts, serverFor } from "./fixtures/trace-server/helpers.js";
 
 /** A raw HTTP request, so headers fetch would refuse or rewrite (Host) go out as given. */
 function raw(server: TraceServerHandle, method: string, path: string, headers: Record<string, string>, body?: string | Buffer): Promise<{ status: number; text: string; location?: string }> {
@@ -80,5 +82,37 @@ test("item 6: out-of-range offsets, too many ids, malformed percent-escapes and 
     const res = await raw(server, "GET", path, {});
     assert.equal(res.status, 303, `${path}: ${res.text}`);
     assert.equal(res.location, "/?project=p", path);
+  }
+});
+
+test("item 4: the part limit uses the boundary the parser uses, however the Content-Type is dressed", async (t) => {
+  const server = await serverFor(t);
+  // 400,000 empty parts in 19 MB, 600 KB as zstd, behind a second parameter that also ends in "boundary=".
+  const part = '--B\r\nContent-Disposition: form-data; name="a"\r\n\r\n\r\n';
+  const flood = zlib.zstdCompressSync(Buffer.from(`${part.repeat(400_000)}--B--\r\n`));
+  const hostile = raw(server, "POST", "/runs/multipart", { "content-type": "multipart/form-data; boundary=B; x-boundary=Z", "content-encoding": "zstd" }, flood);
+  const { result, worstProbeMs } = await probeWhile(`${server.url}/info`, hostile);
+  assert.equal(result.status, 413, result.text);
+  assert.match(result.text, /multipart body has more than 10000 parts/);
+  assert.ok(worstProbeMs < PROMPT_MS, `a probe waited ${worstProbeMs.toFixed(0)} ms`);
+
+  // The same dressing on a valid body: one boundary, read the same by both.
+  const root = rootRun("dressed");
+  const { body, contentType } = await encodeMultipart(runParts("post", root));
+  const boundary = /boundary=(.+)$/.exec(contentType)?.[1] ?? "";
+  for (const dressed of [`multipart/form-data; x-boundary=Z; boundary=${boundary}`, `Multipart/Form-Data ; BOUNDARY="${boundary}" ; charset=utf-8`]) {
+    const ok = await raw(server, "POST", "/runs/multipart", { "content-type": dressed }, body);
+    assert.equal(ok.status, 202, `${dressed}: ${ok.text}`);
+  }
+  assert.equal(server.store.getRun(root.id)?.name, "dressed");
+  for (const [dressed, reason] of [
+    [`multipart/form-data; boundary=${boundary}; boundary=Z`, /the parameter boundary appears twice/],
+    [`multipart/form-data; boundary=${"b".repeat(71)}`, /not 1-70 of the characters RFC 2046 allows/],
+    [`multipart/form-data; boundary ${boundary}`, /malformed parameters/],
+    [`multipart/mixed; boundary=${boundary}`, /not multipart\/form-data/],
+  ] as const) {
+    const refused = await raw(server, "POST", "/runs/multipart", { "content-type": dressed }, body);
+    assert.equal(refused.status, 400, dressed);
+    assert.match(refused.text, reason, dressed);
   }
 });

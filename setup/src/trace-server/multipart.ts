@@ -1,6 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import * as Multipasta from "multipasta";
 import { HttpError, readBody, type Encoding } from "./body.js";
+import { multipartBoundary } from "./content-type.js";
 import type { JsonObject, RawJsonField, RejectionInput, RunAttachment, RunUpsert } from "./types.js";
 import { isUuid } from "./validate.js";
 import { decodeRun, isJsonObject, MAX_NESTING, tooDeepField } from "./wire.js";
@@ -77,20 +78,22 @@ function countDelimiters(body: Buffer, boundary: string, stopAfter: number): num
  */
 export async function readMultipart(req: IncomingMessage, limit: number): Promise<{ parts: Part[]; encoding: Encoding }> {
   const contentType = req.headers["content-type"] ?? "";
-  const boundary = /^multipart\/form-data\s*;.*\bboundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
-  if (!boundary) {
-    throw new HttpError(400, `expected Content-Type multipart/form-data with a boundary, got ${JSON.stringify(contentType)}`);
+  const parsed = multipartBoundary(contentType);
+  if ("error" in parsed) {
+    throw new HttpError(400, `expected Content-Type multipart/form-data with a boundary, got ${JSON.stringify(contentType.slice(0, 200))}: ${parsed.error}`);
   }
+  const { boundary } = parsed;
   const { body, encoding } = await readBody(req, limit);
   // The closing delimiter is one more than the parts.
-  if (countDelimiters(body, boundary[1] ?? boundary[2] ?? "", MAX_PARTS + 1) > MAX_PARTS + 1) {
+  if (countDelimiters(body, boundary, MAX_PARTS + 1) > MAX_PARTS + 1) {
     throw new HttpError(413, `multipart body has more than ${MAX_PARTS} parts`);
   }
   const parts: Part[] = [];
   let failure: Multipasta.MultipartError | undefined;
   let done = false;
   const parser = Multipasta.make({
-    headers: { "content-type": contentType },
+    // The boundary parsed above, restated: the counter and the parser must read the same one.
+    headers: { "content-type": `multipart/form-data; boundary="${boundary}"` },
     // Every part is buffered whole: the body as a whole is already bounded by `limit`.
     isFile: () => false,
     maxFieldSize: limit,
