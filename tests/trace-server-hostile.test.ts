@@ -116,3 +116,31 @@ test("item 4: the part limit uses the boundary the parser uses, however the Cont
     assert.match(refused.text, reason, dressed);
   }
 });
+
+test("item 5: one operation nested 6,000 deep is refused alone; the valid run beside it is stored", async (t) => {
+  const server = await serverFor(t);
+  const deepArray = `${"[".repeat(6000)}${"]".repeat(6000)}`;
+  const json = { "content-type": "application/json" };
+  for (const [op, route] of [["post", "/runs/batch"], ["patch", "/runs/batch"], ["post", "/runs/multipart"]] as const) {
+    const good = rootRun(`kept-${op}-${route}`);
+    let res: { status: number; text: string };
+    if (route === "/runs/batch") {
+      res = await raw(server, "POST", route, json, `{"${op}":[${JSON.stringify(good)},${deepArray}]}`);
+    } else {
+      const badId = rootRun("bad").id;
+      const { body, contentType } = await encodeMultipart([...runParts("post", good), { name: `post.${badId}`, body: deepArray }]);
+      res = await raw(server, "POST", route, { "content-type": contentType }, body);
+    }
+    assert.equal(res.status, 422, `${op} ${route}: ${res.text.slice(0, 300)}`);
+    const answer = JSON.parse(res.text) as { accepted: number; rejected: Array<{ rule: string; message: string }> };
+    assert.equal(answer.accepted, 1);
+    assert.deepEqual(answer.rejected.map((r) => r.rule), ["invalid_field"]);
+    assert.match(answer.rejected[0]?.message ?? "", /must be a JSON object/);
+    assert.equal(server.store.getRun(good.id)?.name, good.name, `${op} ${route}`);
+  }
+  const single = await raw(server, "POST", "/runs", json, deepArray);
+  assert.equal(single.status, 422, single.text.slice(0, 300));
+  const rejections = await fetch(`${server.url}/api/rejections`);
+  assert.equal(rejections.status, 200);
+  assert.match(await rejections.text(), /nested deeper than 256 levels/);
+});

@@ -202,8 +202,10 @@ function truncatePayload(payload: unknown): string | null {
   let text: string;
   try {
     text = typeof payload === "string" ? payload : JSON.stringify(payload, (k, v: unknown) => (k === "raw" ? undefined : v instanceof Uint8Array ? `<${v.byteLength} bytes>` : v));
-  } catch {
-    text = String(payload);
+  } catch (e) {
+    // Never String(payload): on a deeply nested array it overflows the stack too, and the
+    // exception would refuse the whole request instead of this one operation.
+    text = `<payload not serializable: ${(e as Error).message}>`;
   }
   return text.length > PAYLOAD_LIMIT ? `${text.slice(0, PAYLOAD_LIMIT)}...[truncated ${text.length - PAYLOAD_LIMIT} chars]` : text;
 }
