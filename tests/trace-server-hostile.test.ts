@@ -144,3 +144,47 @@ test("item 5: one operation nested 6,000 deep is refused alone; the valid run be
   assert.equal(rejections.status, 200);
   assert.match(await rejections.text(), /nested deeper than 256 levels/);
 });
+
+test("item 7: a run that is its own parent or its trace's root with a parent, mutual parents, longer cycles and cross-trace parents are refused", async (t) => {
+  const server = await serverFor(t);
+  const json = { "content-type": "application/json" };
+  let clock = Date.parse("2025-06-01T00:00:00.000Z");
+  const seg = (id: string): string => `${new Date((clock += 1)).toISOString().replace(/[-:]/g, "").replace(/\.(\d{3})Z$/, "$1000Z")}${id}`;
+  const ids = Array.from({ length: 8 }, () => crypto.randomUUID());
+  const [T, A, B, P, Q, R, X, T2] = ids as [string, string, string, string, string, string, string, string];
+  const run = (id: string, trace: string, parent: string | undefined, chain: string[]): Record<string, unknown> => ({
+    id, trace_id: trace, ...(parent ? { parent_run_id: parent } : {}), dotted_order: chain.map(seg).join("."), name: id.slice(0, 8), run_type: "chain", start_time: "2025-06-01T00:00:00Z", inputs: {},
+  });
+  const send = async (...runs: Array<Record<string, unknown>>): Promise<{ status: number; rules: string[]; accepted: number }> => {
+    const res = await raw(server, "POST", "/runs/batch", json, JSON.stringify({ post: runs }));
+    const body = JSON.parse(res.text) as { accepted: number; rejected: Array<{ rule: string }> };
+    return { status: res.status, rules: body.rejected.map((r) => r.rule), accepted: body.accepted };
+  };
+  assert.equal((await send(run(T, T, undefined, [T]), run(T2, T2, undefined, [T2]))).status, 202);
+
+  // Its own parent, and the trace root (id = trace_id) with a parent.
+  assert.deepEqual((await send(run(X, X, X, [X, X]))).rules, ["cycle"]);
+  assert.deepEqual((await send(run(X, X, T, [X, T, X]))).rules, ["cycle"]);
+  // Two runs each other's parent: in one request, and in two.
+  assert.deepEqual(await send(run(A, T, B, [T, B, A]), run(B, T, A, [T, A, B])), { status: 422, rules: ["parent_dotted_order"], accepted: 1 });
+  assert.deepEqual((await send(run(B, T, A, [T, A, B]))).rules, ["parent_dotted_order"]);
+  // A parent in another trace.
+  assert.deepEqual((await send(run(Q, T, T2, [T, T2, Q]))).rules, ["parent_trace"]);
+  // X -> P -> Q -> R -> X, each run consistent with the parent it names when that parent is stored:
+  // only the check of children stored before their parent catches it.
+  assert.equal((await send(run(P, T, Q, [T, Q, P]), run(R, T, X, [T, X, R]))).status, 202);
+  assert.deepEqual((await send(run(X, T, P, [T, Q, P, X]))).rules, ["parent_dotted_order"]);
+  assert.deepEqual((await send(run(Q, T, R, [T, X, R, Q]))).rules, ["parent_dotted_order"]);
+
+  // Whatever got stored is a forest: following parents from any run ends at a root, never loops.
+  for (const id of ids) {
+    const seen = new Set<string>();
+    for (let at = server.store.getRun(id); at?.parent_run_id; at = server.store.getRun(at.parent_run_id)) {
+      assert.ok(!seen.has(at.id), `a cycle through ${at.id}`);
+      seen.add(at.id);
+    }
+  }
+  // SDK-shaped children still go in, before or after their parent.
+  const [C, D] = [crypto.randomUUID(), crypto.randomUUID()];
+  assert.deepEqual(await send(run(D, T, C, [T, B, A, C, D]), run(C, T, A, [T, B, A, C])), { status: 202, rules: [], accepted: 2 });
+});

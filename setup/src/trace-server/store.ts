@@ -23,7 +23,15 @@ import type {
   TraceSummary,
   UpsertResult,
 } from "./types.js";
-import { checkTreeRules, formatDottedOrder, parseDottedOrder, type DottedSegment, type RuleViolation } from "./validate.js";
+import { checkChildAncestry, checkParentAncestry, checkTreeRules, formatDottedOrder, parseDottedOrder, type DottedSegment, type RuleViolation } from "./validate.js";
+
+type TreeNode = Pick<RunRow, "trace_id" | "dotted_order">;
+type TreeChild = Pick<RunRow, "id" | "dotted_order">;
+/** How the ancestry check reads stored runs, through the rows a batch has not written yet. */
+interface TreeLookup {
+  node(id: string): TreeNode | undefined;
+  children(id: string): TreeChild[];
+}
 
 /** LangSmith scopes everything to a tenant; the local server has exactly one. */
 export const LOCAL_TENANT_ID = "00000000-0000-4000-8000-000000000000";
@@ -385,12 +393,19 @@ export class TraceStore {
       // Map order is the order of each run's first write, so rowids match too.
       const pending = new Map<string, RunRow>();
       const lookup = (id: string): RunRow | undefined => pending.get(id) ?? this.selectRun(id);
+      // Pending runs by parent, for the ancestry check of a parent that arrives after its children.
+      const pendingChildren = new Map<string, RunRow[]>();
+      const tree: TreeLookup = {
+        node: (id) => pending.get(id) ?? (this.stmt("SELECT trace_id, dotted_order FROM runs WHERE id = ?").get(id) as TreeNode | undefined),
+        children: (id) => [...(this.stmt("SELECT id, dotted_order FROM runs WHERE parent_run_id = ?").all(id) as unknown as TreeChild[]), ...(pendingChildren.get(id) ?? [])],
+      };
       const flush = (): void => {
         for (const row of pending.values()) this.stmt(this.upsertSql).run(...RUN_COLUMNS.map((c) => row[c]));
         pending.clear();
+        pendingChildren.clear();
       };
       for (const run of runs) {
-        const outcome = this.mergeRun(run, now, lookup);
+        const outcome = this.mergeRun(run, now, lookup, tree);
         if ("rule" in outcome) {
           this.pushRejection(result, {
             route: ctx.route,
@@ -404,6 +419,7 @@ export class TraceStore {
           continue;
         }
         pending.set(run.id, outcome);
+        if (outcome.parent_run_id !== null) pendingChildren.set(outcome.parent_run_id, [...(pendingChildren.get(outcome.parent_run_id) ?? []), outcome]);
         for (const a of run.attachments ?? []) this.putAttachment(run.id, a);
         result.accepted.push(run.id);
         // Later operations must hit that failure as before: write the row now
@@ -429,7 +445,7 @@ export class TraceStore {
   }
 
   /** The row `run` leaves when applied over what `lookup` returns, or the rule it breaks. Writes projects, never runs. */
-  private mergeRun(run: RunUpsert, now: string, lookup: (id: string) => RunRow | undefined): RunRow | (RuleViolation & { trace_id?: string }) {
+  private mergeRun(run: RunUpsert, now: string, lookup: (id: string) => RunRow | undefined, tree: TreeLookup): RunRow | (RuleViolation & { trace_id?: string }) {
     const existing = lookup(run.id);
     let segments: DottedSegment[] | undefined;
     if (run.dotted_order !== undefined) {
@@ -473,7 +489,7 @@ export class TraceStore {
       }
     }
     const traceId = run.trace_id ?? existing?.trace_id ?? segments[0]?.id ?? run.id;
-    const violation = checkTreeRules({ id: run.id, trace_id: traceId, parent_run_id: parentId, segments });
+    const violation = checkTreeRules({ id: run.id, trace_id: traceId, parent_run_id: parentId, segments }) ?? this.checkAncestry(run.id, traceId, parentId, segments, existing === undefined, tree);
     if (violation) return { ...violation, trace_id: traceId };
 
     let projectId: string | undefined;
@@ -552,6 +568,25 @@ export class TraceStore {
       updated_at: now,
     };
     return row;
+  }
+
+  /**
+   * The run's stored parent, and its stored children when it is new, must agree with the ancestry
+   * its dotted_order gives (see checkParentAncestry). A run's ancestry never changes once stored
+   * (the conflict rule), so children are checked only when the run first arrives.
+   */
+  private checkAncestry(id: string, traceId: string, parentId: string | undefined, segments: DottedSegment[], isNew: boolean, tree: TreeLookup): RuleViolation | null {
+    const parent = parentId === undefined ? undefined : tree.node(parentId);
+    if (parentId !== undefined && parent) {
+      const v = checkParentAncestry({ id, trace_id: traceId, segments }, { id: parentId, trace_id: parent.trace_id, dotted_order: parent.dotted_order });
+      if (v) return v;
+    }
+    if (!isNew) return null;
+    for (const child of tree.children(id)) {
+      const v = checkChildAncestry({ id, segments }, child);
+      if (v) return v;
+    }
+    return null;
   }
 
   private putAttachment(runId: string, a: RunAttachment): void {

@@ -132,6 +132,9 @@ export type RejectionRule =
   | "child_segments"
   | "child_trace_id"
   | "child_parent_id"
+  | "cycle"
+  | "parent_trace"
+  | "parent_dotted_order"
   | "conflict"
   | "unknown_project"
   | "unknown_part";
