@@ -3,7 +3,7 @@ import express, { type Express, type NextFunction, type Request, type RequestHan
 import { browserRequestRefusal, type AllowedHosts } from "../http-guard.js";
 import { HttpError, readJson } from "./body.js";
 import { FilterError } from "./filter.js";
-import { MAX_IDS_PER_LIST } from "./limits.js";
+import { MAX_IDS_PER_LIST, MAX_NAME_CHARS } from "./limits.js";
 import { partsToOperations, readMultipart } from "./multipart.js";
 import { parseQuery, queryInt, queryList, queryString, redactUrl, requireUuidParam, urlBase } from "./params.js";
 import { ProjectConflictError, type TraceStore } from "./store.js";
@@ -82,6 +82,12 @@ function bearer(req: Request): string | undefined {
 function clientErrorStatus(err: unknown): number | undefined {
   const status = err instanceof Error ? (err as Error & { status?: unknown }).status : undefined;
   return typeof status === "number" && status >= 400 && status < 500 ? status : undefined;
+}
+
+/** `value`, unless it is longer than a name may be (see MAX_NAME_CHARS). */
+function refuseLong(value: string, what: string): string {
+  if (value.length > MAX_NAME_CHARS) throw new HttpError(422, `${what} is ${value.length} characters, over the limit of ${MAX_NAME_CHARS}`);
+  return value;
 }
 
 /** Refuse a body that could be stored but not read back (see MAX_NESTING). */
@@ -340,6 +346,7 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
   api.post("/sessions", requireApiKey, async (req, res) => {
     const { value } = await readJson(req, maxBodyBytes);
     if (!isJsonObject(value) || typeof value.name !== "string" || value.name === "") throw new HttpError(422, "name is required");
+    refuseLong(value.name, "name");
     refuseDeep(value, "project");
     const project = store.createProject({
       name: value.name,
@@ -358,7 +365,7 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
     const endTime = value.end_time === null || value.end_time === undefined ? value.end_time : normalizeTime(value.end_time);
     if (endTime === undefined && value.end_time !== undefined) throw new HttpError(422, "end_time must be an ISO time");
     const patch: Parameters<TraceStore["updateProject"]>[1] = {};
-    if (typeof value.name === "string") patch.name = value.name;
+    if (typeof value.name === "string") patch.name = refuseLong(value.name, "name");
     if (typeof value.description === "string" || value.description === null) patch.description = value.description;
     if (isJsonObject(value.extra)) patch.extra = value.extra;
     if (endTime !== undefined) patch.end_time = endTime;
@@ -376,6 +383,7 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
   api.post("/feedback", requireApiKey, async (req, res) => {
     const { value } = await readJson(req, maxBodyBytes);
     if (!isJsonObject(value) || typeof value.key !== "string") throw new HttpError(422, "feedback needs at least a key");
+    refuseLong(value.key, "key");
     refuseDeep(value, "feedback");
     const id = store.recordFeedback(value);
     res.json({ ...value, id });

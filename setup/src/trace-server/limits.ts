@@ -15,3 +15,55 @@ export const MAX_IDS_PER_LIST = 10_000;
 
 /** Offsets are positions in a list, so at most 2^53-1; SQLite refuses an OFFSET past 2^63 with a 500. */
 export const MAX_OFFSET = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Characters of a run's `name`, `run_type`, project name, agent address and each tag, a metadata
+ * key, an attachment name and a feedback key. Names are code identifiers ("ChatOpenAI",
+ * "retrieve_docs") or short labels; 50 runs with 10-14 MB names (35 KB of zstd) made the trace
+ * list take 12-23 s and 500 MB per render, and its live poll render that again every 3 s.
+ */
+export const MAX_NAME_CHARS = 4096;
+
+/** Tags on one run. LangChain adds a handful (`seq:step:1`, the model name); 1,000 is far above. */
+export const MAX_TAGS = 1000;
+
+/**
+ * Characters of JSON one run may hold in inputs, outputs, extra, events, serialized and error
+ * together, after its create and updates merge. A request body is capped at 20 MiB, but a create
+ * and an update each under the cap would merge into one run over it, which every read that
+ * includes the run then returns whole. A chat model's run is a few KB; a run with a few images
+ * inline is a few MB.
+ */
+export const MAX_RUN_PAYLOAD_CHARS = 16 * 1024 * 1024;
+
+/** Why a run operation breaks a length limit, or undefined. Checked in the store, so every ingest format obeys it. */
+export function runLimitViolation(run: {
+  name?: string;
+  run_type?: string;
+  session_name?: string;
+  address?: string;
+  tags?: readonly string[];
+  extra?: { [key: string]: unknown };
+}): string | undefined {
+  for (const field of ["name", "run_type", "session_name", "address"] as const) {
+    const value = run[field];
+    if (value !== undefined && value.length > MAX_NAME_CHARS) return `${field} is ${value.length} characters, over the limit of ${MAX_NAME_CHARS}`;
+  }
+  if (run.tags !== undefined) {
+    if (run.tags.length > MAX_TAGS) return `tags lists ${run.tags.length} tags, over the limit of ${MAX_TAGS}`;
+    const long = run.tags.find((tag) => tag.length > MAX_NAME_CHARS);
+    if (long !== undefined) return `a tag is ${long.length} characters, over the limit of ${MAX_NAME_CHARS}`;
+  }
+  const metadata = run.extra?.metadata;
+  if (typeof metadata === "object" && metadata !== null) {
+    for (const key in metadata) if (key.length > MAX_NAME_CHARS) return `a metadata key is ${key.length} characters, over the limit of ${MAX_NAME_CHARS}`;
+  }
+  return undefined;
+}
+
+/** Why a merged run's payload is over MAX_RUN_PAYLOAD_CHARS, or undefined. */
+export function payloadViolation(fields: ReadonlyArray<string | null>): string | undefined {
+  let total = 0;
+  for (const text of fields) total += text?.length ?? 0;
+  return total > MAX_RUN_PAYLOAD_CHARS ? `inputs, outputs, extra, events, serialized and error hold ${total} characters of JSON together, over the limit of ${MAX_RUN_PAYLOAD_CHARS} per run` : undefined;
+}

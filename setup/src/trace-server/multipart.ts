@@ -2,6 +2,7 @@ import type { IncomingMessage } from "node:http";
 import * as Multipasta from "multipasta";
 import { HttpError, readBody, type Encoding } from "./body.js";
 import { multipartBoundary } from "./content-type.js";
+import { MAX_NAME_CHARS } from "./limits.js";
 import type { JsonObject, RawJsonField, RejectionInput, RunAttachment, RunUpsert } from "./types.js";
 import { isUuid } from "./validate.js";
 import { decodeRun, isJsonObject, MAX_NESTING, tooDeepField } from "./wire.js";
@@ -147,7 +148,7 @@ export function partsToOperations(parts: readonly Part[], route: string): Multip
   const rejections: RejectionInput[] = [];
   const feedback: JsonObject[] = [];
   const reject = (part: Part, message: string, runId: string | null, rule: RejectionInput["rule"] = "unknown_part"): void => {
-    rejections.push({ route, op: null, run_id: runId, rule, message: `part ${JSON.stringify(part.name)}: ${message}`, payload: partText(part).slice(0, 512) });
+    rejections.push({ route, op: null, run_id: runId, rule, message: `part ${JSON.stringify(part.name.length > 200 ? `${part.name.slice(0, 200)}...` : part.name)}: ${message}`, payload: partText(part).slice(0, 512) });
   };
   for (const part of parts) {
     const [kind, rawId, ...rest] = part.name.split(".");
@@ -172,6 +173,10 @@ export function partsToOperations(parts: readonly Part[], route: string): Multip
         reject(part, `unknown run field ${JSON.stringify(rest.join("."))}; expected one of ${[...RUN_FIELDS].join(", ")}`, id);
       }
     } else if (kind === "attachment" && rest.length > 0) {
+      if (rest.join(".").length > MAX_NAME_CHARS) {
+        reject(part, `attachment name is ${rest.join(".").length} characters, over the limit of ${MAX_NAME_CHARS}`, id, "over_limit");
+        continue;
+      }
       const list = attachments.get(id) ?? [];
       list.push({ name: rest.join("."), contentType: part.mimeType, data: part.value });
       attachments.set(id, list);
@@ -180,8 +185,9 @@ export function partsToOperations(parts: readonly Part[], route: string): Multip
         const body = JSON.parse(partText(part)) as unknown;
         if (!isJsonObject(body)) throw new Error("not a JSON object");
         const deep = tooDeepField(body);
-        if (deep === undefined) feedback.push({ ...body, id });
-        else reject(part, `feedback field ${deep} nests objects/arrays deeper than ${MAX_NESTING} levels`, null, "invalid_field");
+        if (deep !== undefined) reject(part, `feedback field ${deep} nests objects/arrays deeper than ${MAX_NESTING} levels`, null, "invalid_field");
+        else if (typeof body.key === "string" && body.key.length > MAX_NAME_CHARS) reject(part, `feedback key is ${body.key.length} characters, over the limit of ${MAX_NAME_CHARS}`, null, "over_limit");
+        else feedback.push({ ...body, id });
       } catch (e) {
         reject(part, `feedback is not a JSON object: ${(e as Error).message}`, null, "invalid_json");
       }

@@ -23,6 +23,7 @@ import type {
   TraceSummary,
   UpsertResult,
 } from "./types.js";
+import { payloadViolation, runLimitViolation } from "./limits.js";
 import { checkChildAncestry, checkParentAncestry, checkTreeRules, formatDottedOrder, parseDottedOrder, type DottedSegment, type RuleViolation } from "./validate.js";
 
 type TreeNode = Pick<RunRow, "trace_id" | "dotted_order">;
@@ -413,7 +414,7 @@ export class TraceStore {
             run_id: run.id,
             trace_id: outcome.trace_id ?? run.trace_id ?? null,
             rule: outcome.rule,
-            message: `run ${run.id} (${run.op}${run.name ? ` "${run.name}"` : ""}): ${outcome.message}`,
+            message: `run ${run.id} (${run.op}${run.name ? ` ${JSON.stringify(run.name.length > 100 ? `${run.name.slice(0, 100)}...` : run.name)}` : ""}): ${outcome.message}`,
             payload: run,
           });
           continue;
@@ -446,6 +447,8 @@ export class TraceStore {
 
   /** The row `run` leaves when applied over what `lookup` returns, or the rule it breaks. Writes projects, never runs. */
   private mergeRun(run: RunUpsert, now: string, lookup: (id: string) => RunRow | undefined, tree: TreeLookup): RunRow | (RuleViolation & { trace_id?: string }) {
+    const tooLong = runLimitViolation(run);
+    if (tooLong !== undefined) return { rule: "over_limit", message: tooLong };
     const existing = lookup(run.id);
     let segments: DottedSegment[] | undefined;
     if (run.dotted_order !== undefined) {
@@ -567,6 +570,8 @@ export class TraceStore {
       received_at: existing?.received_at ?? now,
       updated_at: now,
     };
+    const tooLarge = payloadViolation([row.inputs, row.outputs, row.extra, row.events, row.serialized, row.error]);
+    if (tooLarge !== undefined) return { rule: "over_limit", message: tooLarge, trace_id: traceId };
     return row;
   }
 

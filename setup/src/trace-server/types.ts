@@ -135,6 +135,7 @@ export type RejectionRule =
   | "cycle"
   | "parent_trace"
   | "parent_dotted_order"
+  | "over_limit"
   | "conflict"
   | "unknown_project"
   | "unknown_part";
