@@ -5,7 +5,6 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import { after, before, test } from "node:test";
 import { startModelServer, type ModelServerHandle } from "@tracing-patterns/setup";
-import { probeWhile, PROMPT_MS } from "./fixtures/probe.js";
 
 let server: ModelServerHandle;
 before(async () => {
@@ -48,4 +47,22 @@ test("item 6: a tool schema nested 20,000 levels gets 400 naming the limit, and 
   const stats = await fetch(`http://127.0.0.1:${server.port}/_local/stats`);
   assert.equal(stats.status, 200);
   assert.equal((await fetch(health())).status, 200);
+});
+
+test("item 11: a retry-after no client could wait for (1e308 s) is refused on every way to inject a fault", async () => {
+  for (const retryAfterSeconds of [1e308, 2_147_484, -1]) {
+    const answer = await post("/_local/faults", { status: 429, retryAfterSeconds });
+    assert.equal(answer.status, 400, String(retryAfterSeconds));
+    assert.match(errorOf(answer).message, /retryAfterSeconds at most 2147483/);
+    assert.throws(() => server.inject({ status: 429, retryAfterSeconds }), RangeError);
+  }
+  const directive = await post("/v1/chat/completions", { model: "gpt-4o-mini+fail-429+retry-after-99999999999999999999", messages: [{ role: "user", content: "hi" }] });
+  assert.equal(directive.status, 400);
+  assert.match(errorOf(directive).message, /'retry-after-99999999999999999999' asks for a retry-after over 2147483 s/);
+  assert.equal(server.stats().pendingFaults, 0);
+  // The longest one is still accepted, and sent as a whole number of seconds.
+  assert.equal((await post("/_local/faults", { status: 429, retryAfterSeconds: 2_147_483 })).status, 200);
+  const limited = await fetch(`http://127.0.0.1:${server.port}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] }) });
+  assert.equal(limited.status, 429);
+  assert.equal(limited.headers.get("retry-after"), "2147483");
 });

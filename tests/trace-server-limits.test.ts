@@ -73,3 +73,52 @@ test("item 11: a run's inputs, outputs and the rest together stay within 16 Mi c
   const small = await postMultipart(server, runParts("patch", { ...update, outputs: { text: "done" } }));
   assert.equal(small.status, 202, JSON.stringify(small.json));
 });
+
+test("item 11: one request records and echoes at most 100 rejections, counting the rest in one", async (t) => {
+  const server = await serverFor(t);
+  const kept = rootRun("kept-among-junk");
+  const junk = Array.from({ length: 9000 }, () => ({ name: `bogus.${crypto.randomUUID()}`, body: "{}" }));
+  const { status, json } = await postMultipart(server, [...junk, ...runParts("post", kept)], { encoding: "zstd" });
+  assert.equal(status, 422);
+  assert.equal(json.accepted, 1);
+  assert.equal(json.rejected.length, 101);
+  assert.match(json.detail ?? "", /^9000 operation\(s\) rejected, 1 accepted/);
+  assert.match(json.rejected[100]?.message ?? "", /8900 more operation\(s\) of this request were rejected and not recorded: at most 100/);
+  assert.ok(JSON.stringify(json).length < 100_000, `a ${JSON.stringify(json).length}-character answer`);
+  assert.equal(server.store.counts().rejections, 101);
+  assert.equal(server.store.getRun(kept.id)?.name, "kept-among-junk");
+});
+
+test("item 11: feedback with an id already used for other feedback is refused (409, or a conflict rejection), and a retry of the same feedback changes nothing", async (t) => {
+  const server = await serverFor(t);
+  const run = rootRun("rated");
+  assert.equal((await postMultipart(server, runParts("post", run))).status, 202);
+  const id = crypto.randomUUID();
+  const first = { id, run_id: run.id, key: "correct", score: 1 };
+  assert.equal((await postJson(server, "/feedback", first)).status, 200);
+  assert.equal((await postJson(server, "/feedback", first)).status, 200, "the same feedback again");
+  const reused = await postJson(server, "/feedback", { ...first, score: 0 });
+  assert.equal(reused.status, 409);
+  assert.match(String(reused.json.detail), /already exists with other content/);
+  const other = await postMultipart(server, [...runParts("post", rootRun("beside")), { name: `feedback.${id}`, body: JSON.stringify({ run_id: run.id, key: "correct", score: 0 }) }]);
+  assert.equal(other.status, 422);
+  assert.deepEqual(other.json.rejected.map((r) => r.rule), ["conflict"]);
+  assert.equal(other.json.accepted, 1);
+  assert.deepEqual(server.store.listFeedback({ runIds: [run.id] }).map((f) => f.score), [1]);
+});
+
+test("item 11: with maxStoreBytes, writes past the quota get 429 naming it; reads still work", async (t) => {
+  const server = await serverFor(t, { maxStoreBytes: 2 * 1024 * 1024 });
+  const first = rootRun("fills", { inputs: { text: "f".repeat(3 * 1024 * 1024) } });
+  assert.equal((await postMultipart(server, runParts("post", first))).status, 202);
+  const refused = await postMultipart(server, runParts("post", rootRun("over")));
+  assert.equal(refused.status, 429);
+  assert.match(refused.json.detail ?? "", /over its quota of 2097152 \(maxStoreBytes\)/);
+  for (const [path, body] of [["/runs", rootRun("json")], ["/runs/batch", { post: [rootRun("batch")] }], ["/feedback", { run_id: first.id, key: "k" }], ["/sessions", { name: "p" }]] as const) {
+    assert.equal((await postJson(server, path, body)).status, 429, path);
+  }
+  assert.equal((await fetch(`${server.url}/runs/${first.id}`)).status, 200);
+  const project = server.store.getProjectByName("default");
+  assert.equal((await fetch(`${server.url}/sessions/${project?.id ?? ""}`, { method: "DELETE" })).status, 202);
+  assert.equal((await postMultipart(server, runParts("post", rootRun("after-cleanup")))).status, 202);
+});

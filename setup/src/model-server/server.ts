@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { allowedHostsFor, browserRequestRefusal } from "../http-guard.js";
-import { FAULT_HEADER, FaultBook, MAX_DELAY_MS, checkDelay, parseDirectives, parseFault, type Fault, type RequestPlan } from "./faults.js";
+import { FAULT_HEADER, FaultBook, MAX_DELAY_MS, MAX_RETRY_AFTER_SECONDS, checkDelay, parseDirectives, parseFault, type Fault, type RequestPlan } from "./faults.js";
 import { renderChatCompletion, type Rendered } from "./chat-completions.js";
 import { respond, type Reply } from "./responder.js";
 import { parseResponsesRequest, renderResponse } from "./responses-api.js";
@@ -279,7 +279,7 @@ export async function startModelServer(opts: ModelServerOptions = {}): Promise<M
     const valid = list.map(parseFault);
     if (valid.some((fault) => fault === undefined)) {
       throw new HttpError(400, {
-        message: `Invalid fault; expected e.g. {"status":429,"times":2}, {"hang":true}, {"dropMidStream":true} or {"latencyMs":500} (latencyMs at most ${MAX_DELAY_MS}).`,
+        message: `Invalid fault; expected e.g. {"status":429,"times":2}, {"hang":true}, {"dropMidStream":true} or {"latencyMs":500} (latencyMs at most ${MAX_DELAY_MS}, retryAfterSeconds at most ${MAX_RETRY_AFTER_SECONDS}).`,
         param: null,
         code: null,
       });

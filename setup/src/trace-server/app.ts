@@ -6,7 +6,7 @@ import { FilterError } from "./filter.js";
 import { MAX_IDS_PER_LIST, MAX_NAME_CHARS } from "./limits.js";
 import { partsToOperations, readMultipart } from "./multipart.js";
 import { parseQuery, queryInt, queryList, queryString, redactUrl, requireUuidParam, urlBase } from "./params.js";
-import { ProjectConflictError, type TraceStore } from "./store.js";
+import { FeedbackConflictError, ProjectConflictError, type TraceStore } from "./store.js";
 import { normalizeTime } from "./time.js";
 import type { JsonObject, RejectionInput, RejectionRule, StoredRun, RunQuery, RunUpsert, UpsertResult } from "./types.js";
 import { createV2Router } from "./v2.js";
@@ -40,6 +40,11 @@ export interface TraceServerAppOptions {
    * public unless they use `ctx.requireApiKey`.
    */
   mount?: (app: Express, ctx: MountContext) => void;
+  /**
+   * Refuse writes (runs, feedback, projects) with 429 once the store uses more than this many
+   * bytes, as LangSmith answers 429 when a usage limit is reached. Default: no quota.
+   */
+  maxStoreBytes?: number;
   /**
    * "loopback": answer only requests whose Host names this machine (127.0.0.1,
    * localhost, [::1]), which defeats DNS rebinding; startTraceServer sets it
@@ -236,12 +241,22 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
 
   const api = express.Router();
 
+  const withinQuota: RequestHandler = (_req, _res, next) => {
+    const quota = opts.maxStoreBytes;
+    if (quota === undefined) return next();
+    const used = store.sizeBytes();
+    if (used <= quota) return next();
+    next(new HttpError(429, `the store uses ${used} bytes, over its quota of ${quota} (maxStoreBytes); delete projects or start an empty store to write again`, {}, { "x-should-retry": "false" }));
+  };
+
   const answerIngest = (res: Response, result: UpsertResult, encoding: string, extra = ""): void => {
-    res.locals.logDetail = `${result.accepted.length} ops accepted, ${result.rejected.length} rejected${encoding !== "identity" ? ` (${encoding})` : ""}${extra}`;
+    // Past the per-request limit the last entry of `rejected` counts the rest instead of being one.
+    const rejectedCount = result.unrecorded === undefined ? result.rejected.length : result.rejected.length - 1 + result.unrecorded;
+    res.locals.logDetail = `${result.accepted.length} ops accepted, ${rejectedCount} rejected${encoding !== "identity" ? ` (${encoding})` : ""}${extra}`;
     if (result.rejected.length > 0) {
       // detail first: the SDK prints the body as it comes, and this is the line people read.
       const body: IngestAnswer = {
-        detail: `${result.rejected.length} operation(s) rejected, ${result.accepted.length} accepted: ` + result.rejected.map((r) => `[${r.rule}] ${r.message}`).join("; "),
+        detail: `${rejectedCount} operation(s) rejected, ${result.accepted.length} accepted: ` + result.rejected.map((r) => `[${r.rule}] ${r.message}`).join("; "),
         accepted: result.accepted.length,
         rejected: result.rejected,
       };
@@ -262,15 +277,23 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
     }
   };
 
-  api.post("/runs/multipart", requireApiKey, async (req, res) => {
+  api.post("/runs/multipart", requireApiKey, withinQuota, async (req, res) => {
     const { parts, encoding } = await readMultipart(req, maxBodyBytes);
     const ops = partsToOperations(parts, "/runs/multipart");
-    const result = store.upsertRuns(ops.runs, { route: "/runs/multipart", rejections: ops.rejections });
-    for (const f of ops.feedback) store.recordFeedback(f);
+    const rejections = [...ops.rejections];
+    for (const f of ops.feedback) {
+      try {
+        store.recordFeedback(f);
+      } catch (e) {
+        if (!(e instanceof FeedbackConflictError)) throw e;
+        rejections.push({ route: "/runs/multipart", op: null, run_id: typeof f.run_id === "string" ? f.run_id : null, rule: "conflict", message: `part "feedback.${String(f.id)}": ${e.message}`, payload: f });
+      }
+    }
+    const result = store.upsertRuns(ops.runs, { route: "/runs/multipart", rejections });
     answerIngest(res, result, encoding, ops.feedback.length ? `, ${ops.feedback.length} feedback` : "");
   });
 
-  api.post("/runs/batch", requireApiKey, async (req, res) => {
+  api.post("/runs/batch", requireApiKey, withinQuota, async (req, res) => {
     const { value, encoding } = await readJson(req, maxBodyBytes);
     if (!isJsonObject(value)) throw new HttpError(422, 'a batch must be a JSON object {"post": [...], "patch": [...]}');
     const runs: RunUpsert[] = [];
@@ -280,7 +303,7 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
     answerIngest(res, store.upsertRuns(runs, { route: "/runs/batch", rejections }), encoding);
   });
 
-  api.post("/runs", requireApiKey, async (req, res) => {
+  api.post("/runs", requireApiKey, withinQuota, async (req, res) => {
     const { value, encoding } = await readJson(req, maxBodyBytes);
     const runs: RunUpsert[] = [];
     const rejections: RejectionInput[] = [];
@@ -288,7 +311,7 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
     answerIngest(res, store.upsertRuns(runs, { route: "/runs", rejections }), encoding);
   });
 
-  api.patch("/runs/:runId", requireApiKey, async (req, res) => {
+  api.patch("/runs/:runId", requireApiKey, withinQuota, async (req, res) => {
     const runId = requireUuidParam(req.params.runId, "run id");
     const { value, encoding } = await readJson(req, maxBodyBytes);
     const route = `/runs/${runId}`;
@@ -343,7 +366,7 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
     res.json(project);
   });
 
-  api.post("/sessions", requireApiKey, async (req, res) => {
+  api.post("/sessions", requireApiKey, withinQuota, async (req, res) => {
     const { value } = await readJson(req, maxBodyBytes);
     if (!isJsonObject(value) || typeof value.name !== "string" || value.name === "") throw new HttpError(422, "name is required");
     refuseLong(value.name, "name");
@@ -380,7 +403,7 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
     res.status(202).json({ message: "deleted" });
   });
 
-  api.post("/feedback", requireApiKey, async (req, res) => {
+  api.post("/feedback", requireApiKey, withinQuota, async (req, res) => {
     const { value } = await readJson(req, maxBodyBytes);
     if (!isJsonObject(value) || typeof value.key !== "string") throw new HttpError(422, "feedback needs at least a key");
     refuseLong(value.key, "key");
@@ -478,7 +501,7 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
     } else if (err instanceof FilterError || err instanceof RangeError) {
       status = 400;
       detail = err.message;
-    } else if (err instanceof ProjectConflictError) {
+    } else if (err instanceof ProjectConflictError || err instanceof FeedbackConflictError) {
       status = 409;
       detail = err.message;
     } else if (clientErrorStatus(err) !== undefined) {
@@ -493,7 +516,9 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
       res.end();
       return;
     }
-    if (status === 413 || (status === 400 && !req.complete)) res.setHeader("Connection", "close");
+    // A request refused before its body was read (401, 413, 429 ...) leaves bytes the connection cannot reuse.
+    if (status === 413 || !req.complete) res.setHeader("Connection", "close");
+    if (err instanceof HttpError) for (const [name, value] of Object.entries(err.headers)) res.setHeader(name, value);
     res.status(status).json({ detail, ...extra });
   });
 

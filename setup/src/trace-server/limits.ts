@@ -67,3 +67,13 @@ export function payloadViolation(fields: ReadonlyArray<string | null>): string |
   for (const text of fields) total += text?.length ?? 0;
   return total > MAX_RUN_PAYLOAD_CHARS ? `inputs, outputs, extra, events, serialized and error hold ${total} characters of JSON together, over the limit of ${MAX_RUN_PAYLOAD_CHARS} per run` : undefined;
 }
+
+/**
+ * Rejections one request records and echoes; past it they are counted in one summary rejection.
+ * 17 KB of zstd held 10,000 bad parts, each a stored row and a line of a 2.4 MB answer. An SDK
+ * batch has at most a few hundred operations, and a broken client repeats the same mistake.
+ */
+export const MAX_REJECTIONS_PER_REQUEST = 100;
+
+/** Rejections the store keeps; the oldest go first. A log for troubleshooting, not an archive. */
+export const MAX_STORED_REJECTIONS = 100_000;

@@ -23,7 +23,7 @@ import type {
   TraceSummary,
   UpsertResult,
 } from "./types.js";
-import { payloadViolation, runLimitViolation } from "./limits.js";
+import { MAX_REJECTIONS_PER_REQUEST, MAX_STORED_REJECTIONS, payloadViolation, runLimitViolation } from "./limits.js";
 import { checkChildAncestry, checkParentAncestry, checkTreeRules, formatDottedOrder, parseDottedOrder, type DottedSegment, type RuleViolation } from "./validate.js";
 
 type TreeNode = Pick<RunRow, "trace_id" | "dotted_order">;
@@ -203,6 +203,7 @@ export interface CreateProjectInput {
 }
 
 export class ProjectConflictError extends Error {}
+export class FeedbackConflictError extends Error {}
 
 const parseJson = <T>(text: string | null): T | null => (text === null ? null : (JSON.parse(text) as T));
 
@@ -385,7 +386,12 @@ export class TraceStore {
   upsertRuns(runs: readonly RunUpsert[], ctx: { route: string; rejections?: readonly RejectionInput[] } = { route: "store" }): UpsertResult {
     return this.transaction(() => {
       const result: UpsertResult = { accepted: [], rejected: [] };
-      for (const r of ctx.rejections ?? []) this.pushRejection(result, r);
+      let unrecorded = 0;
+      const reject = (input: RejectionInput): void => {
+        if (result.rejected.length < MAX_REJECTIONS_PER_REQUEST) this.pushRejection(result, input);
+        else unrecorded += 1;
+      };
+      for (const r of ctx.rejections ?? []) reject(r);
       const now = nowIso();
       // Rows this batch computed but has not written yet. Every lookup reads
       // through them, so each operation sees exactly the row that writing
@@ -408,7 +414,7 @@ export class TraceStore {
       for (const run of runs) {
         const outcome = this.mergeRun(run, now, lookup, tree);
         if ("rule" in outcome) {
-          this.pushRejection(result, {
+          reject({
             route: ctx.route,
             op: run.op,
             run_id: run.id,
@@ -428,6 +434,14 @@ export class TraceStore {
         if (!readableBack(outcome)) flush();
       }
       flush();
+      if (unrecorded > 0) {
+        const message = `${unrecorded} more operation(s) of this request were rejected and not recorded: at most ${MAX_REJECTIONS_PER_REQUEST} rejections are recorded per request`;
+        this.pushRejection(result, { route: ctx.route, rule: "over_limit", message });
+        result.unrecorded = unrecorded;
+      }
+      if (result.rejected.length > 0) {
+        this.stmt("DELETE FROM rejections WHERE seq <= (SELECT MAX(seq) FROM rejections) - ?").run(MAX_STORED_REJECTIONS);
+      }
       return result;
     });
   }
@@ -606,14 +620,25 @@ export class TraceStore {
     return toRejection(row);
   }
 
+  /**
+   * Store feedback under its id (a new one when it has none). An id that is already stored with
+   * another body throws FeedbackConflictError rather than replace the earlier feedback; the same
+   * body again (a retried request) changes nothing.
+   */
   recordFeedback(body: JsonObject): string {
     const id = typeof body.id === "string" ? body.id : randomUUID();
-    this.stmt("INSERT OR REPLACE INTO feedback (id, run_id, trace_id, key, body, received_at) VALUES (?, ?, ?, ?, ?, ?)").run(
+    const text = JSON.stringify({ ...body, id });
+    const stored = this.stmt("SELECT body FROM feedback WHERE id = ?").get(id) as { body: string } | undefined;
+    if (stored !== undefined) {
+      if (stored.body === text) return id;
+      throw new FeedbackConflictError(`feedback ${id} already exists with other content; feedback ids are not reused`);
+    }
+    this.stmt("INSERT INTO feedback (id, run_id, trace_id, key, body, received_at) VALUES (?, ?, ?, ?, ?, ?)").run(
       id,
       typeof body.run_id === "string" ? body.run_id : null,
       typeof body.trace_id === "string" ? body.trace_id : null,
       typeof body.key === "string" ? body.key : null,
-      JSON.stringify({ ...body, id }),
+      text,
       nowIso(),
     );
     return id;
@@ -1050,6 +1075,12 @@ export class TraceStore {
     }
     const sql = `SELECT * FROM rejections ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq DESC LIMIT ?`;
     return (this.stmt(sql).all(...params, filter.limit ?? 100) as unknown as RejectionRow[]).map(toRejection);
+  }
+
+  /** Bytes the database uses (its pages less the free ones), the measure of TraceServerAppOptions.maxStoreBytes. */
+  sizeBytes(): number {
+    const pragma = (name: string): number => Object.values(this.db.prepare(`PRAGMA ${name}`).get() as Record<string, number>)[0] ?? 0;
+    return (pragma("page_count") - pragma("freelist_count")) * pragma("page_size");
   }
 
   counts(): { runs: number; traces: number; projects: number; rejections: number } {

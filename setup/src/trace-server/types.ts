@@ -176,6 +176,8 @@ export interface RejectionFilter {
 export interface UpsertResult {
   accepted: string[];
   rejected: Array<Omit<Rejection, "seq" | "received_at" | "route" | "payload">>;
+  /** Rejections past the per-request limit: counted in the last entry of `rejected`, not recorded. */
+  unrecorded?: number;
 }
 
 export interface RunQuery {
