@@ -3,7 +3,7 @@ import express, { type Express, type NextFunction, type Request, type RequestHan
 import { browserRequestRefusal, type AllowedHosts } from "../http-guard.js";
 import { HttpError, readJson } from "./body.js";
 import { FilterError } from "./filter.js";
-import { MAX_IDS_PER_LIST, MAX_NAME_CHARS } from "./limits.js";
+import { MAX_IDS_PER_LIST, MAX_NAME_CHARS, MAX_TRACE_PAGE_RUNS } from "./limits.js";
 import { partsToOperations, readMultipart } from "./multipart.js";
 import { parseQuery, queryInt, queryList, queryString, redactUrl, requireUuidParam, urlBase } from "./params.js";
 import { FeedbackConflictError, ProjectConflictError, type TraceStore } from "./store.js";
@@ -459,10 +459,15 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
 
   api.get("/api/traces/:traceId", requireApiKey, (req, res) => {
     const traceId = requireUuidParam(req.params.traceId, "trace id");
-    const runs = store.getTraceRuns(traceId, { urlBase: urlBase(req) });
+    const limit = Math.min(queryInt(req.query, "limit", MAX_TRACE_PAGE_RUNS), MAX_TRACE_PAGE_RUNS);
+    const offset = queryInt(req.query, "offset", 0);
+    const runs = store.getTraceRuns(traceId, { urlBase: urlBase(req), limit, offset });
+    const runCount = runs.length < limit && (runs.length > 0 || offset === 0) ? offset + runs.length : store.countTraceRuns(traceId);
     const rejections = store.listRejections({ traceId });
-    if (runs.length === 0 && rejections.length === 0) throw new HttpError(404, `trace ${traceId} not found`);
-    res.json({ trace_id: traceId, runs, rejections });
+    if (runCount === 0 && rejections.length === 0) throw new HttpError(404, `trace ${traceId} not found`);
+    // A page, not the whole trace: a trace of 25,000 runs is far more than one answer should hold.
+    const nextOffset = offset + runs.length < runCount ? offset + runs.length : null;
+    res.json({ trace_id: traceId, runs, rejections, run_count: runCount, next_offset: nextOffset });
   });
 
   api.get("/api/attachments/:runId/:name", requireApiKey, (req, res) => {

@@ -77,3 +77,16 @@ export const MAX_REJECTIONS_PER_REQUEST = 100;
 
 /** Rejections the store keeps; the oldest go first. A log for troubleshooting, not an archive. */
 export const MAX_STORED_REJECTIONS = 100_000;
+
+/**
+ * Levels of a trace tree: segments of a run's `dotted_order`, however the depth is expressed
+ * (the run's own dotted_order, or a parent_run_id the server derives it from). Traced code nests
+ * a few dozen levels at most (a recursive agent, subgraphs within graphs). Each level adds a
+ * 58-character segment to every run below it: 1,500 tiny requests chaining parent_run_id made a
+ * trace whose every view took 10-38 s and 112 MB, and a 10,000-segment dotted_order overflowed
+ * the stack when read.
+ */
+export const MAX_TREE_DEPTH = 256;
+
+/** Runs per page of `GET /api/traces/{id}` (`limit`, `offset`); the answer says how many there are. */
+export const MAX_TRACE_PAGE_RUNS = 1000;

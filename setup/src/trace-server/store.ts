@@ -23,8 +23,8 @@ import type {
   TraceSummary,
   UpsertResult,
 } from "./types.js";
-import { MAX_REJECTIONS_PER_REQUEST, MAX_STORED_REJECTIONS, payloadViolation, runLimitViolation } from "./limits.js";
-import { checkChildAncestry, checkParentAncestry, checkTreeRules, formatDottedOrder, parseDottedOrder, type DottedSegment, type RuleViolation } from "./validate.js";
+import { MAX_REJECTIONS_PER_REQUEST, MAX_STORED_REJECTIONS, MAX_TREE_DEPTH, payloadViolation, runLimitViolation } from "./limits.js";
+import { checkChildAncestry, checkParentAncestry, checkTreeRules, dottedOrderIds, formatDottedOrder, parseDottedOrder, type DottedSegment, type RuleViolation } from "./validate.js";
 
 type TreeNode = Pick<RunRow, "trace_id" | "dotted_order">;
 type TreeChild = Pick<RunRow, "id" | "dotted_order">;
@@ -384,6 +384,15 @@ export class TraceStore {
    * rejections and left out; the others are stored.
    */
   upsertRuns(runs: readonly RunUpsert[], ctx: { route: string; rejections?: readonly RejectionInput[] } = { route: "store" }): UpsertResult {
+    this.noteUnattributedChanges();
+    const touched = new Set<string>();
+    const result = this.upsertRunsInTransaction(runs, ctx, touched);
+    for (const r of result.rejected) if (r.trace_id !== null) touched.add(r.trace_id);
+    this.attributeChanges(touched);
+    return result;
+  }
+
+  private upsertRunsInTransaction(runs: readonly RunUpsert[], ctx: { route: string; rejections?: readonly RejectionInput[] }, touched: Set<string>): UpsertResult {
     return this.transaction(() => {
       const result: UpsertResult = { accepted: [], rejected: [] };
       let unrecorded = 0;
@@ -426,6 +435,7 @@ export class TraceStore {
           continue;
         }
         pending.set(run.id, outcome);
+        touched.add(outcome.trace_id);
         if (outcome.parent_run_id !== null) pendingChildren.set(outcome.parent_run_id, [...(pendingChildren.get(outcome.parent_run_id) ?? []), outcome]);
         for (const a of run.attachments ?? []) this.putAttachment(run.id, a);
         result.accepted.push(run.id);
@@ -440,7 +450,9 @@ export class TraceStore {
         result.unrecorded = unrecorded;
       }
       if (result.rejected.length > 0) {
-        this.stmt("DELETE FROM rejections WHERE seq <= (SELECT MAX(seq) FROM rejections) - ?").run(MAX_STORED_REJECTIONS);
+        const pruned = this.stmt("DELETE FROM rejections WHERE seq <= (SELECT MAX(seq) FROM rejections) - ?").run(MAX_STORED_REJECTIONS);
+        // Old rejections of any trace went: every trace's token changes.
+        if (Number(pruned.changes) > 0) this.changedEverything = true;
       }
       return result;
     });
@@ -504,6 +516,9 @@ export class TraceStore {
         }
         segments = [...(parseDottedOrder(parent.dotted_order) as DottedSegment[]), own];
       }
+    }
+    if (segments.length > MAX_TREE_DEPTH) {
+      return { rule: "over_limit", message: `the run would be ${segments.length} levels deep (dotted_order segments), over the limit of ${MAX_TREE_DEPTH}` };
     }
     const traceId = run.trace_id ?? existing?.trace_id ?? segments[0]?.id ?? run.id;
     const violation = checkTreeRules({ id: run.id, trace_id: traceId, parent_run_id: parentId, segments }) ?? this.checkAncestry(run.id, traceId, parentId, segments, existing === undefined, tree);
@@ -626,6 +641,15 @@ export class TraceStore {
    * body again (a retried request) changes nothing.
    */
   recordFeedback(body: JsonObject): string {
+    this.noteUnattributedChanges();
+    const id = this.insertFeedback(body);
+    const runId = typeof body.run_id === "string" ? body.run_id.toLowerCase() : undefined;
+    const run = runId === undefined ? undefined : (this.stmt("SELECT trace_id FROM runs WHERE id = ?").get(runId) as { trace_id: string } | undefined);
+    this.attributeChanges(run ? [run.trace_id] : []);
+    return id;
+  }
+
+  private insertFeedback(body: JsonObject): string {
     const id = typeof body.id === "string" ? body.id : randomUUID();
     const text = JSON.stringify({ ...body, id });
     const stored = this.stmt("SELECT body FROM feedback WHERE id = ?").get(id) as { body: string } | undefined;
@@ -666,6 +690,50 @@ export class TraceStore {
       for (const table of ["runs", "projects", "rejections", "attachments", "feedback"]) this.db.exec(`DELETE FROM ${table}`);
     });
     this.projectIdsByName.clear();
+  }
+
+  // ---------------------------------------------------------------- change tokens
+
+  /**
+   * A token that differs whenever what the store holds for one trace (its runs, rejections and
+   * their feedback), or with no trace anything at all, may have changed. It costs one SQLite call,
+   * so a viewer polling an unchanged trace costs nothing else. Writes through upsertRuns and
+   * recordFeedback change the tokens of the traces they touch; any other write (projects, SQL
+   * run on `db` directly) changes every token, as SQLite's total_changes() reveals it.
+   */
+  changeToken(traceId?: string): string {
+    this.noteUnattributedChanges();
+    const seq = traceId === undefined ? this.changeSeq : Math.max(this.everythingSeq, this.traceChangeSeq.get(traceId.toLowerCase()) ?? 0);
+    return `${this.instanceTag}.${seq}`;
+  }
+
+  private readonly instanceTag = randomUUID().slice(0, 8);
+  private changeSeq = 0;
+  /** The last change not attributed to particular traces. */
+  private everythingSeq = 0;
+  private changedEverything = false;
+  /** total_changes() as of the last change this store attributed. */
+  private accountedChanges = 0;
+  private readonly traceChangeSeq = new Map<string, number>();
+
+  private totalChanges(): number {
+    return (this.stmt("SELECT total_changes() AS n").get() as { n: number }).n;
+  }
+
+  private noteUnattributedChanges(): void {
+    const total = this.totalChanges();
+    if (total === this.accountedChanges) return;
+    this.changeSeq += 1;
+    this.everythingSeq = this.changeSeq;
+    this.accountedChanges = total;
+  }
+
+  private attributeChanges(traceIds: Iterable<string>): void {
+    this.changeSeq += 1;
+    for (const id of traceIds) this.traceChangeSeq.set(id, this.changeSeq);
+    if (this.changedEverything) this.everythingSeq = this.changeSeq;
+    this.changedEverything = false;
+    this.accountedChanges = this.totalChanges();
   }
 
   // ---------------------------------------------------------------- projects
@@ -797,10 +865,38 @@ export class TraceStore {
     return row && this.toRun(row, opts);
   }
 
-  /** Every stored run of a trace, in execution (dotted_order) order. */
-  getTraceRuns(traceId: string, opts: RunReadOptions = {}): StoredRun[] {
-    const rows = this.stmt("SELECT * FROM runs WHERE trace_id = ? ORDER BY dotted_order").all(traceId.toLowerCase()) as unknown as RunRow[];
-    return rows.map((r) => this.toRun(r, opts));
+  /**
+   * The stored runs of a trace, in execution (dotted_order) order: every one, or `limit` of them
+   * from `offset`. In that order a run's ancestors come before it, so any first page is a tree.
+   */
+  getTraceRuns(traceId: string, opts: RunReadOptions & { limit?: number; offset?: number } = {}): StoredRun[] {
+    const rows = this.stmt("SELECT * FROM runs WHERE trace_id = ? ORDER BY dotted_order LIMIT ? OFFSET ?").all(traceId.toLowerCase(), opts.limit ?? -1, opts.offset ?? 0) as unknown as RunRow[];
+    const usage = this.subtreeUsage(traceId.toLowerCase());
+    return rows.map((r) => this.toRun(r, opts, usage));
+  }
+
+  /**
+   * Token sums over the LLM runs below each run of a trace, by run id, in one pass over the
+   * trace's LLM runs. Summed per run in SQL instead, each run scanned its whole subtree, so a
+   * chain of runs cost its depth squared: 256 levels took hundreds of milliseconds per view.
+   */
+  private subtreeUsage(traceId: string): Map<string, Usage> {
+    const sums = new Map<string, Usage>();
+    const add = (a: number | null, b: number | null): number | null => (b === null ? a : (a ?? 0) + b);
+    const llmRuns = this.stmt("SELECT dotted_order, prompt_tokens, completion_tokens, total_tokens FROM runs WHERE trace_id = ? AND run_type = 'llm'").all(traceId) as Array<
+      Pick<RunRow, "dotted_order" | "prompt_tokens" | "completion_tokens" | "total_tokens">
+    >;
+    for (const llm of llmRuns) {
+      for (const ancestor of dottedOrderIds(llm.dotted_order).slice(0, -1)) {
+        const sum = sums.get(ancestor) ?? { prompt: null, completion: null, total: null };
+        sums.set(ancestor, { prompt: add(sum.prompt, llm.prompt_tokens), completion: add(sum.completion, llm.completion_tokens), total: add(sum.total, llm.total_tokens) });
+      }
+    }
+    return sums;
+  }
+
+  countTraceRuns(traceId: string): number {
+    return (this.stmt("SELECT COUNT(*) AS n FROM runs WHERE trace_id = ?").get(traceId.toLowerCase()) as { n: number }).n;
   }
 
   /**
@@ -898,12 +994,15 @@ export class TraceStore {
     };
   }
 
-  private toRun(row: RunRow, opts: RunReadOptions): StoredRun {
+  /** `subtreeUsage`, when the caller has it for the run's trace (see subtreeUsage), saves a query per run. */
+  private toRun(row: RunRow, opts: RunReadOptions, subtreeUsage?: Map<string, Usage>): StoredRun {
     const segments = row.dotted_order.split(".");
     const parentRunIds = segments.slice(0, -1).map((s) => s.slice(-36));
     const childIds = (this.stmt("SELECT id FROM runs WHERE parent_run_id = ? ORDER BY dotted_order").all(row.id) as Array<{ id: string }>).map((r) => r.id);
     let usage: Usage = { prompt: row.prompt_tokens, completion: row.completion_tokens, total: row.total_tokens };
-    if (row.run_type !== "llm") {
+    if (row.run_type !== "llm" && subtreeUsage !== undefined) {
+      usage = subtreeUsage.get(row.id) ?? { prompt: null, completion: null, total: null };
+    } else if (row.run_type !== "llm") {
       // LangSmith reports a chain's tokens as the sum over the LLM runs beneath it.
       const sum = this.stmt(
         `SELECT SUM(prompt_tokens) AS p, SUM(completion_tokens) AS c, SUM(total_tokens) AS t FROM runs

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from "express";
@@ -24,6 +23,11 @@ import {
 
 /** Rows per page of the trace list. */
 export const LIST_PAGE_SIZE = 50;
+/**
+ * Runs a trace page shows, the first in execution order (a tree: ancestors come first). Rendering
+ * grows with the runs; past this the page says how many it leaves out and where to read them.
+ */
+export const MAX_VIEW_RUNS = 2000;
 const KEY_COOKIE = "trace_viewer_key";
 
 /**
@@ -101,10 +105,6 @@ function knownServices(store: TraceStore): string[] {
   return [...set].sort();
 }
 
-function version(value: unknown): string {
-  return createHash("sha1").update(JSON.stringify(value)).digest("base64url").slice(0, 16);
-}
-
 function cookie(req: Request, name: string): string | undefined {
   for (const part of (req.headers.cookie ?? "").split(";")) {
     const eq = part.indexOf("=");
@@ -153,12 +153,15 @@ function securityHeaders(_req: Request, res: Response, next: NextFunction): void
 }
 
 function traceInput(store: TraceStore, req: Request, traceId: string, selected: string | undefined): TracePageInput {
-  const runs = store.getTraceRuns(traceId, { urlBase: urlBase(req) });
+  // Taken before the reads: nothing can change the store between them (they are synchronous).
+  const v = store.changeToken(traceId);
+  const runs = store.getTraceRuns(traceId, { urlBase: urlBase(req), limit: MAX_VIEW_RUNS });
+  const runCount = runs.length < MAX_VIEW_RUNS ? runs.length : store.countTraceRuns(traceId);
   const rejections = store.listRejections({ traceId, limit: 1000 });
   const projectNames = new Map<string, string>();
   for (const r of runs) if (!projectNames.has(r.session_id)) projectNames.set(r.session_id, store.getProject(r.session_id)?.name ?? r.session_id);
   const selectedRunId = selected && runs.some((r) => r.id === selected) ? selected : undefined;
-  return { traceId, runs, rejections, projectNames, selectedRunId, version: version({ runs, rejections }) };
+  return { traceId, runs, runCount, rejections, projectNames, selectedRunId, version: v };
 }
 
 function traceIdParam(req: Request): string {
@@ -189,13 +192,14 @@ export function mountViewer(app: Express, ctx: MountContext): void {
   const auth = viewerAuth(ctx.requireApiKey);
 
   const listState = (req: Request): { html: string; version: string; filters: ListFilters; offset: number; page: ReturnType<typeof findTraces> } => {
+    const v = store.changeToken();
     const filters = parseListFilters(req.query);
     const offsetText = one(req.query.offset);
     // SQLite refuses an OFFSET beyond 64 bits; any offset that large is past the last trace anyway.
     const offset = offsetText !== undefined && /^\d+$/.test(offsetText) ? Math.min(Number(offsetText), Number.MAX_SAFE_INTEGER) : 0;
     const page = findTraces(store, filters, offset, LIST_PAGE_SIZE);
     const html = renderTraceRows({ traces: page.traces, filters });
-    return { html, version: version(html), filters, offset, page };
+    return { html, version: v, filters, offset, page };
   };
 
   router.get("/", auth, (req, res) => {
@@ -215,11 +219,12 @@ export function mountViewer(app: Express, ctx: MountContext): void {
   });
 
   router.get(`${ASSET_PATH}/list-state`, auth, (req, res) => {
-    const state = listState(req);
-    if (one(req.query.v) === state.version) {
+    // Unchanged store: answered before any query or rendering, so an open tab's poll costs nothing.
+    if (one(req.query.v) === store.changeToken()) {
       res.status(204).end();
       return;
     }
+    const state = listState(req);
     res.json({ version: state.version, rows: state.html });
   });
 
@@ -232,13 +237,14 @@ export function mountViewer(app: Express, ctx: MountContext): void {
 
   router.get("/traces/:traceId/state", auth, (req, res) => {
     const traceId = traceIdParam(req);
-    const input = traceInput(store, req, traceId, one(req.query.run));
-    const changed = one(req.query.v) !== input.version;
     const wantDetails = one(req.query.details) === "1";
-    if (!changed && !wantDetails) {
+    // An unchanged trace is answered before any run is read or rendered.
+    if (!wantDetails && one(req.query.v) === store.changeToken(traceId)) {
       res.status(204).end();
       return;
     }
+    const input = traceInput(store, req, traceId, one(req.query.run));
+    const changed = one(req.query.v) !== input.version;
     const layout = layoutStoredRuns(input.runs);
     const selected = input.selectedRunId ? input.runs.find((r) => r.id === input.selectedRunId) : undefined;
     res.json({
