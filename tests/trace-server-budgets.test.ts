@@ -94,3 +94,60 @@ test("item 2: a big trace's page shows its first 2000 runs and says so; /api/tra
   store.db.exec(`UPDATE runs SET name = 'renamed' WHERE id = '${root.id}'`);
   assert.equal((await fetch(`${server.url}/traces/${root.id}/state?v=${encodeURIComponent(fresh)}`)).status, 200);
 });
+
+test("item 1: a filter over its term, depth or length limit gets a 400 at once; a costly one is scanned in slices, within a budget, while other requests are served", async (t) => {
+  const server = await serverFor(t);
+  const project = server.store.createProject({ name: "many" });
+  const needles = new Set<string>();
+  for (let batch = 0; batch < 10; batch++) {
+    const runs = Array.from({ length: 1000 }, (_, i) => {
+      const run = rootRun(`run-${batch}-${i}`, { session_name: "many", inputs: { text: `ordinary input number ${batch * 1000 + i}`.repeat(4) } });
+      if (i % 97 === 0) {
+        run.inputs = { text: "the needle" };
+        needles.add(run.id);
+      }
+      return { op: "post" as const, ...run };
+    });
+    assert.equal(server.store.upsertRuns(runs, { route: "test" }).rejected.length, 0);
+  }
+  const query = (body: Record<string, unknown>, path = "/runs/query"): Promise<{ status: number; text: string }> =>
+    fetch(`${server.url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }).then(async (res) => ({ status: res.status, text: await res.text() }));
+
+  // The reproductions of issue 16 first (each over the length limit), then each limit alone.
+  const refused: Array<[string, RegExp]> = [
+    [`or(${Array.from({ length: 6000 }, (_, i) => `search("n${i}")`).join(",")})`, /characters, over the limit of 10000/],
+    [`${"not(".repeat(4000)}eq(name, "x")${")".repeat(4000)}`, /characters, over the limit of 10000/],
+    [`and(${Array.from({ length: 40_000 }, () => 'eq(name,"x")').join(",")})`, /characters, over the limit of 10000/],
+    [`or(${Array.from({ length: 250 }, () => "has(tags,1)").join(",")})`, /more than 200 function calls, the limit per filter/],
+    [`${"not(".repeat(40)}eq(name, "x")${")".repeat(40)}`, /calls nested more than 32 deep, the limit per filter/],
+  ];
+  for (const [filter, reason] of refused) {
+    const { result, worstProbeMs } = await probeWhile(`${server.url}/info`, query({ session: [project.id], filter }));
+    assert.equal(result.status, 400, result.text.slice(0, 200));
+    assert.match(result.text, reason);
+    assert.ok(result.text.length < 1000, "the answer does not echo the whole filter");
+    assert.ok(worstProbeMs < PROMPT_MS, `a probe waited ${worstProbeMs.toFixed(0)} ms`);
+  }
+
+  // The largest filter allowed, matching nothing: 10,000 runs x 200 calls is over the budget.
+  const costly = `or(${Array.from({ length: 199 }, (_, i) => `search("absent-${i}")`).join(",")})`;
+  for (const [path, body] of [["/runs/query", { session: [project.id], filter: costly }], ["/api/v2/runs/query", { project_ids: [project.id], filter: costly, min_start_time: "2000-01-01T00:00:00Z" }]] as const) {
+    const { result, worstProbeMs, probes } = await probeWhile(`${server.url}/info`, query(body, path));
+    assert.equal(result.status, 400, `${path}: ${result.text.slice(0, 200)}`);
+    assert.match(result.text, /spent its budget of 2000000/);
+    assert.ok(worstProbeMs < PROMPT_MS, `${path}: a probe waited ${worstProbeMs.toFixed(0)} ms`);
+    assert.ok(probes > 1, `${path}: probes were answered during the scan`);
+  }
+
+  // A selective filter pages through exactly the matching runs, however the slices fall.
+  const found: string[] = [];
+  for (let cursor: string | null | undefined; cursor !== null; ) {
+    const { status, text } = await query({ session: [project.id], filter: 'search("needle")', limit: 7, ...(cursor ? { cursor } : {}) });
+    assert.equal(status, 200, text.slice(0, 200));
+    const page = JSON.parse(text) as { runs: Array<{ id: string }>; cursors: { next: string | null } };
+    found.push(...page.runs.map((r) => r.id));
+    cursor = page.cursors.next;
+  }
+  assert.equal(found.length, needles.size);
+  assert.deepEqual(new Set(found), needles);
+});

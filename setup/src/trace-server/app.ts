@@ -6,6 +6,7 @@ import { FilterError } from "./filter.js";
 import { MAX_IDS_PER_LIST, MAX_NAME_CHARS, MAX_TRACE_PAGE_RUNS } from "./limits.js";
 import { partsToOperations, readMultipart } from "./multipart.js";
 import { parseQuery, queryInt, queryList, queryString, redactUrl, requireUuidParam, urlBase } from "./params.js";
+import { QueryBudgetError, queryRunsWithinBudget } from "./query-budget.js";
 import { FeedbackConflictError, ProjectConflictError, type TraceStore } from "./store.js";
 import { normalizeTime } from "./time.js";
 import type { JsonObject, RejectionInput, RejectionRule, StoredRun, RunQuery, RunUpsert, UpsertResult } from "./types.js";
@@ -325,7 +326,7 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
   api.post("/runs/query", requireApiKey, async (req, res) => {
     const { value } = await readJson(req, maxBodyBytes);
     const { query, select } = parseRunQuery(value);
-    const page = store.queryRuns(query, { urlBase: urlBase(req) });
+    const page = await queryRunsWithinBudget(store, query, { urlBase: urlBase(req) }, () => res.closed);
     res.locals.logDetail = `${page.runs.length} runs`;
     res.json({ runs: page.runs.map((r) => pickFields(r, select)), cursors: { next: page.nextCursor, prev: null } });
   });
@@ -503,7 +504,7 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
       status = err.status;
       detail = err.message;
       extra = err.extra;
-    } else if (err instanceof FilterError || err instanceof RangeError) {
+    } else if (err instanceof FilterError || err instanceof RangeError || err instanceof QueryBudgetError) {
       status = 400;
       detail = err.message;
     } else if (err instanceof ProjectConflictError || err instanceof FeedbackConflictError) {

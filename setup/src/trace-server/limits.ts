@@ -90,3 +90,26 @@ export const MAX_TREE_DEPTH = 256;
 
 /** Runs per page of `GET /api/traces/{id}` (`limit`, `offset`); the answer says how many there are. */
 export const MAX_TRACE_PAGE_RUNS = 1000;
+
+/**
+ * A filter expression (`filter`, `trace_filter`, `tree_filter`): characters, function calls, and
+ * how deep calls nest. The SDK's own filters (`readThread`) and any hand-written one have a few
+ * calls; `or()` of 6,000 `search()` terms blocked the server for 1.5-4 s per query over 2,000
+ * runs, and `not(` nested 4,000 deep for 4.8 s.
+ */
+export const MAX_FILTER_CHARS = 10_000;
+export const MAX_FILTER_CALLS = 200;
+export const MAX_FILTER_DEPTH = 32;
+
+/** Runs per page of a run query (v1 `limit`, v2 `page_size`). */
+export const MAX_QUERY_PAGE = 100;
+
+/**
+ * Work one run query may do, in units of one run read and tested against one filter call: each
+ * run scanned costs 1 plus the calls of its filters, and a trace read for `trace_filter` or
+ * `tree_filter` the same per run. A query over a few thousand runs with a few calls spends a few
+ * thousand; 2,000,000 is 500,000 runs tested by a three-call filter. The scan runs in slices that
+ * let other requests through, and a query that spends the budget before finding one run gets a
+ * 400 naming it (one that found some gets them, with a cursor to go on from).
+ */
+export const MAX_QUERY_COST = 2_000_000;

@@ -23,8 +23,16 @@ import type {
   TraceSummary,
   UpsertResult,
 } from "./types.js";
-import { MAX_REJECTIONS_PER_REQUEST, MAX_STORED_REJECTIONS, MAX_TREE_DEPTH, payloadViolation, runLimitViolation } from "./limits.js";
+import { MAX_QUERY_PAGE, MAX_REJECTIONS_PER_REQUEST, MAX_STORED_REJECTIONS, MAX_TREE_DEPTH, payloadViolation, runLimitViolation } from "./limits.js";
 import { checkChildAncestry, checkParentAncestry, checkTreeRules, dottedOrderIds, formatDottedOrder, parseDottedOrder, type DottedSegment, type RuleViolation } from "./validate.js";
+
+/**
+ * What a query may spend (see queryRuns): `spend(units)` is called with the work about to be
+ * done, and false stops the scan.
+ */
+export interface ScanBudget {
+  spend(units: number): boolean;
+}
 
 type TreeNode = Pick<RunRow, "trace_id" | "dotted_order">;
 type TreeChild = Pick<RunRow, "id" | "dotted_order">;
@@ -40,7 +48,6 @@ export const DEFAULT_PROJECT_NAME = "default";
 const PAYLOAD_LIMIT = 4096;
 /** Bump when the schema changes incompatibly; older files are refused with a clear message. */
 const SCHEMA_VERSION = 1;
-const MAX_PAGE = 100;
 
 interface RunRow {
   id: string;
@@ -902,8 +909,12 @@ export class TraceStore {
   /**
    * Runs matching a query, newest first unless `order` is "asc", one page at
    * a time; pass `nextCursor` back as `cursor` for the next page.
+   *
+   * With `budget`, every run scanned is charged 1 plus its filters' calls (see ScanBudget); when
+   * the budget says stop, the page so far comes back with `stopped` and a `nextCursor` that
+   * resumes the scan where it stopped (queryRunsWithinBudget drives this).
    */
-  queryRuns(q: RunQuery, opts: RunReadOptions = {}): RunPage {
+  queryRuns(q: RunQuery, opts: RunReadOptions & { budget?: ScanBudget } = {}): RunPage {
     const where: string[] = [];
     const params: SQLInputValue[] = [];
     // One parameter per list, however long: SQLite refuses a statement with more than 32,766.
@@ -942,21 +953,31 @@ export class TraceStore {
       where.push(`(start_time, id) ${asc ? ">" : "<"} (?, ?)`);
       params.push(c.t, c.id);
     }
-    const limit = Math.max(1, Math.min(q.limit ?? MAX_PAGE, MAX_PAGE));
+    const limit = Math.max(1, Math.min(q.limit ?? MAX_QUERY_PAGE, MAX_QUERY_PAGE));
+    const charge = (units: number): void => void opts.budget?.spend(units);
     const predicates: RunPredicate[] = [];
     if (q.filter) predicates.push(compileFilter(q.filter));
-    if (q.traceFilter) predicates.push(this.traceLevelPredicate(compileFilter(q.traceFilter), "root", opts));
-    if (q.treeFilter) predicates.push(this.traceLevelPredicate(compileFilter(q.treeFilter), "any", opts));
+    if (q.traceFilter) predicates.push(this.traceLevelPredicate(compileFilter(q.traceFilter), "root", opts, charge));
+    if (q.treeFilter) predicates.push(this.traceLevelPredicate(compileFilter(q.treeFilter), "any", opts, charge));
     if (q.query) {
       const needle = q.query.toLowerCase();
       predicates.push((r) => JSON.stringify([r.name, r.inputs, r.outputs, r.error]).toLowerCase().includes(needle));
     }
+    const rowCost = 1 + predicates.reduce((sum, p) => sum + (p.cost ?? 1), 0);
     const dir = asc ? "ASC" : "DESC";
     const sql = `SELECT * FROM runs ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY start_time ${dir}, id ${dir}`;
     const runs: StoredRun[] = [];
     let nextCursor: string | null = null;
+    let lastScanned: RunRow | undefined;
     for (const raw of this.stmt(sql).iterate(...params)) {
-      const run = this.toRun(raw as unknown as RunRow, opts);
+      if (opts.budget && !opts.budget.spend(rowCost)) {
+        // Resume after the last run returned when the page is full, else after the last one scanned.
+        const resume = runs.length === limit ? (runs[runs.length - 1] as StoredRun) : lastScanned;
+        const at = resume ? { t: resume.start_time ?? "", id: resume.id } : q.cursor === undefined ? undefined : decodeCursor(q.cursor);
+        return { runs, nextCursor: at ? encodeCursor(at) : null, stopped: true };
+      }
+      lastScanned = raw as unknown as RunRow;
+      const run = this.toRun(lastScanned, opts);
       if (!predicates.every((p) => p(run))) continue;
       if (runs.length === limit) {
         const last = runs[runs.length - 1] as StoredRun;
@@ -977,16 +998,20 @@ export class TraceStore {
     return row.t;
   }
 
-  private traceLevelPredicate(pred: RunPredicate, scope: "root" | "any", opts: RunReadOptions): RunPredicate {
+  private traceLevelPredicate(pred: RunPredicate, scope: "root" | "any", opts: RunReadOptions, charge: (units: number) => void): RunPredicate {
     const verdicts = new Map<string, boolean>();
+    const perRun = 1 + (pred.cost ?? 1);
     return (run) => {
       let v = verdicts.get(run.trace_id);
       if (v === undefined) {
         if (scope === "root") {
           const root = this.getRun(run.trace_id, opts);
+          charge(perRun);
           v = root !== undefined && pred(root);
         } else {
-          v = this.getTraceRuns(run.trace_id, opts).some(pred);
+          const traceRuns = this.getTraceRuns(run.trace_id, opts);
+          charge(traceRuns.length * perRun);
+          v = traceRuns.some(pred);
         }
         verdicts.set(run.trace_id, v);
       }

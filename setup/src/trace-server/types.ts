@@ -210,6 +210,8 @@ export interface RunQuery {
 export interface RunPage {
   runs: StoredRun[];
   nextCursor: string | null;
+  /** A scan budget stopped the scan before the page filled; `nextCursor` resumes it. */
+  stopped?: boolean;
 }
 
 export interface TraceFilter {

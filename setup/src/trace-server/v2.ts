@@ -3,6 +3,7 @@ import { HttpError, readJson } from "./body.js";
 import { compileFilter, metadataOf, threadIdOf } from "./filter.js";
 import { MAX_IDS_PER_LIST } from "./limits.js";
 import { queryList, queryString, requireUuidParam, urlBase } from "./params.js";
+import { queryRunsWithinBudget } from "./query-budget.js";
 import type { TraceStore } from "./store.js";
 import { msToIso, normalizeTime, timeToMs } from "./time.js";
 import type { JsonObject, RunQuery, StoredRun } from "./types.js";
@@ -239,7 +240,7 @@ export function createV2Router(store: TraceStore, opts: { requireApiKey: Request
   router.post("/runs/query", requireApiKey, async (req, res) => {
     const { value } = await readJson(req, opts.maxBodyBytes);
     const { query, selects, subtreeUsage } = parseRunsQuery(value, Date.now());
-    const page = store.queryRuns(query, { urlBase: urlBase(req) });
+    const page = await queryRunsWithinBudget(store, query, { urlBase: urlBase(req) }, () => res.closed);
     const ctx: SelectContext = { store, subtreeUsage };
     res.locals.logDetail = `${page.runs.length} runs`;
     res.json({ items: page.runs.map((r) => toV2Run(r, selects, ctx)), next_cursor: page.nextCursor });
