@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import { after, before, test } from "node:test";
 import { startModelServer, type ModelServerHandle } from "@tracing-patterns/setup";
+import { probeWhile, PROMPT_MS } from "./fixtures/probe.js";
 
 let server: ModelServerHandle;
 before(async () => {
@@ -65,4 +66,48 @@ test("item 11: a retry-after no client could wait for (1e308 s) is refused on ev
   const limited = await fetch(`http://127.0.0.1:${server.port}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] }) });
   assert.equal(limited.status, 429);
   assert.equal(limited.headers.get("retry-after"), "2147483");
+});
+
+test("item 8: messages built to make pattern matching backtrack are answered while /health stays prompt, on both completion routes", async () => {
+  const long = 200_000;
+  const contents = [
+    `choose one of: a${" ".repeat(long)}b`,
+    `choose one of: a${"\n".repeat(long)}b`,
+    `classify:\n${" \n".repeat(long / 2)}- a: first\n- b${" ".repeat(long)}x`,
+    `summarize ${"summarize ".repeat(long / 10)}`,
+    `summarize:${"\n".repeat(long)}The end.`,
+    `pick one of: ${"*".repeat(long)}a, b`,
+    `Fill ${"a".repeat(long)} 42`,
+  ];
+  for (const content of contents) {
+    for (const [path, body] of [
+      ["/v1/chat/completions", { model: "gpt-4o-mini", messages: [{ role: "system", content }, { role: "user", content }] }],
+      ["/v1/responses", { model: "gpt-4o-mini", instructions: content, input: content }],
+    ] as const) {
+      const { result, worstProbeMs } = await probeWhile(health(), post(path, body));
+      assert.equal(result.status, 200, `${path} ${JSON.stringify(content.slice(0, 30))}: ${result.body.slice(0, 200)}`);
+      assert.ok(worstProbeMs < PROMPT_MS, `${path} ${JSON.stringify(content.slice(0, 30))}: a probe waited ${worstProbeMs.toFixed(0)} ms`);
+    }
+  }
+});
+
+test("item 8: at most 128 tools, as OpenAI allows; naming all 128 in one long message is answered promptly", async () => {
+  const tools = (n: number) => Array.from({ length: n }, (_, i) => ({ type: "function", function: { name: `lookup_record_${i}`, description: `Looks up record ${i} in the archive`, parameters: { type: "object", properties: { record_id: { type: "string" }, count: { type: "integer" } }, required: ["record_id", "count"] } } }));
+  const tooMany = await post("/v1/chat/completions", { model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }], tools: tools(129) });
+  assert.equal(tooMany.status, 400);
+  assert.equal(errorOf(tooMany).code, "array_above_max_length");
+  assert.match(errorOf(tooMany).message, /maximum length 128, but got an array with length 129/);
+  const responses = await post("/v1/responses", { model: "gpt-4o-mini", input: "hi", tools: tools(129).map((t) => ({ type: "function", ...t.function })) });
+  assert.equal(responses.status, 400);
+
+  const all = tools(128);
+  const content = `${all.map((t) => t.function.name).join(" ")} ${"record 7 ".repeat(20_000)}`;
+  const { result, worstProbeMs } = await probeWhile(health(), post("/v1/chat/completions", { model: "gpt-4o-mini", messages: [{ role: "user", content }], tools: all, n: 16 }));
+  assert.equal(result.status, 200, result.body.slice(0, 200));
+  assert.ok(worstProbeMs < PROMPT_MS, `a probe waited ${worstProbeMs.toFixed(0)} ms`);
+  const reply = JSON.parse(result.body) as { choices: Array<{ message: { tool_calls: Array<{ id: string; function: { name: string } }> } }> };
+  assert.equal(reply.choices.length, 16);
+  assert.equal(reply.choices[0]?.message.tool_calls.length, 128);
+  // Tool-call ids stay a function of the request: the same in every choice.
+  assert.deepEqual(reply.choices[15]?.message.tool_calls.map((c) => c.id), reply.choices[0]?.message.tool_calls.map((c) => c.id));
 });

@@ -2,7 +2,7 @@ import type { Rendered } from "./chat-completions.js";
 import { usageFor } from "./chat-completions.js";
 import type { Reply } from "./responder.js";
 import { hashHex, streamPieces } from "./text.js";
-import type { InvalidRequest } from "./validate.js";
+import { toolCountProblem, type InvalidRequest } from "./validate.js";
 import type { ChatCompletionRequest, ChatMessage, ChatTextPart, ChatTool, ChatToolChoice, ResponseFormat } from "./wire.js";
 
 // The OpenAI Responses API (POST /v1/responses), which ChatOpenAI switches to
@@ -69,6 +69,8 @@ export function parseResponsesRequest(body: unknown): Result {
   const chatTools: ChatTool[] = [];
   if (tools !== undefined && tools !== null) {
     if (!Array.isArray(tools)) return fail("Invalid type for 'tools': expected an array.", "tools", "invalid_type");
+    const tooMany = toolCountProblem(tools.length);
+    if (tooMany) return { ok: false, error: tooMany };
     for (const [index, tool] of tools.entries()) {
       if (!isRecord(tool) || tool.type !== "function" || typeof tool.name !== "string") {
         return fail(`Invalid value for 'tools[${index}]': the local model endpoint supports only tools of type 'function' (no built-in tools).`, `tools[${index}]`);
