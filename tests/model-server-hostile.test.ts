@@ -3,6 +3,7 @@
 // absurd fault values. Each gets a 4xx naming the problem or completes, while /health stays prompt.
 import assert from "node:assert/strict";
 import http from "node:http";
+import net from "node:net";
 import { after, before, test } from "node:test";
 import { startModelServer, type ModelServerHandle } from "@tracing-patterns/setup";
 import { probeWhile, PROMPT_MS } from "./fixtures/probe.js";
@@ -110,4 +111,61 @@ test("item 8: at most 128 tools, as OpenAI allows; naming all 128 in one long me
   assert.equal(reply.choices[0]?.message.tool_calls.length, 128);
   // Tool-call ids stay a function of the request: the same in every choice.
   assert.deepEqual(reply.choices[15]?.message.tool_calls.map((c) => c.id), reply.choices[0]?.message.tool_calls.map((c) => c.id));
+});
+
+/** A client that sends a streamed completion request and never reads the answer. */
+function stalledClient(body: string): net.Socket {
+  const socket = net.connect(server.port, "127.0.0.1");
+  socket.setNoDelay(true);
+  socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1:${server.port}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  socket.pause();
+  return socket;
+}
+
+async function until(condition: () => boolean, what: string, deadlineMs = 30_000): Promise<void> {
+  const deadline = Date.now() + deadlineMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+const heldBytes = (): number => {
+  const m = process.memoryUsage();
+  return m.heapUsed + m.external;
+};
+
+test("item 9: streams to 20 clients that never read wait for them, holding little memory, and end when they disconnect", async () => {
+  // Each reply: ten copies of a 98 KB message as tool-call arguments, about 19 MB of SSE events.
+  const message = "word ".repeat(19_600);
+  const schema = { type: "object", properties: { copies: { type: "array", minItems: 10, items: { type: "string" } } }, required: ["copies"] };
+  const body = JSON.stringify({ model: "gpt-4o-mini", stream: true, messages: [{ role: "user", content: message }], tools: [{ type: "function", function: { name: "copy", parameters: schema } }], tool_choice: "required" });
+  const before = heldBytes();
+  const clients = Array.from({ length: 20 }, () => stalledClient(body));
+  try {
+    await until(() => server.stats().streamsWaiting === 20, "every stream to wait for its client");
+    const grown = heldBytes() - before;
+    assert.ok(grown < 150 * 1024 * 1024, `20 unread streams hold ${(grown / 1024 / 1024).toFixed(0)} MB`);
+    const started = performance.now();
+    assert.equal((await fetch(health())).status, 200);
+    assert.ok(performance.now() - started < PROMPT_MS);
+  } finally {
+    for (const client of clients) client.destroy();
+  }
+  await until(() => server.stats().streamsWaiting === 0, "the streams to end with their clients");
+});
+
+test("item 9: a reply over 1,000,000 characters over all its choices gets 400 before anything is generated", async () => {
+  const longWord = "x".repeat(600_000);
+  const messages = [
+    { role: "user", content: "Look it up, answer in JSON" },
+    { role: "assistant", content: null, tool_calls: [{ id: "call_1", type: "function", function: { name: "lookup", arguments: "{}" } }] },
+    { role: "tool", tool_call_id: "call_1", content: longWord },
+  ];
+  const once = await post("/v1/chat/completions", { model: "gpt-4o-mini", messages });
+  assert.equal(once.status, 200);
+  const twice = await post("/v1/chat/completions", { model: "gpt-4o-mini", messages, n: 2, response_format: { type: "json_object" }, stream: true });
+  assert.equal(twice.status, 400, twice.body.slice(0, 200));
+  assert.equal(errorOf(twice).code, "reply_too_large");
+  assert.match(errorOf(twice).message, /over the limit of 1000000 per request/);
 });

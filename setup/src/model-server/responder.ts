@@ -9,6 +9,17 @@ import type { ChatCompletionRequest, ChatMessage, ChatTool, ChatToolCall, Finish
 
 export const REPLY_PREFIX = "[local-model]";
 
+/**
+ * Characters of text one request may generate over all its choices. A real model stops at its
+ * output tokens (16,384 for gpt-4o-mini, about 64 KB per choice). Prose here repeats parts of
+ * the request, so without a bound tool results echoed into 128 choices (as JSON, each a copy)
+ * came to gigabytes. Tool-call arguments and JSON-schema replies have the same bound in
+ * FillBudget (MAX_FILL_CHARS).
+ */
+export const MAX_REPLY_CHARS = 1_000_000;
+
+export class ReplyTooLargeError extends Error {}
+
 export type Reply =
   | { kind: "text"; content: string; finishReason: Exclude<FinishReason, "tool_calls"> }
   | { kind: "tool_calls"; calls: ChatToolCall[] };
@@ -245,6 +256,10 @@ export function respond(request: ChatCompletionRequest, index = 0, budget = new 
     content = JSON.stringify(fillSchema(schema, conversation.userText, budget, `The response format schema '${format.json_schema.name.slice(0, 100)}'`, "response_format"));
   } else {
     const prose = memo(proseReplies, request, () => proseReply(conversation));
+    const choices = request.n ?? 1;
+    if (prose.length * choices > MAX_REPLY_CHARS) {
+      throw new ReplyTooLargeError(`The reply to this request would be ${prose.length * choices} characters (${choices} choice(s) of ${prose.length}), over the limit of ${MAX_REPLY_CHARS} per request of the local model endpoint.`);
+    }
     const varied = index > 0 && prose.startsWith(REPLY_PREFIX) ? `${prose} (choice ${index + 1})` : prose;
     content = format?.type === "json_object" ? JSON.stringify({ answer: varied }) : varied;
   }
