@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
+import { ChangeTokens } from "./change-tokens.js";
 import { compileFilter, type RunPredicate } from "./filter.js";
 import { dottedTimestamp, nowIso, timeToMs } from "./time.js";
 import type {
@@ -326,6 +327,7 @@ export class TraceStore {
   private readonly stmtCache = new Map<string, StatementSync>();
   private readonly projectIdsByName = new Map<string, string>();
   private readonly upsertSql: string;
+  private readonly changes = new ChangeTokens(() => (this.stmt("SELECT total_changes() AS n").get() as { n: number }).n);
 
   constructor(readonly dbPath: string = ":memory:") {
     if (dbPath !== ":memory:") mkdirSync(dirname(dbPath), { recursive: true });
@@ -391,11 +393,11 @@ export class TraceStore {
    * rejections and left out; the others are stored.
    */
   upsertRuns(runs: readonly RunUpsert[], ctx: { route: string; rejections?: readonly RejectionInput[] } = { route: "store" }): UpsertResult {
-    this.noteUnattributedChanges();
+    this.changes.noteUnattributed();
     const touched = new Set<string>();
     const result = this.upsertRunsInTransaction(runs, ctx, touched);
     for (const r of result.rejected) if (r.trace_id !== null) touched.add(r.trace_id);
-    this.attributeChanges(touched);
+    this.changes.attribute(touched);
     return result;
   }
 
@@ -459,7 +461,7 @@ export class TraceStore {
       if (result.rejected.length > 0) {
         const pruned = this.stmt("DELETE FROM rejections WHERE seq <= (SELECT MAX(seq) FROM rejections) - ?").run(MAX_STORED_REJECTIONS);
         // Old rejections of any trace went: every trace's token changes.
-        if (Number(pruned.changes) > 0) this.changedEverything = true;
+        if (Number(pruned.changes) > 0) this.changes.changedEverything();
       }
       return result;
     });
@@ -648,11 +650,11 @@ export class TraceStore {
    * body again (a retried request) changes nothing.
    */
   recordFeedback(body: JsonObject): string {
-    this.noteUnattributedChanges();
+    this.changes.noteUnattributed();
     const id = this.insertFeedback(body);
     const runId = typeof body.run_id === "string" ? body.run_id.toLowerCase() : undefined;
     const run = runId === undefined ? undefined : (this.stmt("SELECT trace_id FROM runs WHERE id = ?").get(runId) as { trace_id: string } | undefined);
-    this.attributeChanges(run ? [run.trace_id] : []);
+    this.changes.attribute(run ? [run.trace_id] : []);
     return id;
   }
 
@@ -703,44 +705,11 @@ export class TraceStore {
 
   /**
    * A token that differs whenever what the store holds for one trace (its runs, rejections and
-   * their feedback), or with no trace anything at all, may have changed. It costs one SQLite call,
-   * so a viewer polling an unchanged trace costs nothing else. Writes through upsertRuns and
-   * recordFeedback change the tokens of the traces they touch; any other write (projects, SQL
-   * run on `db` directly) changes every token, as SQLite's total_changes() reveals it.
+   * their feedback), or with no trace anything at all, may have changed (see ChangeTokens). It
+   * costs one SQLite call, so a viewer polling an unchanged trace costs nothing else.
    */
   changeToken(traceId?: string): string {
-    this.noteUnattributedChanges();
-    const seq = traceId === undefined ? this.changeSeq : Math.max(this.everythingSeq, this.traceChangeSeq.get(traceId.toLowerCase()) ?? 0);
-    return `${this.instanceTag}.${seq}`;
-  }
-
-  private readonly instanceTag = randomUUID().slice(0, 8);
-  private changeSeq = 0;
-  /** The last change not attributed to particular traces. */
-  private everythingSeq = 0;
-  private changedEverything = false;
-  /** total_changes() as of the last change this store attributed. */
-  private accountedChanges = 0;
-  private readonly traceChangeSeq = new Map<string, number>();
-
-  private totalChanges(): number {
-    return (this.stmt("SELECT total_changes() AS n").get() as { n: number }).n;
-  }
-
-  private noteUnattributedChanges(): void {
-    const total = this.totalChanges();
-    if (total === this.accountedChanges) return;
-    this.changeSeq += 1;
-    this.everythingSeq = this.changeSeq;
-    this.accountedChanges = total;
-  }
-
-  private attributeChanges(traceIds: Iterable<string>): void {
-    this.changeSeq += 1;
-    for (const id of traceIds) this.traceChangeSeq.set(id, this.changeSeq);
-    if (this.changedEverything) this.everythingSeq = this.changeSeq;
-    this.changedEverything = false;
-    this.accountedChanges = this.totalChanges();
+    return this.changes.token(traceId);
   }
 
   // ---------------------------------------------------------------- projects
