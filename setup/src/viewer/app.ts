@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from "express";
+import { diagnoseStoredTrace } from "../doctor/viewer.js";
 import type { MountContext } from "../trace-server/app.js";
 import { HttpError } from "../trace-server/body.js";
 import { urlBase } from "../trace-server/params.js";
@@ -20,6 +21,9 @@ import {
   type StatusFilter,
   type TracePageInput,
 } from "./pages.js";
+import { mountSharePage } from "./share-page.js";
+import { mountStatsPage } from "./stats-page.js";
+import { mountThreadPages } from "./threads-page.js";
 
 /** Rows per page of the trace list. */
 export const LIST_PAGE_SIZE = 50;
@@ -161,7 +165,8 @@ function traceInput(store: TraceStore, req: Request, traceId: string, selected: 
   const projectNames = new Map<string, string>();
   for (const r of runs) if (!projectNames.has(r.session_id)) projectNames.set(r.session_id, store.getProject(r.session_id)?.name ?? r.session_id);
   const selectedRunId = selected && runs.some((r) => r.id === selected) ? selected : undefined;
-  return { traceId, runs, runCount, rejections, projectNames, selectedRunId, version: v };
+  const doctor = runs.length > 0 || rejections.length > 0 ? () => diagnoseStoredTrace(store, traceId, runs, rejections) : undefined;
+  return { traceId, runs, runCount, rejections, projectNames, selectedRunId, version: v, ...(doctor ? { doctor } : {}) };
 }
 
 function traceIdParam(req: Request): string {
@@ -255,6 +260,10 @@ export function mountViewer(app: Express, ctx: MountContext): void {
       ...(changed || wantDetails ? { details: renderRunDetails(input, layout, selected) } : {}),
     });
   });
+
+  mountThreadPages(router, store, auth);
+  mountStatsPage(router, store, auth);
+  mountSharePage(router, store);
 
   // Errors on viewer pages read as pages; the state endpoints keep JSON.
   router.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
