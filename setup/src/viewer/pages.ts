@@ -196,7 +196,10 @@ export function renderListPage(input: ListPageInput): string {
 
 export interface TracePageInput {
   traceId: string;
+  /** The runs shown: all of the trace, or its first runs in execution order. */
   runs: StoredRun[];
+  /** How many runs the trace has; more than `runs.length` when the page shows only the first. */
+  runCount?: number;
   rejections: Rejection[];
   projectNames: Map<string, string>;
   selectedRunId: string | undefined;
@@ -247,7 +250,16 @@ function summaryHtml(input: TracePageInput, layout: TraceLayout): string {
   <div><dt>Runs</dt><dd>${counts.runs}</dd></div>
   <div><dt>Projects</dt><dd>${projects.map(escapeHtml).join(", ") || "-"}</dd></div>
 </dl>
+${truncationNote(input)}
 ${renderLegend(layout, "page")}`;
+}
+
+/** Said when the page shows only the first runs of a big trace, with where the rest can be read. */
+function truncationNote(input: TracePageInput): string {
+  const total = input.runCount ?? input.runs.length;
+  if (total <= input.runs.length) return "";
+  const next = `/api/traces/${encodeURIComponent(input.traceId)}?offset=${input.runs.length}`;
+  return `<p class="truncated" role="note">This trace has ${total} runs; this page shows the first ${input.runs.length}, in execution order, and counts and times cover only those. Read the rest as JSON at <a href="${escapeHtml(next)}"><code>${escapeHtml(next)}</code></a>.</p>`;
 }
 
 function orphansHtml(input: TracePageInput, layout: TraceLayout): string {
