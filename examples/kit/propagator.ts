@@ -124,8 +124,12 @@ export function readInbound(headers: InboundHeaders, options: InboundOptions): I
   return { kind: "continued", parent, adjustments: baggage.adjustments };
 }
 
-/** The run for `context`: a child of the sender's run, or a root in this service's project. */
-export function startRun(context: InboundContext, config: RunConfig, options: Pick<InboundOptions, "client" | "projectName">): RunTree {
+/** The run for `context` (an InboundContext, or a transport's own with the same kinds): a child of the sender's run, or a root in this service's project. */
+export function startRun(
+  context: { kind: "none" | "restarted" } | { kind: "continued"; parent: RunTree },
+  config: RunConfig,
+  options: Pick<InboundOptions, "client" | "projectName">,
+): RunTree {
   if (context.kind === "continued") {
     // createChild does not inherit tags, so the sender's (already filtered)
     // baggage tags would otherwise stay on the synthetic parent, which is never sent.
