@@ -144,6 +144,7 @@ export async function continueTrace<T>(carrier: unknown, options: ContinueTraceO
 function readCarrier(carrier: unknown, options: ExtractOptions, warn: Warn | undefined): ExtractedContext {
   if (carrier === undefined || carrier === null) return { kind: "none" };
   const fields = carrierFields(carrier);
+  // Each cause is reported the same way, whether the carrier's shape or its content was wrong.
   if (typeof fields === "string") {
     warn?.(fields, `Started a new trace for a message whose trace context was unusable (${fields}).`);
     return { kind: "restarted", reason: fields };
@@ -151,10 +152,17 @@ function readCarrier(carrier: unknown, options: ExtractOptions, warn: Warn | und
   if (fields.trace === undefined) return { kind: "none" };
   const context = readInbound(
     { trace: [fields.trace], baggage: fields.baggage ? [fields.baggage] : undefined },
-    { trusted: true, limits: { ...DEFAULT_LIMITS, ...options.limits }, client: options.client, projectName: options.projectName, warn },
+    { trusted: true, limits: { ...DEFAULT_LIMITS, ...options.limits }, client: options.client, projectName: options.projectName },
   );
+  if (context.kind === "continued") {
+    for (const adjustment of context.adjustments) warn?.(adjustment, `Continued a message's trace but ignored part of its baggage (${adjustment}).`);
+    return context;
+  }
+  if (context.kind === "none") return context;
   // Trusted, so the reason is never "untrusted-caller".
-  return context.kind === "restarted" ? { kind: "restarted", reason: context.reason as InboundRejection } : context;
+  const reason = context.reason as InboundRejection;
+  warn?.(reason, `Started a new trace for a message whose trace context was unusable (${reason}).`);
+  return { kind: "restarted", reason };
 }
 
 function carrierFields(carrier: unknown): { trace?: string; baggage?: string } | Exclude<CarrierRejection, InboundRejection> {
