@@ -4,7 +4,6 @@
 // Receiving and sending trace context, for any transport.
 export {
   DEFAULT_LIMITS,
-  CAUSES,
   parseTraceHeader,
   sanitizeBaggage,
   type BaggageAdjustment,
