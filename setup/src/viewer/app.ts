@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from "express";
+import { diagnoseStoredTrace } from "../doctor/viewer.js";
 import type { MountContext } from "../trace-server/app.js";
 import { HttpError } from "../trace-server/body.js";
 import type { TraceStore } from "../trace-server/store.js";
@@ -156,7 +157,8 @@ function traceInput(store: TraceStore, req: Request, traceId: string, selected: 
   const projectNames = new Map<string, string>();
   for (const r of runs) if (!projectNames.has(r.session_id)) projectNames.set(r.session_id, store.getProject(r.session_id)?.name ?? r.session_id);
   const selectedRunId = selected && runs.some((r) => r.id === selected) ? selected : undefined;
-  return { traceId, runs, rejections, projectNames, selectedRunId, version: version({ runs, rejections }) };
+  const doctor = runs.length > 0 || rejections.length > 0 ? () => diagnoseStoredTrace(store, traceId, runs, rejections) : undefined;
+  return { traceId, runs, rejections, projectNames, selectedRunId, version: version({ runs, rejections }), ...(doctor ? { doctor } : {}) };
 }
 
 function traceIdParam(req: Request): string {

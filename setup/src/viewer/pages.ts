@@ -2,6 +2,8 @@
 // client (run names, inputs, metadata, errors, rejected payloads) goes through
 // escapeHtml; numbers and colours are produced here.
 import type { JsonObject, Rejection, StoredProject, StoredRun, TraceSummary } from "../trace-server/types.js";
+import type { TraceDiagnosis } from "../doctor/types.js";
+import { renderDoctorSection } from "../doctor/viewer.js";
 import { formatDuration, toMs } from "../traces/tree.js";
 import {
   assignServiceColors,
@@ -199,6 +201,8 @@ export interface TracePageInput {
   projectNames: Map<string, string>;
   selectedRunId: string | undefined;
   version: string;
+  /** The trace doctor's diagnosis (setup/src/doctor), computed only when the regions are drawn. */
+  doctor?: () => TraceDiagnosis;
 }
 
 /** What the trace page shows in each live-updated region. */
@@ -207,6 +211,7 @@ export interface TraceRegions {
   tree: string;
   orphans: string;
   rejections: string;
+  doctor: string;
 }
 
 function traceTitle(layout: TraceLayout): string {
@@ -296,6 +301,7 @@ export function renderTraceRegions(input: TracePageInput, layout = layoutStoredR
     tree: treeHtml(input, layout),
     orphans: orphansHtml(input, layout),
     rejections: rejectionsHtml(input),
+    doctor: input.doctor ? renderDoctorSection(input.doctor(), (id) => tracePath(input.traceId, id)) : "",
   };
 }
 
@@ -306,6 +312,7 @@ export function renderTracePage(input: TracePageInput): string {
   const body = `
 <nav class="crumbs" aria-label="Breadcrumb"><a href="/">Traces</a> / <span>${escapeHtml(traceTitle(layout))}</span></nav>
 <section id="trace-summary" class="summary" aria-label="Trace summary">${regions.summary}</section>
+<section id="trace-doctor" aria-label="Trace doctor">${regions.doctor}</section>
 <p id="live-status" class="live-status" role="status"></p>
 <div class="trace-layout">
   <div class="trace-runs">
