@@ -1,8 +1,8 @@
-import { createRequire } from "node:module";
-import path from "node:path";
 import type { Client } from "langsmith";
-import { RunTree } from "langsmith/run_trees";
+import { existingSharedClients } from "@tracing-patterns/kit";
 import type { TraceRun } from "./traces/types.js";
+
+export { existingSharedClients };
 
 /**
  * Metadata key naming the service that emitted a run. The SDK's Client copies every non-secret
@@ -14,36 +14,6 @@ export const SERVICE_METADATA_KEY = "LANGSMITH_SERVICE";
 /** Metadata that labels one run (and, through serviceOf's fallback, its unlabeled descendants). */
 export function serviceMetadata(name: string): { LANGSMITH_SERVICE: string } {
   return { [SERVICE_METADATA_KEY]: name } as { LANGSMITH_SERVICE: string };
-}
-
-interface SharedClientHolder {
-  sharedClient?: Client;
-}
-
-const cjsRequire = createRequire(import.meta.url);
-
-/**
- * The SDK's process-wide RunTree clients that already exist (traceable's default). Both module
- * formats are checked: tslab notebooks load the SDK's CommonJS build while this package imports its
- * ESM build, and each has its own RunTree class. Reads the SDK's private `sharedClient` field; if a
- * future SDK drops it, this returns [] and the checks that use it become no-ops.
- */
-export function existingSharedClients(): Client[] {
-  const holders: unknown[] = [RunTree];
-  try {
-    // The class lives in lib/; entry shims like langsmith/traceable load it without loading langsmith/run_trees.
-    const cjsPath = path.join(path.dirname(cjsRequire.resolve("langsmith/run_trees")), "lib", "run_trees.js");
-    const cached = cjsRequire.cache[cjsPath];
-    if (cached) holders.push((cached.exports as { RunTree?: unknown }).RunTree);
-  } catch {
-    // No CommonJS build resolvable: nothing else to inspect.
-  }
-  const clients: Client[] = [];
-  for (const holder of holders) {
-    const client = (holder as SharedClientHolder | undefined)?.sharedClient;
-    if (client && !clients.includes(client)) clients.push(client);
-  }
-  return clients;
 }
 
 /** What a Client will stamp as LANGSMITH_SERVICE: the value cached when it was constructed. */
