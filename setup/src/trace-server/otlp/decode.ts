@@ -58,7 +58,7 @@ export interface DecodedRequest {
   invalid: InvalidSpan[];
 }
 
-interface GeneratedMessage {
+export interface GeneratedMessage {
   decode(data: Uint8Array): object;
   encode(message: object): { finish(): Uint8Array };
   fromObject(value: object): object;
@@ -66,10 +66,11 @@ interface GeneratedMessage {
 }
 
 const traceService = (otlpRoot as unknown as { opentelemetry?: { proto?: { collector?: { trace?: { v1?: Record<string, GeneratedMessage | undefined> } } } } }).opentelemetry?.proto?.collector?.trace?.v1;
-const requestType = traceService?.ExportTraceServiceRequest;
-/** The generated ExportTraceServiceResponse, also used to encode answers. */
+/** The generated ExportTraceServiceRequest (tests build protobuf requests with it). */
+export const requestType = traceService?.ExportTraceServiceRequest as GeneratedMessage;
+/** The generated ExportTraceServiceResponse, which answers are encoded with. */
 export const responseType = traceService?.ExportTraceServiceResponse as GeneratedMessage;
-if (!requestType || !responseType) {
+if (!traceService?.ExportTraceServiceRequest || !traceService.ExportTraceServiceResponse) {
   throw new Error("@opentelemetry/otlp-transformer no longer ships the generated trace protos; pin the version in setup/package.json");
 }
 
@@ -89,8 +90,8 @@ export function decodeExportRequest(body: Uint8Array, format: OtlpFormat): Decod
   let plain: unknown;
   if (format === "protobuf") {
     try {
-      const message = (requestType as GeneratedMessage).decode(body);
-      plain = (requestType as GeneratedMessage).toObject(message, { longs: String, bytes: String, enums: Number, arrays: true, defaults: false });
+      const message = requestType.decode(body);
+      plain = requestType.toObject(message, { longs: String, bytes: String, enums: Number, arrays: true, defaults: false });
     } catch (e) {
       throw new HttpError(400, `request body is not an OTLP ExportTraceServiceRequest in protobuf: ${(e as Error).message}`);
     }
