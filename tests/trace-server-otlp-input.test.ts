@@ -48,7 +48,7 @@ function jsonRequest(spans: ReadonlyArray<Record<string, unknown>>, service = "i
 }
 
 async function post(server: TraceServerHandle, body: Uint8Array | string, headers: Record<string, string>, path = "/otel/v1/traces"): Promise<{ status: number; type: string; body: Buffer }> {
-  const res = await fetch(`${server.url}${path}`, { method: "POST", headers: { "x-api-key": LOCAL_KEY, ...headers }, body });
+  const res = await fetch(`${server.url}${path}`, { method: "POST", headers: { "x-api-key": LOCAL_KEY, ...headers }, body: typeof body === "string" ? body : Buffer.from(body) });
   return { status: res.status, type: res.headers.get("content-type") ?? "", body: Buffer.from(await res.arrayBuffer()) };
 }
 
