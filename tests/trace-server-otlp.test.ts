@@ -234,3 +234,30 @@ test("without a stored root, an orphan lands in a trace named after its OTel tra
   assert.equal(summary?.orphan_count, 1);
   await otel.provider.shutdown();
 });
+
+test("the viewer draws OTel HTTP spans as chains in their service's colour, and a hop between services as W3C context", async (t) => {
+  const server = await serverFor(t);
+  const frontend = otelTracer(server, { format: "protobuf", project: "viewer-otel", service: "frontend" });
+  const backend = otelTracer(server, { format: "json", project: "viewer-otel", service: "backend" });
+  const root = frontend.tracer.startSpan("GET /search", { kind: SpanKind.SERVER });
+  const call = frontend.tracer.startSpan("GET backend", { kind: SpanKind.CLIENT }, under(root));
+  const served = backend.tracer.startSpan("GET /lookup", { kind: SpanKind.SERVER }, under(call));
+  served.end();
+  call.end();
+  root.end();
+  await Promise.all([frontend.provider.shutdown(), backend.provider.shutdown()]);
+
+  const traceId = runIdOf(root);
+  const res = await fetch(`${server.url}/traces/${traceId}?run=${runIdOf(served)}`);
+  assert.equal(res.status, 200);
+  const html = await res.text();
+  for (const [span, service] of [[root, "frontend"], [call, "frontend"], [served, "backend"]] as const) {
+    assert.match(html, new RegExp(`data-run-id="${runIdOf(span)}"[^>]*data-service="${service}"`), `${span.name} labelled ${service}`);
+  }
+  assert.match(html, /class="legend-item" data-service="backend"/);
+  assert.match(html, /class="legend-item" data-service="frontend"/);
+  assert.ok(!/\(inherited\)/.test(html), "each span names its own service");
+  assert.match(html, /continued by <b>backend<\/b> from <b>frontend<\/b>, through propagated OpenTelemetry context \(W3C <code>traceparent<\/code>\)/);
+  assert.deepEqual(server.store.getTraceRuns(traceId).map((r) => r.run_type), ["chain", "chain", "chain"]);
+  assert.deepEqual(server.store.listTraces({ projectName: "viewer-otel" })[0]?.services, ["backend", "frontend"]);
+});
