@@ -252,7 +252,7 @@ test("the viewer draws OTel HTTP spans as chains in their service's colour, and 
   assert.equal(res.status, 200);
   const html = await res.text();
   for (const [span, service] of [[root, "frontend"], [call, "frontend"], [served, "backend"]] as const) {
-    assert.match(html, new RegExp(`data-run-id="${runIdOf(span)}"[^>]*data-service="${service}"`), `${span.name} labelled ${service}`);
+    assert.match(html, new RegExp(`data-run-id="${runIdOf(span)}"[^>]*data-service="${service}"`), `${runIdOf(span)} labelled ${service}`);
   }
   assert.match(html, /class="legend-item" data-service="backend"/);
   assert.match(html, /class="legend-item" data-service="frontend"/);
