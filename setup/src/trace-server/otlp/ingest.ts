@@ -293,10 +293,12 @@ export class OtlpIngest {
   /** Note each OTel trace's LangSmith trace (its root run) the first time one of its spans is stored. */
   private rememberTraces(spans: ReadonlyArray<Pick<MappedSpan, "otelTraceId"> & { run: { id: string } }>, accepted: ReadonlySet<string>): void {
     const seen = new Set<string>();
+    const known = this.stmt("SELECT 1 AS found FROM otlp_traces WHERE otel_trace_id = ?");
     const insert = this.stmt("INSERT OR IGNORE INTO otlp_traces (otel_trace_id, trace_id, root_segment) VALUES (?, ?, ?)");
     for (const span of spans) {
       if (!accepted.has(span.run.id) || seen.has(span.otelTraceId)) continue;
       seen.add(span.otelTraceId);
+      if (known.get(span.otelTraceId) !== undefined) continue;
       const run = this.store.getRun(span.run.id);
       const rootSegment = run?.dotted_order.split(".")[0];
       if (run && rootSegment) insert.run(span.otelTraceId, run.trace_id, rootSegment);
