@@ -1,4 +1,4 @@
-import { timingSafeEqual } from "node:crypto";
+import { randomUUID, timingSafeEqual } from "node:crypto";
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from "express";
 import { browserRequestRefusal, type AllowedHosts } from "../http-guard.js";
 import { HttpError, readJson } from "./body.js";
@@ -9,6 +9,10 @@ import { ProjectConflictError, type TraceStore } from "./store.js";
 import { mountOtlp, type OtlpOptions } from "./otlp/routes.js";
 import { normalizeTime } from "./time.js";
 import type { JsonObject, RejectionInput, RejectionRule, StoredRun, RunQuery, RunUpsert, UpsertResult } from "./types.js";
+import { createShareRouter, createV2ShareRouter } from "./share.js";
+import { createRunStatsRouter } from "./run-stats-route.js";
+import { createThreadsRouter } from "./threads.js";
+import { createTracesQueryRouter } from "./traces-query.js";
 import { createV2Router } from "./v2.js";
 import { isUuid } from "./validate.js";
 import { decodeRun, isJsonObject, MAX_NESTING, tooDeepField } from "./wire.js";
@@ -78,6 +82,18 @@ function bearer(req: Request): string | undefined {
   const auth = req.headers.authorization;
   const m = auth ? /^Bearer\s+(.+)$/i.exec(auth) : null;
   return m?.[1]?.trim();
+}
+
+/** `listProjects({ metadata })` sends the wanted metadata as JSON text. */
+function parseMetadataParam(text: string): JsonObject {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new HttpError(422, `metadata must be a JSON object, got ${JSON.stringify(text)}`);
+  }
+  if (!isJsonObject(value)) throw new HttpError(422, `metadata must be a JSON object, got ${JSON.stringify(text)}`);
+  return value;
 }
 
 /** Refuse a body that could be stored but not read back (see MAX_NESTING). */
@@ -273,7 +289,9 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
     const { value, encoding } = await readJson(req, maxBodyBytes);
     const runs: RunUpsert[] = [];
     const rejections: RejectionInput[] = [];
-    decodeAll("post", [value], "/runs", runs, rejections);
+    // LangSmith assigns an id to a run created without one (client.createRun does not add it).
+    const withId = isJsonObject(value) && (value.id === undefined || value.id === null) ? { ...value, id: randomUUID() } : value;
+    decodeAll("post", [withId], "/runs", runs, rejections);
     answerIngest(res, store.upsertRuns(runs, { route: "/runs", rejections }), encoding);
   });
 
@@ -322,6 +340,8 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
     if (name !== undefined) filter.name = name;
     const nameContains = queryString(req.query, "name_contains");
     if (nameContains !== undefined) filter.nameContains = nameContains;
+    const metadata = queryString(req.query, "metadata");
+    if (metadata !== undefined) filter.metadata = parseMetadataParam(metadata);
     res.json(store.listProjects(filter).map((p) => (includeStats ? { ...p, ...store.projectStats(p.id) } : p)));
   });
 
@@ -444,8 +464,11 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
     res.type(attachment.contentType).send(Buffer.from(attachment.data));
   });
 
+  api.use(createShareRouter(store, { requireApiKey, maxBodyBytes }), createRunStatsRouter(store, { requireApiKey, maxBodyBytes }));
+
   // The SDK's generated client strips /api/v1 from the endpoint and calls /api/v2/... on the host.
   app.use("/api/v2", createV2Router(store, { requireApiKey, maxBodyBytes }));
+  for (const extra of [createThreadsRouter, createTracesQueryRouter, createV2ShareRouter]) app.use("/api/v2", extra(store, { requireApiKey, maxBodyBytes }));
   // Self-hosted LangSmith serves the same API under /api/v1; accept both base URLs.
   app.use("/api/v1", api);
   app.use(api);

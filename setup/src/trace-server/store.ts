@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
-import { compileFilter, type RunPredicate } from "./filter.js";
+import { compileFilter, threadIdOf, type RunPredicate } from "./filter.js";
 import { dottedTimestamp, nowIso, timeToMs } from "./time.js";
 import type {
   JsonObject,
@@ -170,6 +170,13 @@ CREATE TABLE IF NOT EXISTS feedback (
   received_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS feedback_run ON feedback (run_id);
+CREATE TABLE IF NOT EXISTS shares (
+  token TEXT PRIMARY KEY,
+  trace_id TEXT NOT NULL UNIQUE,
+  run_id TEXT NOT NULL,
+  project_id TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
 `;
 
 export interface RunReadOptions {
@@ -181,6 +188,8 @@ export interface ProjectFilter {
   ids?: string[];
   name?: string;
   nameContains?: string;
+  /** Projects whose `extra.metadata` has every one of these keys with an equal value. */
+  metadata?: JsonObject;
   limit?: number;
   offset?: number;
 }
@@ -600,7 +609,7 @@ export class TraceStore {
   /** Delete every run, project, rejection, attachment and feedback. */
   clear(): void {
     this.transaction(() => {
-      for (const table of ["runs", "projects", "rejections", "attachments", "feedback"]) this.db.exec(`DELETE FROM ${table}`);
+      for (const table of ["runs", "projects", "rejections", "attachments", "feedback", "shares"]) this.db.exec(`DELETE FROM ${table}`);
     });
     this.projectIdsByName.clear();
   }
@@ -666,6 +675,7 @@ export class TraceStore {
       if (!project) return false;
       this.stmt("DELETE FROM attachments WHERE run_id IN (SELECT id FROM runs WHERE project_id = ?)").run(id);
       this.stmt("DELETE FROM runs WHERE project_id = ?").run(id);
+      this.stmt("DELETE FROM shares WHERE project_id = ?").run(id);
       this.stmt("DELETE FROM projects WHERE id = ?").run(id);
       this.projectIdsByName.delete(project.name);
       return true;
@@ -698,8 +708,14 @@ export class TraceStore {
       params.push(filter.nameContains);
     }
     const sql = `SELECT * FROM projects ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY start_time DESC, id LIMIT ? OFFSET ?`;
-    const rows = this.stmt(sql).all(...params, filter.limit ?? 100, filter.offset ?? 0) as unknown as ProjectRow[];
-    return rows.map(toProject);
+    const { metadata } = filter;
+    if (metadata === undefined) return (this.stmt(sql).all(...params, filter.limit ?? 100, filter.offset ?? 0) as unknown as ProjectRow[]).map(toProject);
+    // Compared as JSON values (true is not 1), so filtered here; there are few projects.
+    const offset = filter.offset ?? 0;
+    return (this.stmt(sql).all(...params, -1, 0) as unknown as ProjectRow[])
+      .map(toProject)
+      .filter((p) => hasMetadata(p.extra, metadata))
+      .slice(offset, offset + (filter.limit ?? 100));
   }
 
   projectStats(id: string): ProjectStats {
@@ -885,6 +901,7 @@ export class TraceStore {
       completion_tokens: usage.completion,
       total_tokens: usage.total,
       first_token_time: row.first_token_time,
+      thread_id: null,
       feedback_stats: feedbackStats,
       app_path: `/o/${LOCAL_TENANT_ID}/projects/p/${row.project_id}/r/${row.id}?trace_id=${row.trace_id}&start_time=${row.start_time}`,
       attachments,
@@ -892,6 +909,8 @@ export class TraceStore {
       manifest_id: null,
     };
     if (row.address !== null) run.address = row.address;
+    const thread = threadIdOf(run);
+    if (typeof thread === "string") run.thread_id = thread;
     return run;
   }
 
@@ -1022,6 +1041,11 @@ export class TraceStore {
       rejections: one("SELECT COUNT(*) AS n FROM rejections"),
     };
   }
+}
+
+function hasMetadata(extra: JsonObject | null, wanted: JsonObject): boolean {
+  const metadata = asObject(extra?.metadata) ?? {};
+  return Object.entries(wanted).every(([key, value]) => Object.hasOwn(metadata, key) && JSON.stringify(metadata[key]) === JSON.stringify(value));
 }
 
 function toProject(row: ProjectRow): StoredProject {

@@ -86,6 +86,8 @@ export interface StoredRun {
   completion_tokens: number | null;
   total_tokens: number | null;
   first_token_time: string | null;
+  /** The conversation (LangSmith thread) the run belongs to: metadata `thread_id`, `session_id` or `conversation_id`. */
+  thread_id: string | null;
   feedback_stats: JsonObject | null;
   app_path: string;
   attachments: Record<string, { presigned_url: string; mime_type: string }>;

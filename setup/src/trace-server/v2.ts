@@ -2,6 +2,7 @@ import express, { type NextFunction, type Request, type RequestHandler, type Res
 import { HttpError, readJson } from "./body.js";
 import { compileFilter, metadataOf, threadIdOf } from "./filter.js";
 import { queryList, queryString, requireUuidParam, urlBase } from "./params.js";
+import { shareOfTrace, shareUrl } from "./share-store.js";
 import type { TraceStore } from "./store.js";
 import { msToIso, normalizeTime, timeToMs } from "./time.js";
 import type { JsonObject, RunQuery, StoredRun } from "./types.js";
@@ -30,13 +31,15 @@ const DEFAULT_WINDOW_MS = 24 * 60 * 60 * 1000;
 const MAX_PAGE_SIZE = 100;
 const PREVIEW_CHARS = 200;
 
-interface SelectContext {
+export interface SelectContext {
   store: TraceStore;
   /** `include_subtree_usage`: tokens and first-token time of a run and everything beneath it. */
   subtreeUsage: boolean;
+  /** `http://host:port` as the client addressed the server, for SHARE_URL. */
+  urlBase?: string;
 }
 
-function preview(value: unknown): string | null {
+export function preview(value: unknown): string | null {
   if (value === null || value === undefined) return null;
   const text = typeof value === "string" ? value : JSON.stringify(value);
   return text.length > PREVIEW_CHARS ? `${text.slice(0, PREVIEW_CHARS)}...` : text;
@@ -99,13 +102,16 @@ const SELECTORS: Record<RunSelectField, (run: StoredRun, ctx: SelectContext) => 
   THREAD_EVALUATION_TIME: () => null,
   IS_IN_DATASET: (r) => r.in_dataset,
   LAST_QUEUED_AT: () => null,
-  SHARE_URL: () => null,
+  SHARE_URL: (r, ctx) => {
+    const share = shareOfTrace(ctx.store, r.trace_id);
+    return share && ctx.urlBase !== undefined ? shareUrl(ctx.urlBase, share.token) : null;
+  },
   FEEDBACK_STATS: (r) => r.feedback_stats ?? {},
   LS_USER_ID: () => null,
 };
 
 /** A stored run in the v2 shape, with only the selected fields (only `id` when none are). */
-function toV2Run(run: StoredRun, selects: readonly RunSelectField[], ctx: SelectContext): JsonObject {
+export function toV2Run(run: StoredRun, selects: readonly RunSelectField[], ctx: SelectContext): JsonObject {
   const out: JsonObject = { id: run.id };
   for (const field of selects) out[field.toLowerCase()] = SELECTORS[field](run, ctx);
   return out;
@@ -115,28 +121,34 @@ function isSelectField(value: unknown): value is RunSelectField {
   return typeof value === "string" && (RUN_SELECT_FIELDS as readonly string[]).includes(value);
 }
 
-function parseSelects(values: readonly unknown[]): RunSelectField[] {
+export function parseSelects(values: readonly unknown[]): RunSelectField[] {
   for (const v of values) {
     if (!isSelectField(v)) throw new HttpError(422, `selects: unknown field ${JSON.stringify(v)}; expected one of ${RUN_SELECT_FIELDS.join(", ")}`);
   }
   return values as RunSelectField[];
 }
 
-function parseTime(value: unknown, key: string): string | undefined {
+export function parseTime(value: unknown, key: string): string | undefined {
   if (value === undefined || value === null) return undefined;
   const t = typeof value === "string" ? normalizeTime(value) : undefined;
   if (t === undefined) throw new HttpError(422, `${key} must be an RFC 3339 time, got ${JSON.stringify(value)}`);
   return t;
 }
 
-function rejectUnknown(keys: Iterable<string>, known: ReadonlySet<string>, where: string): void {
+export function rejectUnknown(keys: Iterable<string>, known: ReadonlySet<string>, where: string): void {
   for (const key of keys) {
     if (!known.has(key)) throw new HttpError(422, `${where}: unknown parameter ${JSON.stringify(key)}; expected one of ${[...known].join(", ")}`);
   }
 }
 
+/** Error middleware of the v2 routers: the generated client retries a 5xx unless told not to. */
+export function noRetryOn501(err: unknown, _req: Request, res: Response, next: NextFunction): void {
+  if (err instanceof HttpError && err.status === 501) res.setHeader("x-should-retry", "false");
+  next(err);
+}
+
 /** A documented feature the local server does not have: 501, which the SDK is told not to retry. */
-function notHere(what: string): HttpError {
+export function notHere(what: string): HttpError {
   return new HttpError(501, `${what} is not available on the local trace server`);
 }
 
@@ -238,7 +250,7 @@ export function createV2Router(store: TraceStore, opts: { requireApiKey: Request
     const { value } = await readJson(req, opts.maxBodyBytes);
     const { query, selects, subtreeUsage } = parseRunsQuery(value, Date.now());
     const page = store.queryRuns(query, { urlBase: urlBase(req) });
-    const ctx: SelectContext = { store, subtreeUsage };
+    const ctx: SelectContext = { store, subtreeUsage, urlBase: urlBase(req) };
     res.locals.logDetail = `${page.runs.length} runs`;
     res.json({ items: page.runs.map((r) => toV2Run(r, selects, ctx)), next_cursor: page.nextCursor });
   });
@@ -252,7 +264,7 @@ export function createV2Router(store: TraceStore, opts: { requireApiKey: Request
     const selects = parseSelects(queryList(req.query, "selects"));
     const run = store.getRun(runId, { urlBase: urlBase(req) });
     if (!run || run.session_id !== projectId) throw new HttpError(404, `run ${runId} not found in project ${projectId}`);
-    res.json(toV2Run(run, selects, { store, subtreeUsage: false }));
+    res.json(toV2Run(run, selects, { store, subtreeUsage: false, urlBase: urlBase(req) }));
   });
 
   router.get("/traces/:traceId/runs", requireApiKey, (req, res) => {
@@ -266,16 +278,13 @@ export function createV2Router(store: TraceStore, opts: { requireApiKey: Request
     const filter = queryString(req.query, "filter");
     const matches = filter === undefined ? () => true : compileFilter(filter);
     const selects = parseSelects(queryList(req.query, "selects"));
-    const ctx: SelectContext = { store, subtreeUsage: false };
+    const ctx: SelectContext = { store, subtreeUsage: false, urlBase: urlBase(req) };
     const runs = store.getTraceRuns(traceId, { urlBase: urlBase(req) }).filter((r) => r.session_id === projectId && inWindow(r.start_time) && matches(r));
     res.locals.logDetail = `${runs.length} runs`;
     res.json({ items: runs.map((r) => toV2Run(r, selects, ctx)) });
   });
 
-  router.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
-    if (err instanceof HttpError && err.status === 501) res.setHeader("x-should-retry", "false");
-    next(err);
-  });
+  router.use(noRetryOn501);
 
   return router;
 }

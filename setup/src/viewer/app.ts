@@ -20,6 +20,9 @@ import {
   type StatusFilter,
   type TracePageInput,
 } from "./pages.js";
+import { mountSharePage } from "./share-page.js";
+import { mountStatsPage } from "./stats-page.js";
+import { mountThreadPages } from "./threads-page.js";
 
 /** Rows per page of the trace list. */
 export const LIST_PAGE_SIZE = 50;
@@ -244,6 +247,10 @@ export function mountViewer(app: Express, ctx: MountContext): void {
       ...(changed || wantDetails ? { details: renderRunDetails(input, layout, selected) } : {}),
     });
   });
+
+  mountThreadPages(router, store, auth);
+  mountStatsPage(router, store, auth);
+  mountSharePage(router, store);
 
   // Errors on viewer pages read as pages; the state endpoints keep JSON.
   router.use((err: unknown, req: Request, res: Response, next: NextFunction) => {

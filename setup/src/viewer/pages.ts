@@ -25,7 +25,7 @@ export function tracePath(traceId: string, runId?: string): string {
   return `/traces/${encodeURIComponent(traceId)}${runId ? `?run=${encodeURIComponent(runId)}` : ""}`;
 }
 
-function shell(opts: { title: string; body: string; bodyAttrs?: string }): string {
+export function shell(opts: { title: string; body: string; bodyAttrs?: string }): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -38,7 +38,7 @@ function shell(opts: { title: string; body: string; bodyAttrs?: string }): strin
 </head>
 <body${opts.bodyAttrs ? ` ${opts.bodyAttrs}` : ""}>
 <a class="skip" href="#main">Skip to content</a>
-<header class="top"><a class="brand" href="/">Trace viewer</a><span class="top-note">local LangSmith-compatible trace server</span></header>
+<header class="top"><a class="brand" href="/">Trace viewer</a><nav class="top-nav" aria-label="Viewer pages"><a href="/">Traces</a><a href="/threads">Threads</a><a href="/stats">Stats</a></nav><span class="top-note">local LangSmith-compatible trace server</span></header>
 <main id="main">
 ${opts.body}
 </main>
@@ -397,7 +397,7 @@ function eventsHtml(run: StoredRun): string {
  * whether the run crossed a service boundary, the header value, what the run
  * shares with its parent, and what the tracing middleware recorded.
  */
-function contextHtml(run: StoredRun, runs: readonly StoredRun[], layout: TraceLayout, traceId: string): string {
+function contextHtml(run: StoredRun, runs: readonly StoredRun[], layout: TraceLayout, runHref: (runId: string) => string): string {
   const node = layout.tree.nodes.get(run.id);
   const parentId = run.parent_run_id;
   const parentNode = parentId ? layout.tree.nodes.get(parentId) : undefined;
@@ -406,7 +406,7 @@ function contextHtml(run: StoredRun, runs: readonly StoredRun[], layout: TraceLa
   else if (!parentNode) items.push(`<li class="danger">Parent <code>${escapeHtml(parentId)}</code> is missing from this trace: this run is orphaned.</li>`);
   else {
     items.push(
-      `<li>Parent: <a href="${escapeHtml(tracePath(traceId, parentId))}" data-select-run="${escapeHtml(parentId)}">${escapeHtml(parentNode.run.name)}</a> (${escapeHtml(parentNode.service ?? "unknown service")})</li>`,
+      `<li>Parent: <a href="${escapeHtml(runHref(parentId))}" data-select-run="${escapeHtml(parentId)}">${escapeHtml(parentNode.run.name)}</a> (${escapeHtml(parentNode.service ?? "unknown service")})</li>`,
     );
   }
   const service = node?.service;
@@ -436,7 +436,13 @@ function contextHtml(run: StoredRun, runs: readonly StoredRun[], layout: TraceLa
   return `<section class="block"><h3>Continued from</h3><ul class="context">${items.join("")}</ul></section>`;
 }
 
-export function renderRunDetails(input: Pick<TracePageInput, "traceId" | "projectNames" | "runs">, layout: TraceLayout, run: StoredRun | undefined): string {
+/** `runHref` links the parent run; the shared (public) page passes its own so no link leads into the viewer. */
+export function renderRunDetails(
+  input: Pick<TracePageInput, "traceId" | "projectNames" | "runs">,
+  layout: TraceLayout,
+  run: StoredRun | undefined,
+  runHref: (runId: string) => string = (id) => tracePath(input.traceId, id),
+): string {
   if (!run) {
     return `<p class="muted">Select a run to see its inputs, outputs, error, metadata, tags, events and where its context came from.</p>`;
   }
@@ -465,7 +471,7 @@ export function renderRunDetails(input: Pick<TracePageInput, "traceId" | "projec
 <h2><span class="wf-badge" style="color:${badge.fg};background:${badge.bg}" role="img" aria-label="${escapeHtml(badge.label)}" title="${escapeHtml(badge.label)}">${escapeHtml(badge.letter)}</span>${escapeHtml(run.name || "(unnamed)")}</h2>
 <dl class="facts facts-run">${facts.map(([k, v]) => `<div><dt>${k}</dt><dd>${v}</dd></div>`).join("")}</dl>
 ${run.error ? `<section class="block block-error"><h3>Error</h3><pre>${escapeHtml(run.error)}</pre></section>` : ""}
-${contextHtml(run, input.runs, layout, input.traceId)}
+${contextHtml(run, input.runs, layout, runHref)}
 ${jsonBlock("Inputs", run.inputs)}
 ${run.outputs !== null ? jsonBlock("Outputs", run.outputs) : `<section class="block"><h3>Outputs</h3><p class="muted">${run.end_time ? "none" : "not yet (the run has not ended)"}</p></section>`}
 ${eventsHtml(run)}
