@@ -1,7 +1,8 @@
-// OTLP ingest with real processes: LangSmith's own OTel mode (initializeOTEL, run in a child
-// process so its global registration stays there), and two OpenTelemetry-instrumented services
-// propagating W3C `traceparent` over HTTP, whose spans must form one connected tree; a service
-// continuing a parent that is never exported leaves an orphan, kept and flagged.
+// OTLP ingest with real processes: LangSmith's own OTel mode (initializeOTEL, run in child
+// processes so its global registration stays there), alone and across two processes; two
+// OpenTelemetry-instrumented services propagating W3C `traceparent` over HTTP, whose spans must
+// form one connected tree; a service continuing a parent that is never exported leaves an
+// orphan, kept and flagged.
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
@@ -24,8 +25,8 @@ function byName(runs: readonly Run[], name: string): Run {
 }
 
 /** Start a fixture under tsx with `env` (on top of PATH/HOME only: no LANGSMITH_* from this process); killed when the test ends. */
-function start(t: TestContext, script: string, env: Record<string, string>): { child: ChildProcess; firstLine: Promise<string>; exit: Promise<number | null>; stderr: () => string } {
-  const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", "--conditions=source", "--import", "tsx", fixture(script)], {
+function start(t: TestContext, script: string, env: Record<string, string>, args: string[] = []): { child: ChildProcess; firstLine: Promise<string>; exit: Promise<number | null>; stderr: () => string } {
+  const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", "--conditions=source", "--import", "tsx", fixture(script), ...args], {
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -156,4 +157,30 @@ test("a service continuing a traceparent whose span is never exported leaves an 
   assert.equal(report.orphanCount, 1, report.problems.join("; "));
   assert.equal(report.runCount, 2);
   assert.equal(server.store.listTraces({ projectName: project })[0]?.orphan_count, 1);
+});
+
+test("LangSmith's OTel mode across two processes with W3C traceparent: two LangSmith traces sharing one OTel trace id", async (t) => {
+  const server = await serverFor(t);
+  const project = `otel-mode-hop-${randomUUID().slice(0, 8)}`;
+  const env = { LANGSMITH_TRACING: "true", LANGSMITH_TRACING_MODE: "otel", LANGSMITH_ENDPOINT: server.url, LANGSMITH_API_KEY: LOCAL_KEY, LANGSMITH_PROJECT: project };
+  const { port } = JSON.parse(await start(t, "langsmith-otel-hop.ts", env, ["serve"]).firstLine) as { port: number };
+  const caller = start(t, "langsmith-otel-hop.ts", { ...env, HOP_URL: `http://127.0.0.1:${port}` }, ["call"]);
+  const seen = JSON.parse(await caller.firstLine) as { rootRunId: string; otelTraceId: string };
+  assert.equal(await caller.exit, 0, caller.stderr());
+
+  const client = sdkClient(server);
+  const runs = await collect(client.listRuns({ projectName: project }));
+  const ask = byName(runs, "ask");
+  const answer = byName(runs, "answer");
+  assert.equal(ask.id, seen.rootRunId);
+  // The SDK's span processor marks the first traceable span of a process langsmith.is_root when
+  // its OTel parent is remote, so the downstream run starts a trace of its own in LangSmith...
+  assert.equal(answer.parent_run_id ?? null, null);
+  assert.equal(answer.trace_id, answer.id);
+  assert.notEqual(answer.trace_id, ask.trace_id);
+  // ...while OpenTelemetry saw one trace: the shared trace id and the parent span id find one from the other.
+  assert.equal(ask.extra?.otel?.trace_id, seen.otelTraceId);
+  assert.equal(answer.extra?.otel?.trace_id, seen.otelTraceId);
+  assert.equal(spanIdToRunId(String(answer.extra?.otel?.parent_span_id)), ask.id);
+  assert.deepEqual(server.store.listTraces({ projectName: project }).map((s) => s.orphan_count), [0, 0]);
 });
