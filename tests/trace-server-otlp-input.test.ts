@@ -10,7 +10,10 @@ import zlib from "node:zlib";
 import protobuf from "protobufjs";
 import type { TraceServerHandle } from "../setup/src/trace-server/index.js";
 import { requestType, responseType } from "../setup/src/trace-server/otlp/decode.js";
+import { otlpIngestFor } from "../setup/src/trace-server/otlp/ingest.js";
 import { spanIdToRunId } from "../setup/src/trace-server/otlp/mapping.js";
+import { DERIVE_BUDGET, MAX_SPAN_DEPTH } from "../setup/src/trace-server/otlp/plan.js";
+import { eventually } from "./fixtures/otlp/helpers.js";
 import { LOCAL_KEY, serverFor } from "./fixtures/trace-server/helpers.js";
 
 const statusType = protobuf.Root.fromJSON({
@@ -191,3 +194,72 @@ function nested(levels: number): Record<string, unknown> {
   for (let i = 0; i < levels; i++) value = { kvlistValue: { values: [{ key: "k", value }] } };
   return value;
 }
+
+test("a chain of spans nests at most MAX_SPAN_DEPTH levels, whether it arrives in one request or waits for its root", async (t) => {
+  const server = await serverFor(t);
+  const chain = (traceId: string, rootId: string, length: number): Array<Record<string, unknown>> => {
+    const ids = [rootId, ...Array.from({ length }, () => hex(8))];
+    return ids.map((spanId, i) => jsonSpan({ traceId, spanId, parentSpanId: i === 0 ? undefined : ids[i - 1], name: `level-${i + 1}` }));
+  };
+  const levels = MAX_SPAN_DEPTH + 4;
+
+  // One request, deepest span first, as a BatchSpanProcessor orders spans that end inside out.
+  const whole = chain(hex(16), hex(8), levels - 1).reverse();
+  const res = await postJson(server, jsonRequest(whole));
+  assert.equal(res.status, 200);
+  const answer = JSON.parse(res.body.toString()) as { partialSuccess?: { rejectedSpans: string; errorMessage: string } };
+  assert.equal(answer.partialSuccess?.rejectedSpans, "4");
+  assert.match(answer.partialSuccess?.errorMessage ?? "", new RegExp(`would be ${MAX_SPAN_DEPTH + 1} levels deep`));
+  const deepest = whole.find((s) => s.name === `level-${MAX_SPAN_DEPTH}`);
+  assert.equal(server.store.getRun(spanIdToRunId(String(deepest?.spanId)))?.dotted_order.split(".").length, MAX_SPAN_DEPTH);
+  assert.equal(server.store.getRun(spanIdToRunId(String(whole[0]?.spanId))), undefined);
+
+  // The chain first, its root later: released level by level, the same levels refused.
+  const rootId = hex(8);
+  const late = chain(hex(16), rootId, levels - 1);
+  const [root, ...below] = late;
+  assert.equal((await postJson(server, jsonRequest(below))).status, 200);
+  assert.equal(otlpIngestFor(server.store).listPending(2000).length, levels - 1);
+  assert.equal((await postJson(server, jsonRequest([root as Record<string, unknown>]))).status, 200);
+  assert.deepEqual(otlpIngestFor(server.store).listPending(), []);
+  const stored = server.store.getTraceRuns(spanIdToRunId(rootId));
+  assert.equal(stored.length, MAX_SPAN_DEPTH);
+  const refused = server.store.listRejections({ limit: 1000 }).filter((r) => /levels deep/.test(r.message));
+  assert.equal(refused.length, 8);
+  assert.ok(refused.some((r) => r.message.includes(`would be ${levels} levels deep`)), "the spans below a refused one are refused too, not left to become orphans");
+  await assertServing(server);
+});
+
+test("a request whose spans would derive more than DERIVE_BUDGET dotted_order segments is cut there; waiting spans past it are released a sweep later, none lost", async (t) => {
+  const log: string[] = [];
+  const server = await serverFor(t, { log: (line) => log.push(line) });
+  const chain = (rootId: string): Array<Record<string, unknown>> => {
+    const traceId = hex(16);
+    const ids = [rootId, ...Array.from({ length: MAX_SPAN_DEPTH - 1 }, () => hex(8))];
+    return ids.map((spanId, i) => jsonSpan({ traceId, spanId, parentSpanId: i === 0 ? undefined : ids[i - 1], name: `c-${i + 1}` }));
+  };
+  const perChain = (MAX_SPAN_DEPTH * (MAX_SPAN_DEPTH + 1)) / 2;
+  const chains = Math.ceil(DERIVE_BUDGET / perChain) + 1;
+
+  const roots = Array.from({ length: chains }, () => hex(8));
+  const all = roots.map(chain);
+  const res = await postJson(server, jsonRequest(all.flat()));
+  assert.equal(res.status, 200);
+  const answer = JSON.parse(res.body.toString()) as { partialSuccess?: { rejectedSpans: string; errorMessage: string } };
+  assert.ok(Number(answer.partialSuccess?.rejectedSpans) > 0, res.body.toString());
+  assert.match(answer.partialSuccess?.errorMessage ?? "", /would derive more than 250000 dotted_order segments/);
+  const stored = roots.reduce((n, id) => n + server.store.getTraceRuns(spanIdToRunId(id)).length, 0);
+  assert.equal(stored + Number(answer.partialSuccess?.rejectedSpans), chains * MAX_SPAN_DEPTH);
+  assert.ok(roots.every((id) => server.store.getRun(spanIdToRunId(id))), "shallow spans go first: every root is stored");
+
+  // The same shape waiting for its roots: released up to the budget at once, the rest by later sweeps.
+  const lateRoots = Array.from({ length: chains }, () => hex(8));
+  const late = lateRoots.map(chain);
+  assert.equal((await postJson(server, jsonRequest(late.flatMap((c) => c.slice(1))))).status, 200);
+  assert.equal((await postJson(server, jsonRequest(late.map((c) => c[0] as Record<string, unknown>)))).status, 200);
+  const ingest = otlpIngestFor(server.store);
+  assert.ok(log.some((l) => l.startsWith("OTLP: released waiting spans up to 250000")), "part of the release is deferred");
+  await eventually(() => (ingest.listPending(1).length === 0 ? true : undefined), "the deferred spans to be released");
+  for (const id of lateRoots) assert.equal(server.store.getTraceRuns(spanIdToRunId(id)).length, MAX_SPAN_DEPTH);
+  await assertServing(server);
+});

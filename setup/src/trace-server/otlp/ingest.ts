@@ -18,6 +18,7 @@ import type { TraceStore } from "../store.js";
 import type { RejectionInput, RunUpsert, UpsertResult } from "../types.js";
 import type { MappedSpan } from "./mapping.js";
 import { traceIdToUuid } from "./mapping.js";
+import { DERIVE_BUDGET, MAX_SPAN_DEPTH, planSpans, tooDeepMessage } from "./plan.js";
 
 export interface OtlpIngestOptions {
   /** How long a span waits for its parent before it is stored as an orphan. Default 60 s. */
@@ -28,6 +29,8 @@ export interface OtlpIngestOptions {
 export const DEFAULT_ORPHAN_AFTER_MS = 60_000;
 /** How often waiting spans are checked against runs that arrived by other routes. */
 const RELEASE_CHECK_MS = 1_000;
+/** Waiting spans released per query and per upsert. */
+const DRAIN_BATCH = 500;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS otlp_pending (
@@ -72,6 +75,13 @@ export interface PendingSpan {
   orphaned_in_ms: number;
 }
 
+function partition<T>(items: readonly T[], keep: (item: T) => boolean): [T[], T[]] {
+  const yes: T[] = [];
+  const no: T[] = [];
+  for (const item of items) (keep(item) ? yes : no).push(item);
+  return [yes, no];
+}
+
 const ingests = new WeakMap<TraceStore, OtlpIngest>();
 
 /** The store's OTLP ingest, created on first use; options apply when it is created. */
@@ -103,50 +113,7 @@ export class OtlpIngest {
 
   /** Store what can be stored now (parents first), hold the rest, and release what waited on them. */
   ingest(spans: readonly MappedSpan[], ctx: { route: string; rejections: RejectionInput[] }): IngestResult {
-    const byId = new Map(spans.map((s) => [s.run.id, s]));
-    const status = new Map<string, "ready" | "waiting" | "loop">();
-    const depth = new Map<string, number>();
-    // Walk up each span's chain of parents in this request (iteratively: a request may hold a
-    // chain thousands deep) until a span whose fate is known, then settle the whole chain.
-    for (const span of spans) {
-      const chain: MappedSpan[] = [];
-      const onChain = new Set<string>();
-      let current: MappedSpan | undefined = span;
-      let outcome: "ready" | "waiting" = "waiting";
-      let base = 0;
-      while (current) {
-        const known = status.get(current.run.id);
-        if (known !== undefined) {
-          outcome = known === "ready" ? "ready" : "waiting";
-          base = (depth.get(current.run.id) ?? 0) + 1;
-          break;
-        }
-        if (onChain.has(current.run.id)) {
-          const start = chain.findIndex((c) => c.run.id === current?.run.id);
-          for (const member of chain.splice(start)) {
-            status.set(member.run.id, "loop");
-            ctx.rejections.push({ route: ctx.route, op: "post", run_id: member.run.id, rule: "invalid_field", message: `span ${member.run.id}: its chain of parents loops back to itself`, payload: member.run });
-          }
-          break;
-        }
-        chain.push(current);
-        onChain.add(current.run.id);
-        const parentId = current.parentId;
-        if (parentId === undefined || current.run.dotted_order !== undefined) {
-          outcome = "ready";
-          break;
-        }
-        current = byId.get(parentId);
-        if (!current) outcome = this.isStored(parentId) ? "ready" : "waiting";
-      }
-      chain.reverse().forEach((s, i) => {
-        status.set(s.run.id, outcome);
-        depth.set(s.run.id, base + i);
-      });
-    }
-    const ready = spans.filter((s) => status.get(s.run.id) === "ready").sort((x, y) => (depth.get(x.run.id) ?? 0) - (depth.get(y.run.id) ?? 0));
-    const waiting = spans.filter((s) => status.get(s.run.id) === "waiting");
-
+    const { ready, waiting } = planSpans(spans, (id) => this.storedDepth(id), ctx);
     const result = this.store.upsertRuns(ready.map((s) => s.run), { route: ctx.route, rejections: ctx.rejections });
     this.rememberTraces(ready, new Set(result.accepted));
     this.hold(waiting, ctx.route);
@@ -197,7 +164,13 @@ export class OtlpIngest {
   }
 
   private isStored(runId: string): boolean {
-    return this.stmt("SELECT 1 AS found FROM runs WHERE id = ?").get(runId) !== undefined;
+    return this.storedDepth(runId) !== undefined;
+  }
+
+  /** Levels of a stored run (a root is 1): its dotted_order's segments. */
+  private storedDepth(runId: string): number | undefined {
+    const row = this.stmt("SELECT length(dotted_order) - length(replace(dotted_order, '.', '')) + 1 AS depth FROM runs WHERE id = ?").get(runId) as { depth: number } | undefined;
+    return row?.depth;
   }
 
   private pendingRow(runId: string): PendingRow | undefined {
@@ -231,16 +204,33 @@ export class OtlpIngest {
     });
   }
 
-  /** Store the waiting descendants of `parentIds`, level by level, as their parents are stored. */
+  /**
+   * Store the waiting descendants of `parentIds`, level by level, as their parents are stored.
+   * Past DERIVE_BUDGET segments the rest keeps waiting for the next sweep, a second later.
+   */
   private drain(parentIds: readonly string[]): void {
     let level = [...new Set(parentIds)];
+    let derived = 0;
     while (level.length > 0) {
       const next: string[] = [];
-      for (let i = 0; i < level.length; i += 500) {
-        const chunk = level.slice(i, i + 500);
-        const rows = this.stmt(`SELECT * FROM otlp_pending WHERE parent_run_id IN (${chunk.map(() => "?").join(", ")}) ORDER BY received_ms, run_id`).all(...chunk) as unknown as PendingRow[];
-        if (rows.length === 0) continue;
-        next.push(...this.storeRows(rows, (row) => JSON.parse(row.run) as RunUpsert));
+      for (let i = 0; i < level.length; i += DRAIN_BATCH) {
+        const chunk = level.slice(i, i + DRAIN_BATCH);
+        const select = this.stmt(`SELECT * FROM otlp_pending WHERE parent_run_id IN (${chunk.map(() => "?").join(", ")}) ORDER BY received_ms, run_id LIMIT ${DRAIN_BATCH}`);
+        const parentDepth = new Map(chunk.map((id) => [id, this.storedDepth(id) ?? 0]));
+        for (;;) {
+          // What is left waits, its parent stored, for the next sweep to find.
+          if (derived > DERIVE_BUDGET) {
+            this.log(`OTLP: released waiting spans up to ${DERIVE_BUDGET} derived dotted_order segments; the rest follows in ${RELEASE_CHECK_MS} ms`);
+            this.schedule(RELEASE_CHECK_MS);
+            return;
+          }
+          const rows = select.all(...chunk) as unknown as PendingRow[];
+          if (rows.length === 0) break;
+          const [fits, tooDeep] = partition(rows, (row) => (parentDepth.get(row.parent_run_id) ?? 0) < MAX_SPAN_DEPTH);
+          this.refuseTooDeep(tooDeep, (row) => (parentDepth.get(row.parent_run_id) ?? 0) + 1);
+          for (const row of fits) derived += (parentDepth.get(row.parent_run_id) ?? 0) + 1;
+          if (fits.length > 0) next.push(...this.storeRows(fits, (row) => JSON.parse(row.run) as RunUpsert));
+        }
       }
       level = next;
     }
@@ -258,11 +248,28 @@ export class OtlpIngest {
       for (const r of result.rejected) this.log(`OTLP span ${r.run_id ?? "?"} released after waiting for its parent, then rejected: ${r.message}`);
     }
     // Rejected ones too: the store recorded why, and waiting longer would not change it.
+    this.removePending(rows);
+    return accepted;
+  }
+
+  /** Refuse waiting spans past MAX_SPAN_DEPTH, and everything waiting below them, which is deeper still. */
+  private refuseTooDeep(rows: readonly PendingRow[], levelOf: (row: PendingRow) => number): void {
+    let level = rows.map((row) => ({ row, depth: levelOf(row) }));
+    while (level.length > 0) {
+      for (const { row, depth } of level) this.store.recordRejection({ route: row.route, op: "post", run_id: row.run_id, rule: "invalid_field", message: tooDeepMessage(row.run_id, depth) });
+      this.removePending(level.map((l) => l.row));
+      const depthOf = new Map(level.map((l) => [l.row.run_id, l.depth]));
+      const below = this.stmt(`SELECT * FROM otlp_pending WHERE parent_run_id IN (SELECT value FROM json_each(?))`).all(JSON.stringify([...depthOf.keys()])) as unknown as PendingRow[];
+      level = below.map((row) => ({ row, depth: (depthOf.get(row.parent_run_id) ?? MAX_SPAN_DEPTH) + 1 }));
+    }
+  }
+
+  private removePending(rows: readonly PendingRow[]): void {
+    if (rows.length === 0) return;
     const remove = this.stmt("DELETE FROM otlp_pending WHERE run_id = ?");
     this.inTransaction(() => {
       for (const row of rows) remove.run(row.run_id);
     });
-    return accepted;
   }
 
   private storeOrphan(row: PendingRow, now: number): void {
