@@ -31,6 +31,8 @@ export const DEFAULT_ORPHAN_AFTER_MS = 60_000;
 const RELEASE_CHECK_MS = 1_000;
 /** Waiting spans released per query and per upsert. */
 const DRAIN_BATCH = 500;
+/** Spans stored as orphans per sweep; the rest wait for the next one. */
+const ORPHANS_PER_SWEEP = 2_000;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS otlp_pending (
@@ -144,7 +146,8 @@ export class OtlpIngest {
     if (!this.store.db.isOpen) return;
     const arrived = this.stmt("SELECT DISTINCT parent_run_id AS id FROM otlp_pending WHERE parent_run_id IN (SELECT id FROM runs)").all() as unknown as Array<{ id: string }>;
     this.drain(arrived.map((r) => r.id));
-    const expired = this.stmt("SELECT * FROM otlp_pending WHERE received_ms <= ? ORDER BY received_ms, run_id").all(now - this.orphanAfterMs) as unknown as PendingRow[];
+    // Each orphan is its own upsert: a bounded number per sweep keeps one sweep short.
+    const expired = this.stmt(`SELECT * FROM otlp_pending WHERE received_ms <= ? ORDER BY received_ms, run_id LIMIT ${ORPHANS_PER_SWEEP}`).all(now - this.orphanAfterMs) as unknown as PendingRow[];
     for (const row of expired) {
       // Released meanwhile, or its parent waits too: then it follows its parent's fate.
       if (!this.pendingRow(row.run_id) || this.pendingRow(row.parent_run_id)) continue;
