@@ -8,3 +8,4 @@ export * from "./stack.js";
 export * from "./viewer/index.js";
 export * from "./flush.js";
 export * from "./child-output.js";
+export * from "./notebook/index.js";
