@@ -1,6 +1,8 @@
-// The example's pieces for notebooks and tests: the gen_ai span helper and the process launcher.
+// The example's pieces for notebooks and tests: the gen_ai span helper, the OTel-to-LangSmith id
+// mapping and the process launcher.
 // (instrument.ts is not exported: it is preloaded with --import, never imported.)
 export { chatCompletion } from "./genai.js";
 export type { ChatMessage, ChatCompletionRequest, ChatCompletionResult } from "./genai.js";
+export { langsmithRunId, serverSpan } from "./ids.js";
 export { startService, EXAMPLE_DIR, INSTRUMENT_SCRIPT, SERVICE_SCRIPT } from "./processes.js";
 export type { ServiceOptions, RunningService } from "./processes.js";

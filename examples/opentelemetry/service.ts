@@ -3,7 +3,7 @@
 //   OTEL_SERVICE_NAME=llm-service SERVICE_ROLE=llm node --import tsx --import ./instrument.ts service.ts
 //
 // SERVICE_ROLE=frontend: POST /ask {question} calls DOWNSTREAM_URL/answer with fetch and returns
-// its answer. SERVICE_ROLE=llm: POST /answer {question} asks the model (OPENAI_BASE_URL,
+// its answer, with the request's OTel trace id and its server span's LangSmith run id. SERVICE_ROLE=llm: POST /answer {question} asks the model (OPENAI_BASE_URL,
 // OPENAI_API_KEY, MODEL) through chatCompletion, a gen_ai span. Neither creates HTTP spans or
 // handles traceparent itself: the instrumentation does. PORT (default 0, any free port); prints
 // "<service> listening on <url>" once it listens.
@@ -11,6 +11,7 @@ import type { AddressInfo } from "node:net";
 import { trace } from "@opentelemetry/api";
 import express from "express";
 import { chatCompletion } from "./genai.js";
+import { langsmithRunId, serverSpan } from "./ids.js";
 
 const role = process.env.SERVICE_ROLE;
 const service = process.env.OTEL_SERVICE_NAME ?? role ?? "service";
@@ -23,7 +24,13 @@ if (role === "frontend") {
   app.post("/ask", async (req, res) => {
     const question = String(req.body?.question ?? "");
     const answer = await fetch(`${downstream}/answer`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ question }) });
-    res.status(answer.status).json({ ...((await answer.json()) as object), trace_id: trace.getActiveSpan()?.spanContext().traceId });
+    // The same request as an OTel trace id (what an APM shows) and a LangSmith run id.
+    const span = serverSpan();
+    res.status(answer.status).json({
+      ...((await answer.json()) as object),
+      trace_id: span?.spanContext().traceId,
+      langsmith_run_id: span ? langsmithRunId(span.spanContext().spanId) : undefined,
+    });
   });
 } else if (role === "llm") {
   const tracer = trace.getTracer(service);

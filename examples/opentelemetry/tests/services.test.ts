@@ -58,7 +58,7 @@ test("two auto-instrumented services make one connected LangSmith trace with the
   const { frontend, llm } = await startPair(t, project);
   const res = await fetch(`${frontend.url}/ask`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ question: "What is OTLP?" }) });
   assert.equal(res.status, 200);
-  const body = (await res.json()) as { answer: string; trace_id: string };
+  const body = (await res.json()) as { answer: string; trace_id: string; langsmith_run_id: string };
   assert.ok(body.answer.length > 0);
 
   const runs = await projectRuns(project, [frontend, llm]);
@@ -66,6 +66,7 @@ test("two auto-instrumented services make one connected LangSmith trace with the
   assert.equal(roots.length, 1, JSON.stringify(runs.map((r) => [r.name, r.parent_run_id])));
   const root = roots[0] as Run;
   assert.equal(root.name, "POST /ask");
+  assert.equal(root.id, body.langsmith_run_id, "the frontend names its LangSmith run");
   assert.equal(root.run_type, "chain");
   assert.equal(root.extra?.otel?.trace_id, body.trace_id);
   const report = verifyTrace(runs, { traceId: root.id, services: ["frontend", "llm-service"], rootName: "POST /ask" });
