@@ -3,10 +3,11 @@
 //   OTEL_SERVICE_NAME=llm-service SERVICE_ROLE=llm node --import tsx --import ./instrument.ts service.ts
 //
 // SERVICE_ROLE=frontend: POST /ask {question} calls DOWNSTREAM_URL/answer with fetch and returns
-// its answer, with the request's OTel trace id and its server span's LangSmith run id. SERVICE_ROLE=llm: POST /answer {question} asks the model (OPENAI_BASE_URL,
-// OPENAI_API_KEY, MODEL) through chatCompletion, a gen_ai span. Neither creates HTTP spans or
-// handles traceparent itself: the instrumentation does. PORT (default 0, any free port); prints
-// "<service> listening on <url>" once it listens.
+// its answer, with the request's OTel trace id and its server span's LangSmith run id.
+// SERVICE_ROLE=llm: POST /answer {question} asks the model (OPENAI_BASE_URL, OPENAI_API_KEY,
+// MODEL) through chatCompletion, a gen_ai span, and says which trace and run served it
+// (`served_by`). Neither creates HTTP spans or handles traceparent itself: the instrumentation
+// does. PORT (default 0, any free port); prints "<service> listening on <url>" once it listens.
 import type { AddressInfo } from "node:net";
 import { trace } from "@opentelemetry/api";
 import express from "express";
@@ -45,7 +46,11 @@ if (role === "frontend") {
         { role: "user", content: question },
       ],
     });
-    res.json({ answer: result.content });
+    const span = serverSpan();
+    res.json({
+      answer: result.content,
+      served_by: span ? { service, trace_id: span.spanContext().traceId, langsmith_run_id: langsmithRunId(span.spanContext().spanId) } : undefined,
+    });
   });
 } else {
   throw new Error(`SERVICE_ROLE must be frontend or llm, got ${String(role)}`);

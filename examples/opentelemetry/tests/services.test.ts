@@ -58,7 +58,7 @@ test("two auto-instrumented services make one connected LangSmith trace with the
   const { frontend, llm } = await startPair(t, project);
   const res = await fetch(`${frontend.url}/ask`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ question: "What is OTLP?" }) });
   assert.equal(res.status, 200);
-  const body = (await res.json()) as { answer: string; trace_id: string; langsmith_run_id: string };
+  const body = (await res.json()) as { answer: string; trace_id: string; langsmith_run_id: string; served_by: { trace_id: string } };
   assert.ok(body.answer.length > 0);
 
   const runs = await projectRuns(project, [frontend, llm]);
@@ -67,6 +67,7 @@ test("two auto-instrumented services make one connected LangSmith trace with the
   const root = roots[0] as Run;
   assert.equal(root.name, "POST /ask");
   assert.equal(root.id, body.langsmith_run_id, "the frontend names its LangSmith run");
+  assert.equal(body.served_by.trace_id, body.trace_id, "the llm service served it in the same OTel trace");
   assert.equal(root.run_type, "chain");
   assert.equal(root.extra?.otel?.trace_id, body.trace_id);
   const report = verifyTrace(runs, { traceId: root.id, services: ["frontend", "llm-service"], rootName: "POST /ask" });
@@ -95,11 +96,14 @@ test("without fetch (undici) instrumentation the caller sends no traceparent: th
   const { frontend, llm } = await startPair(t, project, { OTEL_NODE_DISABLED_INSTRUMENTATIONS: "undici" });
   const res = await fetch(`${frontend.url}/ask`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ question: "hello?" }) });
   assert.equal(res.status, 200);
+  const body = (await res.json()) as { trace_id: string; served_by: { trace_id: string; langsmith_run_id: string } };
+  assert.notEqual(body.served_by.trace_id, body.trace_id, "the llm service served the request in another OTel trace");
 
   const runs = await projectRuns(project, [frontend, llm]);
   const roots = runs.filter((r) => !r.parent_run_id);
   assert.deepEqual(roots.map((r) => `${String(serviceOfRun(r))} ${r.name}`).sort(), ["frontend POST /ask", "llm-service POST /answer"]);
   const [a, b] = roots as [Run, Run];
   assert.notEqual(a.extra?.otel?.trace_id, b.extra?.otel?.trace_id, "two OTel traces, not one");
+  assert.ok(roots.some((r) => r.id === body.served_by.langsmith_run_id), "served_by names the llm service's root run");
   assert.ok(!runs.some((r) => r.extra?.otel?.kind === "CLIENT" && serviceOfRun(r) === "frontend"), "the frontend's fetch made no span");
 });
