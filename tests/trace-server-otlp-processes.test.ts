@@ -184,3 +184,23 @@ test("LangSmith's OTel mode across two processes with W3C traceparent: two LangS
   assert.equal(spanIdToRunId(String(answer.extra?.otel?.parent_span_id)), ask.id);
   assert.deepEqual(server.store.listTraces({ projectName: project }).map((s) => s.orphan_count), [0, 0]);
 });
+
+test("the same two processes as one LangSmith trace: the downstream root span continues its remote parent through langsmith.span.parent_id", async (t) => {
+  const server = await serverFor(t);
+  const project = `otel-mode-linked-${randomUUID().slice(0, 8)}`;
+  const env = { LANGSMITH_TRACING: "true", LANGSMITH_TRACING_MODE: "otel", LANGSMITH_ENDPOINT: server.url, LANGSMITH_API_KEY: LOCAL_KEY, LANGSMITH_PROJECT: project, LINK_REMOTE_PARENT: "1" };
+  const { port } = JSON.parse(await start(t, "langsmith-otel-hop.ts", env, ["serve"]).firstLine) as { port: number };
+  const caller = start(t, "langsmith-otel-hop.ts", { ...env, HOP_URL: `http://127.0.0.1:${port}` }, ["call"]);
+  const seen = JSON.parse(await caller.firstLine) as { rootRunId: string; otelTraceId: string };
+  assert.equal(await caller.exit, 0, caller.stderr());
+
+  const client = sdkClient(server);
+  const runs = await collect(client.listRuns({ projectName: project }));
+  const ask = byName(runs, "ask");
+  const answer = byName(runs, "answer");
+  assert.equal(ask.id, seen.rootRunId);
+  assert.equal(answer.parent_run_id, ask.id);
+  assert.equal(answer.trace_id, ask.id);
+  const report = verifyTrace(runs, { traceId: ask.id, rootName: "ask" });
+  assert.ok(report.ok, report.problems.join("; "));
+});
