@@ -4,5 +4,6 @@
 export { chatCompletion } from "./genai.js";
 export type { ChatMessage, ChatCompletionRequest, ChatCompletionResult } from "./genai.js";
 export { langsmithRunId, serverSpan } from "./ids.js";
-export { startService, EXAMPLE_DIR, INSTRUMENT_SCRIPT, SERVICE_SCRIPT } from "./processes.js";
+export { currentOtelRunId, setupLangSmithOtel, type LangSmithOtel } from "./langsmith-otel.js";
+export { startService, EXAMPLE_DIR, INSTRUMENT_SCRIPT, OTEL_MODE_SERVICE_SCRIPT, SERVICE_SCRIPT } from "./processes.js";
 export type { ServiceOptions, RunningService } from "./processes.js";

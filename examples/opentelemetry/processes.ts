@@ -1,6 +1,6 @@
 /**
- * Runs service.ts as real child processes with instrument.ts preloaded, for tests, notebooks and
- * start.ts: ready when it prints its "listening on" line (never after a fixed sleep), stopped with
+ * Runs service.ts as real child processes with instrument.ts preloaded (or otel-mode-service.ts,
+ * in LangSmith's OTel mode), for tests and notebooks: ready when it prints its "listening on" line (never after a fixed sleep), stopped with
  * SIGTERM, which lets instrument.ts send the spans it still holds.
  *
  *   const llm = await startService({ name: "llm-service", role: "llm", env });
@@ -17,11 +17,14 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const EXAMPLE_DIR = basename(here) === "dist" ? dirname(here) : here;
 export const INSTRUMENT_SCRIPT = join(EXAMPLE_DIR, "instrument.ts");
 export const SERVICE_SCRIPT = join(EXAMPLE_DIR, "service.ts");
+export const OTEL_MODE_SERVICE_SCRIPT = join(EXAMPLE_DIR, "otel-mode-service.ts");
 
 export interface ServiceOptions {
   /** OTEL_SERVICE_NAME. */
   name: string;
   role: "frontend" | "llm";
+  /** "opentelemetry" (default): service.ts with instrument.ts preloaded; "langsmith-otel": otel-mode-service.ts. */
+  tracing?: "opentelemetry" | "langsmith-otel";
   /** The llm service's URL, for a frontend. */
   downstream?: string;
   /** The child's environment before the variables above are added (OTEL_*, OPENAI_*, MODEL). */
@@ -40,11 +43,12 @@ export interface RunningService {
   stop(): Promise<number | null>;
 }
 
-/** `node --import tsx --import instrument.ts service.ts`, resolved once it listens. */
+/** `node --import tsx --import instrument.ts service.ts` (or otel-mode-service.ts), resolved once it listens. */
 export async function startService(options: ServiceOptions): Promise<RunningService> {
   const env: NodeJS.ProcessEnv = { ...options.env, OTEL_SERVICE_NAME: options.name, SERVICE_ROLE: options.role };
   if (options.downstream) env.DOWNSTREAM_URL = options.downstream;
-  const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", "--conditions=source", "--import", "tsx", "--import", INSTRUMENT_SCRIPT, SERVICE_SCRIPT], {
+  const script = options.tracing === "langsmith-otel" ? [OTEL_MODE_SERVICE_SCRIPT] : ["--import", INSTRUMENT_SCRIPT, SERVICE_SCRIPT];
+  const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", "--conditions=source", "--import", "tsx", ...script], {
     cwd: EXAMPLE_DIR,
     env,
     stdio: ["ignore", "pipe", "pipe"],

@@ -107,3 +107,41 @@ test("without fetch (undici) instrumentation the caller sends no traceparent: th
   assert.ok(roots.some((r) => r.id === body.served_by.langsmith_run_id), "served_by names the llm service's root run");
   assert.ok(!runs.some((r) => r.extra?.otel?.kind === "CLIENT" && serviceOfRun(r) === "frontend"), "the frontend's fetch made no span");
 });
+
+for (const linked of [false, true]) {
+  test(`LangSmith's OTel mode across the two services${linked ? " with linkRemoteParent: one trace" : ": two traces, the downstream run a root of its own"}`, async (t) => {
+    const project = `otel-mode-${linked ? "linked" : "split"}-${randomUUID().slice(0, 8)}`;
+    const env: NodeJS.ProcessEnv = {
+      ...serviceEnv(project),
+      LANGSMITH_TRACING: "true",
+      LANGSMITH_TRACING_MODE: "otel",
+      LANGSMITH_ENDPOINT: traces.url,
+      LANGSMITH_API_KEY: "local",
+      LANGSMITH_PROJECT: project,
+      ...(linked ? { LINK_REMOTE_PARENT: "1" } : {}),
+    };
+    const llm = await startService({ name: "llm-service", role: "llm", tracing: "langsmith-otel", env });
+    t.after(() => llm.stop());
+    const frontend = await startService({ name: "frontend", role: "frontend", tracing: "langsmith-otel", downstream: llm.url, env });
+    t.after(() => frontend.stop());
+    const res = await fetch(`${frontend.url}/ask`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ question: "one trace?" }) });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { answer: string; langsmith_run_id: string; served_by: { langsmith_run_id: string } };
+
+    const runs = await projectRuns(project, [frontend, llm]);
+    assert.deepEqual(runs.map((r) => r.name).sort(), ["answer", "ask", "call_model"]);
+    const byName = (name: string): Run => runs.find((r) => r.name === name) as Run;
+    assert.equal(byName("ask").id, body.langsmith_run_id);
+    assert.equal(byName("answer").id, body.served_by.langsmith_run_id);
+    assert.equal(byName("call_model").run_type, "llm");
+    assert.ok((byName("call_model").total_tokens ?? 0) > 0);
+    if (linked) {
+      assert.equal(byName("answer").parent_run_id, body.langsmith_run_id);
+      assert.ok(verifyTrace(runs, { traceId: body.langsmith_run_id, rootName: "ask" }).ok);
+    } else {
+      assert.equal(byName("answer").parent_run_id ?? null, null);
+      assert.equal(byName("answer").trace_id, body.served_by.langsmith_run_id);
+      assert.equal(byName("answer").extra?.otel?.trace_id, byName("ask").extra?.otel?.trace_id, "one OTel trace all the same");
+    }
+  });
+}
