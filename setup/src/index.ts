@@ -8,4 +8,5 @@ export * from "./stack.js";
 export * from "./viewer/index.js";
 export * from "./flush.js";
 export * from "./child-output.js";
+export * from "./doctor/index.js";
 export * from "./notebook/index.js";

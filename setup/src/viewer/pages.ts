@@ -2,6 +2,8 @@
 // client (run names, inputs, metadata, errors, rejected payloads) goes through
 // escapeHtml; numbers and colours are produced here.
 import type { JsonObject, Rejection, StoredProject, StoredRun, TraceSummary } from "../trace-server/types.js";
+import type { TraceDiagnosis } from "../doctor/types.js";
+import { renderDoctorSection } from "../doctor/viewer.js";
 import { ownServiceOf } from "../service.js";
 import { formatDuration, toMs } from "../traces/tree.js";
 import {
@@ -195,11 +197,16 @@ export function renderListPage(input: ListPageInput): string {
 
 export interface TracePageInput {
   traceId: string;
+  /** The runs shown: all of the trace, or its first runs in execution order. */
   runs: StoredRun[];
+  /** How many runs the trace has; more than `runs.length` when the page shows only the first. */
+  runCount?: number;
   rejections: Rejection[];
   projectNames: Map<string, string>;
   selectedRunId: string | undefined;
   version: string;
+  /** The trace doctor's diagnosis (setup/src/doctor), computed only when the regions are drawn. */
+  doctor?: () => TraceDiagnosis;
 }
 
 /** What the trace page shows in each live-updated region. */
@@ -208,6 +215,7 @@ export interface TraceRegions {
   tree: string;
   orphans: string;
   rejections: string;
+  doctor: string;
 }
 
 function traceTitle(layout: TraceLayout): string {
@@ -243,7 +251,16 @@ function summaryHtml(input: TracePageInput, layout: TraceLayout): string {
   <div><dt>Runs</dt><dd>${counts.runs}</dd></div>
   <div><dt>Projects</dt><dd>${projects.map(escapeHtml).join(", ") || "-"}</dd></div>
 </dl>
+${truncationNote(input)}
 ${renderLegend(layout, "page")}`;
+}
+
+/** Said when the page shows only the first runs of a big trace, with where the rest can be read. */
+function truncationNote(input: TracePageInput): string {
+  const total = input.runCount ?? input.runs.length;
+  if (total <= input.runs.length) return "";
+  const next = `/api/traces/${encodeURIComponent(input.traceId)}?offset=${input.runs.length}`;
+  return `<p class="truncated" role="note">This trace has ${total} runs; this page shows the first ${input.runs.length}, in execution order, and counts and times cover only those. Read the rest as JSON at <a href="${escapeHtml(next)}"><code>${escapeHtml(next)}</code></a>.</p>`;
 }
 
 function orphansHtml(input: TracePageInput, layout: TraceLayout): string {
@@ -297,6 +314,7 @@ export function renderTraceRegions(input: TracePageInput, layout = layoutStoredR
     tree: treeHtml(input, layout),
     orphans: orphansHtml(input, layout),
     rejections: rejectionsHtml(input),
+    doctor: input.doctor ? renderDoctorSection(input.doctor(), (id) => tracePath(input.traceId, id)) : "",
   };
 }
 
@@ -307,6 +325,7 @@ export function renderTracePage(input: TracePageInput): string {
   const body = `
 <nav class="crumbs" aria-label="Breadcrumb"><a href="/">Traces</a> / <span>${escapeHtml(traceTitle(layout))}</span></nav>
 <section id="trace-summary" class="summary" aria-label="Trace summary">${regions.summary}</section>
+<section id="trace-doctor" aria-label="Trace doctor">${regions.doctor}</section>
 <p id="live-status" class="live-status" role="status"></p>
 <div class="trace-layout">
   <div class="trace-runs">

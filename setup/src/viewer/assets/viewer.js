@@ -151,7 +151,7 @@
 
     function applyRegions(state) {
       const focusedId = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.runId : undefined;
-      for (const [key, id] of [["summary", "trace-summary"], ["tree", "trace-tree"], ["orphans", "trace-orphans"], ["rejections", "trace-rejections"]]) {
+      for (const [key, id] of [["summary", "trace-summary"], ["tree", "trace-tree"], ["orphans", "trace-orphans"], ["rejections", "trace-rejections"], ["doctor", "trace-doctor"]]) {
         const el = document.getElementById(id);
         if (el) {
           el.innerHTML = state.regions[key];
