@@ -6,15 +6,16 @@
 // then stored first), or when it is a root or carries its own dotted_order; otherwise it waits
 // for its parent. Spans whose chain of parents loops, that would nest deeper than MAX_SPAN_DEPTH,
 // or past the request's DERIVE_BUDGET, are refused into `rejections`.
+import { MAX_TREE_DEPTH } from "../limits.js";
 import type { RejectionInput } from "../types.js";
 import type { MappedSpan } from "./mapping.js";
 
 /**
- * Levels a span may nest. Spans carry no dotted_order, so the server derives one: a span N levels
- * deep gets N segments (59 bytes each), parsed again when its children are stored. Real traces
- * nest a few dozen levels; 256 is the nesting limit of run fields too.
+ * Levels a span may nest: the store's limit for every run. Checked here as well because spans
+ * carry no dotted_order: the server derives one per span, and refusing a too-deep chain before
+ * deriving it saves the work, and refuses everything below it with it.
  */
-export const MAX_SPAN_DEPTH = 256;
+export const MAX_SPAN_DEPTH = MAX_TREE_DEPTH;
 
 /**
  * dotted_order segments one request (or one release of waiting spans) may derive: the sum of

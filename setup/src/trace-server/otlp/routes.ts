@@ -58,7 +58,8 @@ export function mountOtlp(app: Express, ctx: MountContext, opts: OtlpOptions = {
       } else mapped.push(m);
     }
     const { result, held } = ingest.ingest(mapped, { route, rejections });
-    const rejected = result.rejected.length;
+    // Past the store's per-request cap, rejections are counted in one summary entry instead of listed.
+    const rejected = result.unrecorded === undefined ? result.rejected.length : result.rejected.length - 1 + result.unrecorded;
     res.locals.logDetail =
       `${decoded.spans.length + decoded.invalid.length} spans: ${result.accepted.length} stored, ${held} waiting for their parent, ` +
       `${rejected} rejected (${format}${encoding === "identity" ? "" : `, ${encoding}`})`;
