@@ -53,11 +53,21 @@ export function setServiceName(name: string): void {
   process.env[SERVICE_METADATA_KEY] = trimmed;
 }
 
-function metadataService(run: TraceRun): string | undefined {
+/**
+ * Metadata key where the trace server's OTLP ingest puts a span's `service.name` resource
+ * attribute; it names the service when LANGSMITH_SERVICE does not. OpenTelemetry's default,
+ * `unknown_service:<process>`, names none.
+ */
+export const OTEL_SERVICE_METADATA_KEY = "service.name";
+
+/** The service a run names itself (LANGSMITH_SERVICE, else an OpenTelemetry `service.name`), ignoring ancestors. */
+export function ownServiceOf(run: Pick<TraceRun, "extra">): string | undefined {
   const metadata = run.extra?.["metadata"];
   if (metadata && typeof metadata === "object") {
     const value = (metadata as Record<string, unknown>)[SERVICE_METADATA_KEY];
     if (typeof value === "string" && value) return value;
+    const otel = (metadata as Record<string, unknown>)[OTEL_SERVICE_METADATA_KEY];
+    if (typeof otel === "string" && otel && !otel.startsWith("unknown_service")) return otel;
   }
   return undefined;
 }
@@ -73,15 +83,15 @@ function toIndex(runs: Iterable<TraceRun> | RunIndex | undefined): RunIndex {
 }
 
 /**
- * The service that emitted `run`: its extra.metadata.LANGSMITH_SERVICE, else the nearest
- * ancestor's (looked up in `runs`), else undefined.
+ * The service that emitted `run`: its own (ownServiceOf), else the nearest ancestor's (looked up
+ * in `runs`), else undefined.
  */
 export function serviceOf(run: TraceRun, runs?: Iterable<TraceRun> | RunIndex): string | undefined {
   const index = toIndex(runs);
   const seen = new Set<string>();
   let current: TraceRun | undefined = run;
   while (current && !seen.has(current.id)) {
-    const own = metadataService(current);
+    const own = ownServiceOf(current);
     if (own) return own;
     seen.add(current.id);
     current = current.parent_run_id ? index.get(current.parent_run_id) : undefined;

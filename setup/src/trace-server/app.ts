@@ -8,6 +8,7 @@ import { partsToOperations, readMultipart } from "./multipart.js";
 import { parseQuery, queryInt, queryList, queryString, redactUrl, requireUuidParam, urlBase } from "./params.js";
 import { QueryBudgetError, queryRunsWithinBudget } from "./query-budget.js";
 import { FeedbackConflictError, ProjectConflictError, type TraceStore } from "./store.js";
+import { mountOtlp, type OtlpOptions } from "./otlp/routes.js";
 import { normalizeTime } from "./time.js";
 import type { JsonObject, RejectionInput, RejectionRule, StoredRun, RunQuery, RunUpsert, UpsertResult } from "./types.js";
 import { createShareRouter, createV2ShareRouter } from "./share.js";
@@ -56,6 +57,8 @@ export interface TraceServerAppOptions {
    * when it listens on a loopback address. Default "any".
    */
   allowedHosts?: AllowedHosts;
+  /** OTLP ingest (`/otel/v1/traces`): how long a span waits for its parent before it is stored as an orphan. */
+  otlp?: OtlpOptions;
 }
 
 /**
@@ -514,6 +517,7 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
   // Self-hosted LangSmith serves the same API under /api/v1; accept both base URLs.
   app.use("/api/v1", api);
   app.use(api);
+  mountOtlp(app, { store, requireApiKey, maxBodyBytes, log }, opts.otlp);
 
   opts.mount?.(app, { store, requireApiKey, maxBodyBytes, log });
 
