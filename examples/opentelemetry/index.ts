@@ -5,5 +5,5 @@ export { chatCompletion } from "./genai.js";
 export type { ChatMessage, ChatCompletionRequest, ChatCompletionResult } from "./genai.js";
 export { langsmithRunId, serverSpan } from "./ids.js";
 export { currentOtelRunId, setupLangSmithOtel, type LangSmithOtel } from "./langsmith-otel.js";
-export { startService, EXAMPLE_DIR, INSTRUMENT_SCRIPT, OTEL_MODE_SERVICE_SCRIPT, SERVICE_SCRIPT } from "./processes.js";
-export type { ServiceOptions, RunningService } from "./processes.js";
+export { startService, EXAMPLE_DIR, INSTRUMENT_SCRIPT, OTEL_MODE_SERVICE_SCRIPT, SERVICE_SCRIPT } from "./harness/processes.js";
+export type { ServiceOptions, RunningService } from "./harness/processes.js";

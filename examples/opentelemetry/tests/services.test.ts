@@ -8,7 +8,7 @@ import { after, before, test, type TestContext } from "node:test";
 import { startModelServer, startTraceServer, verifyTrace, type TraceServerHandle } from "@tracing-patterns/setup";
 import { Client } from "langsmith";
 import type { Run } from "langsmith/schemas";
-import { startService, type RunningService } from "../processes.js";
+import { startService, type RunningService } from "../harness/processes.js";
 
 let traces: TraceServerHandle;
 let model: { url: string; close(): Promise<void> };

@@ -12,7 +12,7 @@ import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { captureOutput } from "@tracing-patterns/setup";
 
-const here = dirname(fileURLToPath(import.meta.url));
+const here = dirname(dirname(fileURLToPath(import.meta.url)));
 /** The example's folder, whether this module runs from its source or from dist/. */
 export const EXAMPLE_DIR = basename(here) === "dist" ? dirname(here) : here;
 export const INSTRUMENT_SCRIPT = join(EXAMPLE_DIR, "instrument.ts");
