@@ -154,8 +154,17 @@ export async function spawnAgentServer(options: AgentServerOptions = {}): Promis
       : /^error:/.test(line)
         ? line
         : undefined;
+  // The server's own workers may still be writing its state when the CLI
+  // exits (ENOTEMPTY): retry, and never throw from an exit handler, which
+  // would crash the process that launched it (a notebook kernel, say). A
+  // leftover folder in the temp directory is harmless.
   const removeState = (): void => {
-    if (stateDir !== undefined) rmSync(stateDir, { recursive: true, force: true });
+    if (stateDir === undefined) return;
+    try {
+      rmSync(stateDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+    } catch (err) {
+      options.onOutput?.("writing-agent", `[launch] could not remove the Agent Server's state folder ${stateDir}: ${String(err)}`);
+    }
   };
   child.once("exit", removeState);
   return awaitReady("writing-agent", child, /Server running at (\S+)/, (hostPort) => `http://${hostPort}`, options.timeoutMs ?? 90_000, options.onOutput, true, fatal);
