@@ -150,4 +150,11 @@ test("after every service has flushed, alice's trace holds exactly its own runs"
   const runs = await readTrace(alice.traceId, { client: stack.client, expectRuns: EXPECTED_SHAPE.length });
   assert.equal(runs.length, EXPECTED_SHAPE.length, runs.map((r) => `${r.name} ${String(r.extra?.metadata?.tenant)}`).join(", "));
   for (const run of runs.filter((r) => r.name !== "authenticate")) assert.equal(run.extra?.metadata?.tenant, "alice", run.name);
+  // Neither the shared key nor the token derived from it reaches a trace (the SDK copies only LANGSMITH_* variables).
+  const secrets = [String(stack.env.TRACE_CONTEXT_KEY), Object.values(internalCaller(stack.env))[0] ?? ""];
+  const project = await stack.client.readProject({ projectName: stack.project });
+  const everything: Run[] = [];
+  for await (const run of stack.client.listRuns({ projectId: project.id })) everything.push(run);
+  assert.ok(everything.length > EXPECTED_SHAPE.length);
+  for (const secret of secrets) assert.ok(secret.length >= 32 && !JSON.stringify(everything).includes(secret), "a secret reached the trace store");
 });
