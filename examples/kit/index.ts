@@ -32,11 +32,23 @@ export {
   type InboundContext,
   type InboundHeaders,
   type InboundOptions,
+  type OutboundOptions,
   type RunConfig,
   type TracingLogger,
   type TrustPolicy,
   type Warn,
 } from "./propagator.js";
+export {
+  DEFAULT_MAX_AGE_SECONDS,
+  MIN_KEY_BYTES,
+  SIGNATURE_CAUSES,
+  SIGNATURE_HEADER,
+  assertSigningKey,
+  signContext,
+  verifyContext,
+  type SignatureRejection,
+  type SignedTrust,
+} from "./signing.js";
 
 // One run per HTTP request: the shared part, then one adapter per framework.
 export {

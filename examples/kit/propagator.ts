@@ -27,6 +27,7 @@ import { RunTree, isRunTree, type RunTreeConfig } from "langsmith/run_trees";
 // the singleton store is a no-op and withRunTree silently keeps no context.
 import { getCurrentRunTree } from "langsmith/traceable";
 import { CAUSES, DEFAULT_LIMITS, parseTraceHeader, sanitizeBaggage, type BaggageAdjustment, type HeaderLimits, type InboundRejection, type TraceHeader } from "./headers.js";
+import { SIGNATURE_CAUSES, SIGNATURE_HEADER, signContext, verifyContext, type SignatureRejection, type SignedTrust } from "./signing.js";
 
 export const TRACE_HEADER = "langsmith-trace";
 export const BAGGAGE_HEADER = "baggage";
@@ -36,11 +37,14 @@ export const BAGGAGE_HEADER = "baggage";
  * - "edge": public traffic. Inbound headers never become the parent; the
  *   request starts a new trace and the caller's claim is kept as metadata.
  * - "mesh": traffic from your own services. Valid headers are continued.
+ * - `{ signedBy: key }`: valid headers are continued only when they carry a
+ *   recent signature made with this shared key (signing.ts); anything else
+ *   starts a new root, recorded with the reason.
  * - a function: decide per request (say, by a verified mTLS identity or an
  *   internal network interface). Returning true means trusted. It should be
  *   cheap and must not read the body; if it throws, the request is untrusted.
  */
-export type TrustPolicy<Req> = "edge" | "mesh" | ((req: Req) => boolean);
+export type TrustPolicy<Req> = "edge" | "mesh" | SignedTrust | ((req: Req) => boolean);
 
 export interface TracingLogger {
   warn(message: string): void;
@@ -53,11 +57,17 @@ export type Warn = (cause: string, message: string) => void;
 export interface InboundHeaders {
   trace: readonly string[] | undefined;
   baggage: readonly string[] | undefined;
+  /** `x-langsmith-context-signature`, read when `trusted` is a SignedTrust. */
+  signature?: readonly string[] | undefined;
 }
 
 export interface InboundOptions {
-  /** May the sender choose the parent? A function is asked only when a trace header is present; if it throws, no. */
-  trusted: boolean | (() => boolean);
+  /**
+   * May the sender choose the parent? A function is asked only when a trace
+   * header is present; if it throws, no. A SignedTrust: only when the context's
+   * signature verifies with that key.
+   */
+  trusted: boolean | (() => boolean) | SignedTrust;
   /** Let trusted baggage pick the project (or agent address) the run goes to. Default false. */
   allowProjectOverride?: boolean;
   /** Let trusted baggage add `langsmith-replicas` (extra projects written to). Default false. */
@@ -74,7 +84,7 @@ export interface InboundOptions {
 /** How a run relates to what the sender sent. */
 export type InboundContext =
   | { kind: "none" }
-  | { kind: "restarted"; reason: "untrusted-caller" | InboundRejection; claimed?: TraceHeader; adjustments?: BaggageAdjustment[] }
+  | { kind: "restarted"; reason: "untrusted-caller" | InboundRejection | SignatureRejection; claimed?: TraceHeader; adjustments?: BaggageAdjustment[] }
   | { kind: "continued"; parent: RunTree; adjustments: BaggageAdjustment[] };
 
 /** What a new run is: name, type, inputs, metadata, tags. */
@@ -97,7 +107,14 @@ export function readInbound(headers: InboundHeaders, options: InboundOptions): I
   const limits = options.limits ?? DEFAULT_LIMITS;
   const trace = parseTraceHeader(headers.trace, limits);
   if (trace.kind === "absent") return { kind: "none" };
-  if (!isTrusted(options.trusted, warn)) {
+  if (typeof options.trusted === "object") {
+    const verified = verifyContext(headers, options.trusted);
+    if (!verified.ok) {
+      // A warning, unlike an untrusted edge caller: inside a signed mesh this is a misconfigured or hostile sender.
+      warn(verified.reason, `Started a new trace instead of continuing ${SIGNATURE_CAUSES[verified.reason]}.`);
+      return { kind: "restarted", reason: verified.reason, claimed: trace.kind === "valid" ? trace.header : undefined };
+    }
+  } else if (!isTrusted(options.trusted, warn)) {
     // Not a warning: browsers and partners sending headers to a public edge is normal.
     return { kind: "restarted", reason: "untrusted-caller", claimed: trace.kind === "valid" ? trace.header : undefined };
   }
@@ -167,6 +184,11 @@ export function parentFromValidatedContext(dottedOrder: string, baggage: string 
   }
 }
 
+export interface OutboundOptions {
+  /** The key shared with receivers that trust `{ signedBy }`: adds `x-langsmith-context-signature`. */
+  signingKey?: string;
+}
+
 /** The current run inside a traced request or traceable; undefined elsewhere and when tracing is off. */
 export function currentRun(): RunTree | undefined {
   // With tracing off, traceable stores a placeholder ({ tracingEnabled: false }),
@@ -180,10 +202,11 @@ export function currentRun(): RunTree | undefined {
  * calls into your own services only: the headers reveal run ids, metadata and
  * tags. Other vendors' baggage members already in `init` are kept; stale
  * langsmith ones are replaced. The merged baggage is kept within 8 KiB (see
- * OUTBOUND_DROP_ORDER); `langsmith-trace` is always sent. Outside a traced
- * context it adds nothing.
+ * OUTBOUND_DROP_ORDER); `langsmith-trace` is always sent. With `signingKey`
+ * it also signs them (`x-langsmith-context-signature`, signing.ts) for
+ * receivers that trust `{ signedBy }`. Outside a traced context it adds nothing.
  */
-export function injectTraceHeaders(init?: ConstructorParameters<typeof Headers>[0]): Headers {
+export function injectTraceHeaders(init?: ConstructorParameters<typeof Headers>[0], options: OutboundOptions = {}): Headers {
   const headers = new Headers(init);
   const run = currentRun();
   if (run === undefined) return headers;
@@ -196,6 +219,8 @@ export function injectTraceHeaders(init?: ConstructorParameters<typeof Headers>[
   const merged = fitBaggage([...foreign, ...outboundMembers(baggage)]);
   if (merged) headers.set(BAGGAGE_HEADER, merged);
   else headers.delete(BAGGAGE_HEADER);
+  if (options.signingKey !== undefined) headers.set(SIGNATURE_HEADER, signContext(trace, merged || undefined, options.signingKey));
+  else headers.delete(SIGNATURE_HEADER);
   return headers;
 }
 
@@ -206,11 +231,11 @@ export function injectTraceHeaders(init?: ConstructorParameters<typeof Headers>[
  * once: the callee starts a new trace, the call itself is unaffected. Async, so
  * nothing it does throws synchronously where a caller expects a rejection.
  */
-export async function tracedFetch(input: string | URL | Request, init: NonNullable<Parameters<typeof fetch>[1]> = {}): Promise<Response> {
+export async function tracedFetch(input: string | URL | Request, init: NonNullable<Parameters<typeof fetch>[1]> = {}, options: OutboundOptions = {}): Promise<Response> {
   const base = init.headers ?? (input instanceof Request ? input.headers : undefined);
   let headers: Headers;
   try {
-    headers = injectTraceHeaders(base);
+    headers = injectTraceHeaders(base, options);
   } catch (error) {
     processWarn("inject-failed", `Could not build trace headers, sent the request without them: ${describeError(error).split("\n")[0]}`);
     // fetch itself reports headers that are invalid on their own, as it would without tracing.
@@ -260,7 +285,7 @@ export function tracingEnabledFromEnv(): boolean {
 
 const processWarn = onceWarner(console);
 
-function isTrusted(trusted: InboundOptions["trusted"], warn: Warn): boolean {
+function isTrusted(trusted: boolean | (() => boolean), warn: Warn): boolean {
   if (typeof trusted === "boolean") return trusted;
   try {
     return trusted() === true;

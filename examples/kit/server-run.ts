@@ -17,6 +17,7 @@
 import type { Client } from "langsmith";
 import type { RunTree } from "langsmith/run_trees";
 import { DEFAULT_LIMITS, type HeaderLimits } from "./headers.js";
+import { SIGNATURE_HEADER, assertSigningKey, type SignedTrust } from "./signing.js";
 import {
   BAGGAGE_HEADER,
   TRACE_HEADER,
@@ -32,7 +33,7 @@ import {
 } from "./propagator.js";
 
 export interface HttpTracingOptions<Req> {
-  /** Default "edge": a service that forgets to choose must not be steerable from outside. */
+  /** Default "edge": a service that forgets to choose must not be steerable from outside. `{ signedBy: key }`: only signed context (signing.ts). */
   trust?: TrustPolicy<Req>;
   /** Let a trusted caller's baggage pick the project (or agent address) the run goes to. Default false. */
   allowProjectOverride?: boolean;
@@ -109,6 +110,8 @@ export interface ServerRunEnd {
 export function serverTracing<Req>(options: HttpTracingOptions<Req>): ServerTracing<Req> {
   const warn = onceWarner(options.logger ?? console);
   const limits: HeaderLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  // A missing or short key must stop the service at start-up, not silently restart every trace.
+  if (typeof options.trust === "object") assertSigningKey(options.trust.signedBy, "trust.signedBy");
   return {
     enabled: () => options.enabled ?? tracingEnabledFromEnv(),
     trust: options.trust ?? "edge",
@@ -136,7 +139,7 @@ export function startServerRun<Req>(tracing: ServerTracing<Req>, request: HttpRe
   const metadata: Record<string, unknown> = { ...tracing.metadata };
   if (tracing.service) metadata.LANGSMITH_SERVICE = tracing.service;
   const { run, context } = continueInbound(
-    { trace: request.header(TRACE_HEADER), baggage: request.header(BAGGAGE_HEADER) },
+    { trace: request.header(TRACE_HEADER), baggage: request.header(BAGGAGE_HEADER), signature: request.header(SIGNATURE_HEADER) },
     {
       name: tracing.runName ? tracing.runName(request.req) : `${request.method} ${path}`,
       run_type: "chain",
@@ -169,9 +172,10 @@ export async function endServerRun<Req>(tracing: ServerTracing<Req>, started: Se
 }
 
 /** A trust policy applied to one request, in the form continueInbound takes. */
-export function trustFor<Req>(policy: TrustPolicy<Req>, req: Req): boolean | (() => boolean) {
+export function trustFor<Req>(policy: TrustPolicy<Req>, req: Req): boolean | (() => boolean) | SignedTrust {
   if (policy === "edge") return false;
   if (policy === "mesh") return true;
+  if (typeof policy === "object") return policy;
   return () => policy(req);
 }
 

@@ -4,6 +4,7 @@
 // The services read only their environment; this is where the repository's
 // configuration (.env, local or cloud, the local model endpoint) becomes it.
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -40,6 +41,9 @@ export interface SpawnServiceOptions {
 }
 
 const STOP_GRACE_MS = 10_000;
+// The services' shared key when TRACE_CONTEXT_KEY is unset: random, and the same for every
+// service this process starts, so services started one by one (a notebook's extra gateway) still agree.
+const RUN_CONTEXT_KEY = randomBytes(32).toString("hex");
 /** What output() keeps of a long-running service's output: the end, which is where the error that stopped it is. */
 export const OUTPUT_LIMIT = CHILD_OUTPUT_LIMIT;
 
@@ -47,6 +51,7 @@ export const OUTPUT_LIMIT = CHILD_OUTPUT_LIMIT;
 export async function spawnService(service: ServiceName, options: SpawnServiceOptions = {}): Promise<ServiceProcess> {
   // A pipe on stdin that the service watches: if this process dies without stopping it, the service exits too.
   const env: NodeJS.ProcessEnv = { ...(options.env ?? process.env), EXIT_ON_STDIN_END: "1", LANGSMITH_SERVICE: service };
+  env.TRACE_CONTEXT_KEY ||= RUN_CONTEXT_KEY;
   // LANGSMITH_* (tracing, endpoint, key, project) and OPENAI_* (key, base URL), as configure() would set them in the service.
   applyConfig(loadConfig({ env, rootDir: findRepoRoot(packageDir, env) }), env);
   const child = spawn(

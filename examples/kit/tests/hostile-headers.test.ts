@@ -1,11 +1,13 @@
 // The hostile header corpus: every case is sent over a raw socket to one app
-// that trusts nobody ("edge") and one that trusts everybody ("mesh"), then the
-// resulting run is read back from the local trace server through the SDK.
-// Required for every case: a response below 500 from a handler that ran inside
-// the request's run; at the edge a root run whose trace is not the claimed one;
-// in the mesh either the caller's run as parent or a fresh root plus a warning.
+// that trusts nobody ("edge"), one that trusts everybody ("mesh") and one that
+// trusts signed context only ("signed"), then the resulting run is read back
+// from the local trace server through the SDK. Required for every case: a
+// response below 500 from a handler that ran inside the request's run; at the
+// edge a root run whose trace is not the claimed one; in the mesh either the
+// caller's run as parent or a fresh root plus a warning; behind signed trust
+// always a fresh root (nothing in the corpus is signed), with no caller metadata.
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import express, { type Request } from "express";
 import { Client, type Run } from "langsmith";
@@ -266,7 +268,7 @@ interface Deployment {
 const corpus = buildCorpus();
 let traceServer: TraceServerHandle;
 let client: Client;
-const deployments = new Map<"edge" | "mesh", Deployment>();
+const deployments = new Map<"edge" | "mesh" | "signed", Deployment>();
 
 async function deploy(trust: TrustPolicy<Request>, project: string): Promise<Deployment> {
   const warnings: string[] = [];
@@ -308,7 +310,7 @@ async function deploy(trust: TrustPolicy<Request>, project: string): Promise<Dep
 
 type ReadOutcome = Outcome & { run: Run };
 
-function outcome(mode: "edge" | "mesh", c: Case): ReadOutcome {
+function outcome(mode: "edge" | "mesh" | "signed", c: Case): ReadOutcome {
   const found = deployments.get(mode)?.outcomes.get(c.name);
   assert.ok(found, `${mode}: no outcome for ${c.name}`);
   const { run } = found;
@@ -332,6 +334,8 @@ before(async () => {
   client = new Client({ apiUrl: traceServer.url, apiKey: "local" });
   deployments.set("edge", await deploy("edge", "corpus-edge"));
   deployments.set("mesh", await deploy("mesh", "corpus-mesh"));
+  // An internal service behind signed trust: none of these headers is signed, so none may become a parent.
+  deployments.set("signed", await deploy({ signedBy: randomBytes(32).toString("hex") }, "corpus-signed"));
 });
 
 after(async () => {
@@ -406,5 +410,34 @@ describe("mesh: valid context is continued, anything malformed restarts with a w
     assert.equal(new Set(causes).size, warnings.length);
     const restartedCases = corpus.filter((c) => c.mesh.inbound === "restarted").length;
     assert.ok(warnings.length < restartedCases, `${warnings.length} warnings for ${restartedCases} rejected cases`);
+  });
+});
+
+describe("signed: no unsigned context is continued, whatever it holds", () => {
+  for (const c of corpus) {
+    test(c.name, async () => {
+      const o = outcome("signed", c);
+      assertServed(o, c);
+      const m = o.run.extra?.metadata ?? {};
+      assert.equal(o.run.parent_run_id ?? undefined, undefined);
+      assert.equal(o.run.trace_id, o.run.id);
+      if (c.mesh.inbound === "none") {
+        assert.equal(m["trace.inbound"], "none");
+      } else {
+        assert.equal(m["trace.inbound"], "restarted");
+        assert.equal(m["trace.inbound_reason"], "signature-missing");
+        if (c.claimed) assert.equal(m.untrusted_parent_trace_id, c.claimed.traceId);
+      }
+      // Unsigned baggage is not applied: no tenant or other caller metadata, tags or project.
+      assert.equal(m.tenant, undefined);
+      assert.deepEqual(o.run.tags ?? [], []);
+      const project = await client.readProject({ projectName: "corpus-signed" });
+      assert.equal(o.run.session_id, project.id, "the run stays in the service's own project");
+    });
+  }
+  test("one warning for the whole corpus: its cause is always the missing signature", () => {
+    const warnings = deployments.get("signed")?.warnings ?? [];
+    assert.equal(warnings.length, 1, warnings.join("\n"));
+    assert.match(warnings[0] ?? "", /cause: signature-missing; reported once/);
   });
 });

@@ -5,6 +5,7 @@ import type { z } from "zod";
 import { tracedFetch } from "@tracing-patterns/kit";
 import { describeIssues } from "./contracts.js";
 import { numberFromEnv } from "./env.js";
+import { INTERNAL_TOKEN_HEADER, callerToken } from "./internal.js";
 
 /** A downstream call that failed, or answered what the contract does not allow; the caller answers 502 with it. */
 export class DownstreamError extends Error {
@@ -28,19 +29,24 @@ const TIMEOUT_MS = numberFromEnv("DOWNSTREAM_TIMEOUT_MS", 30_000);
 /**
  * POSTs JSON to one of our own services and checks the answer against
  * `schema`. tracedFetch adds `langsmith-trace` and `baggage` for the current
- * run, so the receiver's server run becomes its child. Every failure, from an
+ * run, signed with `contextKey`, so the receiver's server run becomes its
+ * child; the caller token (internal.ts) lets the call in. Every failure, from an
  * unreachable service to a field of the wrong type, is a DownstreamError that
  * names the service and what it answered.
  */
-export async function postJson<T>(service: string, url: URL, body: unknown, schema: z.ZodType<T>): Promise<T> {
+export async function postJson<T>(service: string, url: URL, body: unknown, schema: z.ZodType<T>, contextKey: string): Promise<T> {
   let response: Response;
   try {
-    response = await tracedFetch(url, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(TIMEOUT_MS),
-    });
+    response = await tracedFetch(
+      url,
+      {
+        method: "POST",
+        headers: { "content-type": "application/json", [INTERNAL_TOKEN_HEADER]: callerToken(contextKey) },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(TIMEOUT_MS),
+      },
+      { signingKey: contextKey },
+    );
   } catch (err) {
     throw new DownstreamError(service, undefined, `${service} at ${url.origin} unreachable: ${causeOf(err)}`);
   }

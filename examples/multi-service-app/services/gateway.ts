@@ -12,6 +12,7 @@ import { AnswerResponseSchema } from "./contracts.js";
 import { isDownstreamError, postJson } from "./downstream.js";
 import { ApiKeys, DEMO_API_KEYS, EdgeRejection, TokenBuckets, parseApiKeys, textBody, type RateLimit } from "./edge.js";
 import { numberFromEnv, urlOf } from "./env.js";
+import { contextKeyFromEnv } from "./internal.js";
 import { serve } from "./serve.js";
 
 export interface GatewayOptions {
@@ -20,6 +21,8 @@ export interface GatewayOptions {
   apiKeys: ReadonlyMap<string, string>;
   rateLimit: RateLimit;
   maxMessageLength: number;
+  /** Shared with the internal services: signs the forwarded trace context and derives the caller token. */
+  contextKey: string;
 }
 
 /** Larger bodies get a 413 before any step runs. */
@@ -71,7 +74,7 @@ export function createGatewayApp(options: GatewayOptions): express.Express {
   // The client side of the hop: its duration minus the orchestrator's server run
   // is what the network and the orchestrator's queue cost.
   const callOrchestrator = traceable(
-    (input: { message: string }) => postJson("orchestrator", new URL("/answer", options.orchestratorUrl), input, AnswerResponseSchema),
+    (input: { message: string }) => postJson("orchestrator", new URL("/answer", options.orchestratorUrl), input, AnswerResponseSchema, options.contextKey),
     { name: "call_orchestrator" },
   );
 
@@ -115,6 +118,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     apiKeys: parseApiKeys(process.env.GATEWAY_API_KEYS ?? DEMO_API_KEYS),
     rateLimit: { burst: numberFromEnv("RATE_LIMIT_BURST", 10), perSecond: numberFromEnv("RATE_LIMIT_PER_SECOND", 2) },
     maxMessageLength: numberFromEnv("MAX_MESSAGE_LENGTH", 2000),
+    contextKey: contextKeyFromEnv(),
   });
   await serve(app, "gateway");
 }

@@ -11,6 +11,7 @@ import { traceable } from "langsmith/traceable";
 import { currentRun, jsonErrors, langsmithTracing } from "@tracing-patterns/kit";
 import { GenerateRequestSchema, InvalidRequest, describeIssues, type RetrievedDocument } from "./contracts.js";
 import { DownstreamError, isDownstreamError } from "./downstream.js";
+import { contextKeyFromEnv, requireInternalCaller } from "./internal.js";
 import { serve } from "./serve.js";
 
 const SYSTEM_PROMPT =
@@ -24,7 +25,8 @@ export function promptFor(message: string, documents: readonly RetrievedDocument
   ];
 }
 
-export function createLlmApp(model: BaseChatModel, modelName: string): express.Express {
+/** `contextKey`: shared with the orchestrator (internal.ts). */
+export function createLlmApp(model: BaseChatModel, modelName: string, contextKey: string): express.Express {
   const generateAnswer = traceable(
     async (input: { message: string; documents: RetrievedDocument[] }) => {
       // A LangChain run nested in a traceable gets the traceable's parent but not
@@ -37,11 +39,12 @@ export function createLlmApp(model: BaseChatModel, modelName: string): express.E
   );
 
   const app = express();
-  app.use(langsmithTracing({ trust: "mesh" }));
-  app.use(express.json({ limit: "64kb" }));
+  app.use(langsmithTracing({ trust: { signedBy: contextKey } }));
   app.get("/health", (_req, res) => {
     res.json({ ok: true, service: "llm", model: modelName });
   });
+  app.use(requireInternalCaller(contextKey));
+  app.use(express.json({ limit: "64kb" }));
   app.post("/generate", async (req, res) => {
     const input = GenerateRequestSchema.safeParse(req.body);
     // Thrown rather than answered, so that this request's run ends with the reason: only our
@@ -64,7 +67,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   process.env.LANGSMITH_SERVICE ??= "llm";
   const modelName = process.env.OPENAI_MODEL || "gpt-4o-mini";
   // ChatOpenAI reads OPENAI_API_KEY; the OpenAI client it wraps reads OPENAI_BASE_URL.
-  const app = createLlmApp(new ChatOpenAI({ model: modelName, maxRetries: 2 }), modelName);
+  const app = createLlmApp(new ChatOpenAI({ model: modelName, maxRetries: 2 }), modelName, contextKeyFromEnv());
   // serve()'s flush also waits for LangChain's background callbacks, which hand the ChatOpenAI runs to the SDK.
   await serve(app, "llm");
 }

@@ -1,5 +1,6 @@
 // Plans the answer, then calls retrieval and the LLM service. Only the gateway
-// calls it, so it continues the trace from the gateway's headers (trust "mesh").
+// may call it (the caller token, internal.ts), and it continues a trace only
+// from context the gateway signed (trust { signedBy }).
 import { fileURLToPath } from "node:url";
 import express from "express";
 import { traceable } from "langsmith/traceable";
@@ -7,6 +8,7 @@ import { jsonErrors, langsmithTracing } from "@tracing-patterns/kit";
 import { GenerateResponseSchema, SearchResponseSchema, type RetrievedDocument } from "./contracts.js";
 import { isDownstreamError, postJson } from "./downstream.js";
 import { urlOf } from "./env.js";
+import { contextKeyFromEnv, requireInternalCaller } from "./internal.js";
 import { serve } from "./serve.js";
 
 export interface OrchestratorOptions {
@@ -14,6 +16,8 @@ export interface OrchestratorOptions {
   llmUrl: URL;
   /** Documents to ask retrieval for. */
   topK: number;
+  /** Shared with the other services (internal.ts). */
+  contextKey: string;
 }
 
 export interface Plan {
@@ -38,22 +42,24 @@ export function createOrchestratorApp(options: OrchestratorOptions): express.Exp
   // Each answer is checked on arrival: documents retrieval got wrong fail this call, naming the
   // field, instead of failing somewhere in the llm service.
   const callRetrieval = traceable(
-    (input: { query: string; k: number }) => postJson("retrieval", new URL("/search", options.retrievalUrl), input, SearchResponseSchema),
+    (input: { query: string; k: number }) => postJson("retrieval", new URL("/search", options.retrievalUrl), input, SearchResponseSchema, options.contextKey),
     { name: "call_retrieval" },
   );
 
   const callLlm = traceable(
-    (input: { message: string; documents: RetrievedDocument[] }) => postJson("llm", new URL("/generate", options.llmUrl), input, GenerateResponseSchema),
+    (input: { message: string; documents: RetrievedDocument[] }) => postJson("llm", new URL("/generate", options.llmUrl), input, GenerateResponseSchema, options.contextKey),
     // The documents are already in the retrieval run; here they would only double the trace's size.
     { name: "call_llm", processInputs: (inputs) => ({ message: inputs.message, document_ids: inputs.documents.map((d) => d.metadata.id) }) },
   );
 
   const app = express();
-  app.use(langsmithTracing({ trust: "mesh" }));
-  app.use(express.json({ limit: "64kb" }));
+  // Tracing first: a refused caller is traced too, as a new root (its context is not signed).
+  app.use(langsmithTracing({ trust: { signedBy: options.contextKey } }));
   app.get("/health", (_req, res) => {
     res.json({ ok: true, service: "orchestrator" });
   });
+  app.use(requireInternalCaller(options.contextKey));
+  app.use(express.json({ limit: "64kb" }));
   app.post("/answer", async (req, res) => {
     const message: unknown = req.body?.message;
     if (typeof message !== "string" || message.length === 0) {
@@ -72,6 +78,6 @@ export function createOrchestratorApp(options: OrchestratorOptions): express.Exp
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   process.env.LANGSMITH_SERVICE ??= "orchestrator";
-  const app = createOrchestratorApp({ retrievalUrl: urlOf("retrieval"), llmUrl: urlOf("llm"), topK: 3 });
+  const app = createOrchestratorApp({ retrievalUrl: urlOf("retrieval"), llmUrl: urlOf("llm"), topK: 3, contextKey: contextKeyFromEnv() });
   await serve(app, "orchestrator");
 }

@@ -6,6 +6,7 @@ import express from "express";
 import { traceable } from "langsmith/traceable";
 import { jsonErrors, langsmithTracing } from "@tracing-patterns/kit";
 import type { RetrievedDocument } from "./contracts.js";
+import { contextKeyFromEnv, requireInternalCaller } from "./internal.js";
 import { serve } from "./serve.js";
 
 interface CorpusEntry {
@@ -77,18 +78,20 @@ export function search(query: string, k: number): RetrievedDocument[] {
     .map(({ doc, score }) => ({ type: "Document", page_content: doc.text, metadata: { id: doc.id, title: doc.title, score } }));
 }
 
-export function createRetrievalApp(): express.Express {
+/** `contextKey`: shared with the callers (internal.ts). */
+export function createRetrievalApp(contextKey: string): express.Express {
   const searchCorpus = traceable(async (input: { query: string; k: number }) => ({ documents: search(input.query, input.k) }), {
     name: "search_corpus",
     run_type: "retriever",
   });
 
   const app = express();
-  app.use(langsmithTracing({ trust: "mesh" }));
-  app.use(express.json({ limit: "16kb" }));
+  app.use(langsmithTracing({ trust: { signedBy: contextKey } }));
   app.get("/health", (_req, res) => {
     res.json({ ok: true, service: "retrieval", documents: CORPUS.length });
   });
+  app.use(requireInternalCaller(contextKey));
+  app.use(express.json({ limit: "16kb" }));
   app.post("/search", async (req, res) => {
     const query: unknown = req.body?.query;
     const k: unknown = req.body?.k ?? 3;
@@ -104,5 +107,5 @@ export function createRetrievalApp(): express.Express {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   process.env.LANGSMITH_SERVICE ??= "retrieval";
-  await serve(createRetrievalApp(), "retrieval");
+  await serve(createRetrievalApp(contextKeyFromEnv()), "retrieval");
 }

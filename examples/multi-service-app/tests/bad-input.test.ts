@@ -11,7 +11,7 @@ import { after, before, describe, test } from "node:test";
 import type { Run } from "langsmith";
 import { assertTrace, readTrace } from "@tracing-patterns/setup";
 import { spawnService, type ServiceProcess } from "../launch.js";
-import { API_KEY, chat, shape, startTestStack, type TestStack } from "./helpers.js";
+import { API_KEY, chat, internalCaller, shape, startTestStack, type TestStack } from "./helpers.js";
 
 let stack: TestStack;
 
@@ -106,7 +106,7 @@ describe("llm service: documents it cannot use", () => {
   for (const c of CASES) {
     test(`${c.label}: 400 naming the field, the request's run ends with that error, the model is not called`, async () => {
       const answer = await postTo(`${stack.services.urls.llm}/generate`, {
-        headers: { "content-type": "application/json" },
+        headers: { "content-type": "application/json", ...internalCaller(stack.env) },
         body: JSON.stringify({ message: "What does baggage carry?", documents: c.documents }),
       });
       assert.equal(answer.status, 400, JSON.stringify(answer.body));
@@ -124,7 +124,7 @@ describe("llm service: documents it cannot use", () => {
   test("fields the service does not use are accepted and kept", async () => {
     const documents = [{ ...DOCUMENT, metadata: { ...DOCUMENT.metadata, source: "wiki", lang: "en" }, extra: true }];
     const answer = await postTo(`${stack.services.urls.llm}/generate`, {
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", ...internalCaller(stack.env) },
       body: JSON.stringify({ message: "What does baggage carry?", documents }),
     });
     assert.equal(answer.status, 200, JSON.stringify(answer.body));
@@ -137,7 +137,7 @@ describe("llm service: documents it cannot use", () => {
     const llm = await spawnService("llm", { env: { ...stack.env, LLM_PORT: "0", OPENAI_MODEL: "gpt-4o-mini+fail-400" } });
     try {
       const answer = await postTo(`${llm.url}/generate`, {
-        headers: { "content-type": "application/json" },
+        headers: { "content-type": "application/json", ...internalCaller(stack.env) },
         body: JSON.stringify({ message: "What does baggage carry?", documents: [DOCUMENT] }),
       });
       assert.equal(answer.status, 502, JSON.stringify(answer.body));

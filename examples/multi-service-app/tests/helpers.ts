@@ -1,9 +1,11 @@
 // A private stack per test file: trace server and model endpoint in this
 // process, the four services as child processes, everything on ephemeral
 // loopback ports, and a Client that reads the traces back.
+import { randomBytes } from "node:crypto";
 import { Client, type Run } from "langsmith";
 import { startModelServer, startTraceServer, type ModelServerHandle, type TraceServerHandle } from "@tracing-patterns/setup";
 import { startServices, type RunningServices, type ServiceName } from "../launch.js";
+import { INTERNAL_TOKEN_HEADER, callerToken, contextKeyFromEnv } from "../services/internal.js";
 
 export const SERVICES: ServiceName[] = ["gateway", "orchestrator", "retrieval", "llm"];
 export const API_KEY = "test-key-alice";
@@ -37,7 +39,14 @@ export function stackEnv(traceServer: TraceServerHandle, modelServer: ModelServe
     MODEL_SERVER_URL: modelServer.url,
     LANGSMITH_PROJECT: project,
     GATEWAY_API_KEYS: `${API_KEY}=alice,test-key-bob=bob`,
+    // The key the services share, as the launcher would make one.
+    TRACE_CONTEXT_KEY: randomBytes(32).toString("hex"),
   };
+}
+
+/** The header an internal caller (the gateway, the orchestrator) sends, for tests that call an internal service as one. */
+export function internalCaller(env: NodeJS.ProcessEnv): Record<string, string> {
+  return { [INTERNAL_TOKEN_HEADER]: callerToken(contextKeyFromEnv(env)) };
 }
 
 export async function startTestStack(project: string, serviceEnv: Partial<Record<ServiceName, NodeJS.ProcessEnv>> = {}): Promise<TestStack> {

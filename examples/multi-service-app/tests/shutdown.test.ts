@@ -9,7 +9,7 @@ import { Client, type Run } from "langsmith";
 import type { RunSelectField } from "langsmith/resources";
 import { runFromV2, startModelServer, startTraceServer, type ModelServerHandle, type TraceServerHandle } from "@tracing-patterns/setup";
 import { spawnService } from "../launch.js";
-import { stackEnv } from "./helpers.js";
+import { internalCaller, stackEnv } from "./helpers.js";
 
 const PROJECT = "multi-service-shutdown";
 /** runs.query returns only ids unless told which fields to send. */
@@ -41,13 +41,14 @@ async function projectRuns(): Promise<Run[]> {
 // The guard turns "waits for the hung request forever" into a failure; the budget under test is 2 s,
 // and without one the launcher's SIGKILL (10 s) ends the process with no exit code.
 test("a service with a request that never ends exits 0 on SIGTERM within its budget, with that request's run ended and flushed", { timeout: 60_000 }, async () => {
+  const env = stackEnv(traceServer, modelServer, PROJECT);
   const llm = await spawnService("llm", {
     // "+hang": the local model endpoint never answers.
-    env: { ...stackEnv(traceServer, modelServer, PROJECT), LLM_PORT: "0", OPENAI_MODEL: "gpt-4o-mini+hang", SHUTDOWN_TIMEOUT_MS: "2000" },
+    env: { ...env, LLM_PORT: "0", OPENAI_MODEL: "gpt-4o-mini+hang", SHUTDOWN_TIMEOUT_MS: "2000" },
   });
   const answer = fetch(`${llm.url}/generate`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", ...internalCaller(env) },
     body: JSON.stringify({ message: "Will this answer arrive?", documents: [] }),
   }).then(
     (response) => response.status,
