@@ -9,12 +9,19 @@
 //                               for the next invocation, as AWS Lambda does.
 //   FLUSH_BEFORE_END=true       the fix: the middleware's flushBeforeEnd sends the runs before the
 //                               response's last bytes go out.
+//   CLOCK_OFFSET_MS=-3000       the machine's clock is 3 s behind: every time this process reads,
+//                               run start and end times included, is shifted by that much.
 // On SIGTERM it sends what is queued and exits 0.
 import express from "express";
 import { traceable } from "langsmith/traceable";
 import { RunTree } from "langsmith/run_trees";
 import { langsmithTracing } from "@tracing-patterns/example-express-middleware";
 
+const offset = Number(process.env.CLOCK_OFFSET_MS ?? 0);
+if (offset !== 0) {
+  const realNow = Date.now.bind(Date);
+  Date.now = () => realNow() + offset;
+}
 const workMs = Number(process.env.WORK_MS ?? 400);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
