@@ -12,8 +12,20 @@ export type AllowedHosts = "loopback" | "any";
 
 const LOOPBACK_HOSTNAMES = new Set(["127.0.0.1", "localhost", "[::1]"]);
 
-function hostnameOf(hostHeader: string): string {
-  return hostHeader.startsWith("[") ? hostHeader.slice(0, hostHeader.indexOf("]") + 1) : (hostHeader.split(":")[0] ?? "");
+/**
+ * The host name a Host header gives, lower case (IPv6 in brackets), or undefined when the header is
+ * not `host[:port]`. Parsed as a URL authority, not sliced at the first ":": sliced,
+ * `127.0.0.1:1984@evil.example` read as 127.0.0.1, though a URL parser (and so a browser or a
+ * proxy) reads the host as evil.example.
+ */
+export function hostHeaderName(hostHeader: string): string | undefined {
+  // Userinfo, a path, a query or a fragment: not an authority of host and port alone.
+  if (/[/?#@\\]/.test(hostHeader)) return undefined;
+  try {
+    return new URL(`http://${hostHeader}`).hostname.toLowerCase();
+  } catch {
+    return undefined;
+  }
 }
 
 /** The Host policy for a server listening on `listenHost`: a loopback listener answers only to loopback names. */
@@ -24,7 +36,7 @@ export function allowedHostsFor(listenHost: string): AllowedHosts {
 /** Why a request is refused as one a web page could have made (answer 403), or undefined to serve it. */
 export function browserRequestRefusal(method: string | undefined, headers: IncomingHttpHeaders, allowedHosts: AllowedHosts): string | undefined {
   const host = headers.host;
-  if (allowedHosts === "loopback" && host !== undefined && !LOOPBACK_HOSTNAMES.has(hostnameOf(host).toLowerCase())) {
+  if (allowedHosts === "loopback" && host !== undefined && !LOOPBACK_HOSTNAMES.has(hostHeaderName(host) ?? "")) {
     return `unexpected Host ${JSON.stringify(host.slice(0, 100))}: this server answers only to loopback names`;
   }
   if (method === "GET" || method === "HEAD") return undefined;

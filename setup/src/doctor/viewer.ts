@@ -18,6 +18,11 @@ import type { DoctorRun, RelatedTrace, TraceDiagnosis } from "./types.js";
 /** How far before a trace the viewer looks for related traces, and how many it reads whole. */
 const WINDOW_MS = 60_000;
 const MAX_FULL_READS = 20;
+/**
+ * Runs read of each related trace, the first in execution order (as the trace page shows at most
+ * 2,000 of its own): read whole, one big trace nearby in time made every view of a small one slow.
+ */
+const MAX_RELATED_RUNS = 2000;
 
 function toDoctorRun(run: StoredRun): DoctorRun {
   return { ...run, start_time: run.start_time ?? undefined };
@@ -49,7 +54,7 @@ export function diagnoseStoredTrace(store: TraceStore, traceId: string, runs: re
     const claimed = root ? metaText(toDoctorRun(root), "untrusted_parent_trace_id") : undefined;
     if (claimed && claimed !== traceId) overlapping.add(claimed);
     for (const id of overlapping) {
-      const other = store.getTraceRuns(id);
+      const other = store.getTraceRuns(id, { limit: MAX_RELATED_RUNS });
       if (other.length > 0) related.push({ traceId: id, runs: other.map(toDoctorRun) });
     }
   }

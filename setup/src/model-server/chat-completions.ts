@@ -8,8 +8,20 @@ import type { ChatCompletionRequest, ChatToolCall, Usage } from "./wire.js";
 export interface Rendered {
   /** The non-streamed response body. */
   body: unknown;
-  /** The streamed response: complete SSE events, in order. */
-  events: string[];
+  /**
+   * The streamed response: complete SSE events, in order, each made when the stream asks for it.
+   * Made all at once, a 1,000,000-character reply became 26 MB of strings per request, held for
+   * as long as its client took to read them.
+   */
+  events(): Generator<string>;
+}
+
+/** Tool-call arguments stream in fragments of this many characters, as OpenAI's arrive in pieces. */
+const FRAGMENT_CHARS = 12;
+
+/** `text` in pieces of at most FRAGMENT_CHARS characters. */
+export function* fragments(text: string): Generator<string> {
+  for (let at = 0; at < text.length; at += FRAGMENT_CHARS) yield text.slice(at, at + FRAGMENT_CHARS);
 }
 
 export function usageFor(request: ChatCompletionRequest, replies: Reply[]): Usage {
@@ -31,16 +43,18 @@ function finishReason(reply: Reply): string {
 }
 
 /** The chunk deltas for one choice, in OpenAI's streaming order. */
-function deltas(reply: Reply): Record<string, unknown>[] {
+function* deltas(reply: Reply): Generator<Record<string, unknown>> {
   if (reply.kind === "text") {
-    return [{ role: "assistant", content: "", refusal: null }, ...streamPieces(reply.content).map((piece) => ({ content: piece }))];
+    yield { role: "assistant", content: "", refusal: null };
+    for (const piece of streamPieces(reply.content)) yield { content: piece };
+    return;
   }
-  return reply.calls.flatMap((call, index) => {
+  for (const [index, call] of reply.calls.entries()) {
     const opening = { index, id: call.id, type: "function", function: { name: call.function.name, arguments: "" } };
+    yield index === 0 ? { role: "assistant", content: null, tool_calls: [opening], refusal: null } : { tool_calls: [opening] };
     // Arguments arrive in fragments, as from OpenAI, so clients must concatenate them.
-    const fragments = (call.function.arguments.match(/.{1,12}/gs) ?? []).map((fragment) => ({ tool_calls: [{ index, function: { arguments: fragment } }] }));
-    return [index === 0 ? { role: "assistant", content: null, tool_calls: [opening], refusal: null } : { tool_calls: [opening] }, ...fragments];
-  });
+    for (const fragment of fragments(call.function.arguments)) yield { tool_calls: [{ index, function: { arguments: fragment } }] };
+  }
 }
 
 export function renderChatCompletion(request: ChatCompletionRequest, replies: Reply[], id: string, created: number): Rendered {
@@ -62,13 +76,14 @@ export function renderChatCompletion(request: ChatCompletionRequest, replies: Re
   };
   const includeUsage = request.stream_options?.include_usage === true;
   const chunk = (choices: unknown[], extra: Record<string, unknown>) => `data: ${JSON.stringify({ ...common, object: "chat.completion.chunk", choices, ...extra })}\n\n`;
-  const events: string[] = [];
   const usageSlot = includeUsage ? { usage: null } : {};
-  replies.forEach((reply, index) => {
-    for (const delta of deltas(reply)) events.push(chunk([{ index, delta, logprobs: null, finish_reason: null }], usageSlot));
-    events.push(chunk([{ index, delta: {}, logprobs: null, finish_reason: finishReason(reply) }], usageSlot));
-  });
-  if (includeUsage) events.push(chunk([], { usage }));
-  events.push("data: [DONE]\n\n");
+  function* events(): Generator<string> {
+    for (const [index, reply] of replies.entries()) {
+      for (const delta of deltas(reply)) yield chunk([{ index, delta, logprobs: null, finish_reason: null }], usageSlot);
+      yield chunk([{ index, delta: {}, logprobs: null, finish_reason: finishReason(reply) }], usageSlot);
+    }
+    if (includeUsage) yield chunk([], { usage });
+    yield "data: [DONE]\n\n";
+  }
   return { body, events };
 }

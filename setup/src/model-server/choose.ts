@@ -34,9 +34,34 @@ export function overlap(candidates: string[], words: Set<string>): number {
   let score = 0;
   for (const candidate of new Set(candidates)) {
     if (words.has(candidate)) score += 1;
-    else if (candidate.length >= 5 && [...words].some((word) => word.length >= 5 && (word.startsWith(candidate) || candidate.startsWith(word)))) score += 1;
+    else if (candidate.length >= 5 && sharesPrefix(candidate, words)) score += 1;
   }
   return score;
+}
+
+/** The words of 5 or more characters of a set, sorted, built once per set (a request scores every tool against one). */
+const longWordsOf = new WeakMap<Set<string>, string[]>();
+
+/**
+ * Whether a word of 5 or more characters starts with `candidate` or is the start of it. Looked up
+ * rather than compared with every word: that was words times candidates, so naming thousands of
+ * tools cost their square.
+ */
+function sharesPrefix(candidate: string, words: Set<string>): boolean {
+  for (let length = 5; length < candidate.length; length += 1) if (words.has(candidate.slice(0, length))) return true;
+  let sorted = longWordsOf.get(words);
+  if (!sorted) {
+    sorted = [...words].filter((word) => word.length >= 5).sort();
+    longWordsOf.set(words, sorted);
+  }
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if ((sorted[middle] as string) < candidate) low = middle + 1;
+    else high = middle;
+  }
+  return sorted[low]?.startsWith(candidate) ?? false;
 }
 
 /**

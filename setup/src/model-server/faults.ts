@@ -27,10 +27,23 @@ export const DIRECTIVE_SEPARATOR = "+";
  */
 export const MAX_DELAY_MS = 2 ** 31 - 1;
 
+/**
+ * The longest `retry-after` a fault may ask for, in seconds: the longest delay Node can wait. A
+ * client honours the header, so `retryAfterSeconds: 1e308` (sent as `retry-after: 1e+308`) would
+ * stall it for good.
+ */
+export const MAX_RETRY_AFTER_SECONDS = Math.floor(MAX_DELAY_MS / 1000);
+
 /** `ms`, when Node can wait that long; otherwise throws a RangeError naming `what`. */
 export function checkDelay(ms: number, what: string): number {
   if (!(ms >= 0 && ms <= MAX_DELAY_MS)) throw new RangeError(`${what} must be between 0 and ${MAX_DELAY_MS} ms, got ${ms}`);
   return ms;
+}
+
+/** `seconds`, when it is a retry-after a client can honour; otherwise throws a RangeError. */
+export function checkRetryAfter(seconds: number): number {
+  if (!(seconds >= 0 && seconds <= MAX_RETRY_AFTER_SECONDS)) throw new RangeError(`retryAfterSeconds must be between 0 and ${MAX_RETRY_AFTER_SECONDS}, got ${seconds}`);
+  return seconds;
 }
 
 interface Directive {
@@ -57,6 +70,9 @@ function parseDirective(token: string): Directive | { error: string } {
   const delay = match[3] ?? match[4];
   if (delay !== undefined && Number(delay) > MAX_DELAY_MS) {
     return { error: `Local-model directive '${token}' asks for a delay over ${MAX_DELAY_MS} ms, the longest Node can wait.` };
+  }
+  if (match[5] !== undefined && Number(match[5]) > MAX_RETRY_AFTER_SECONDS) {
+    return { error: `Local-model directive '${token}' asks for a retry-after over ${MAX_RETRY_AFTER_SECONDS} s, the longest Node can wait.` };
   }
   if (match[3] !== undefined) return { latencyMs: Number(match[3]) };
   if (match[4] !== undefined) return { tokenDelayMs: Number(match[4]) };
@@ -94,6 +110,7 @@ export class FaultBook {
 
   inject(fault: Fault): void {
     if ("latencyMs" in fault) checkDelay(fault.latencyMs, "latencyMs");
+    if ("status" in fault && typeof fault.retryAfterSeconds === "number") checkRetryAfter(fault.retryAfterSeconds);
     const times = Math.max(1, Math.floor(fault.times ?? 1));
     this.queue.push({ fault, remaining: times });
   }
@@ -150,7 +167,7 @@ export function parseFault(value: unknown): Fault | undefined {
   if (typeof record.status === "number") {
     if (!Number.isInteger(record.status) || record.status < 400 || record.status > 599) return undefined;
     const retry = record.retryAfterSeconds;
-    if (retry !== undefined && retry !== null && (typeof retry !== "number" || retry < 0)) return undefined;
+    if (retry !== undefined && retry !== null && (typeof retry !== "number" || !(retry >= 0 && retry <= MAX_RETRY_AFTER_SECONDS))) return undefined;
     const message = typeof record.message === "string" ? { message: record.message } : {};
     return { ...base, status: record.status, ...(retry === undefined ? {} : { retryAfterSeconds: retry }), ...message };
   }

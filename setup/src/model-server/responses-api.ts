@@ -1,8 +1,7 @@
-import type { Rendered } from "./chat-completions.js";
-import { usageFor } from "./chat-completions.js";
+import { fragments, usageFor, type Rendered } from "./chat-completions.js";
 import type { Reply } from "./responder.js";
 import { hashHex, streamPieces } from "./text.js";
-import type { InvalidRequest } from "./validate.js";
+import { toolCountProblem, type InvalidRequest } from "./validate.js";
 import type { ChatCompletionRequest, ChatMessage, ChatTextPart, ChatTool, ChatToolChoice, ResponseFormat } from "./wire.js";
 
 // The OpenAI Responses API (POST /v1/responses), which ChatOpenAI switches to
@@ -69,6 +68,8 @@ export function parseResponsesRequest(body: unknown): Result {
   const chatTools: ChatTool[] = [];
   if (tools !== undefined && tools !== null) {
     if (!Array.isArray(tools)) return fail("Invalid type for 'tools': expected an array.", "tools", "invalid_type");
+    const tooMany = toolCountProblem(tools.length);
+    if (tooMany) return { ok: false, error: tooMany };
     for (const [index, tool] of tools.entries()) {
       if (!isRecord(tool) || tool.type !== "function" || typeof tool.name !== "string") {
         return fail(`Invalid value for 'tools[${index}]': the local model endpoint supports only tools of type 'function' (no built-in tools).`, `tools[${index}]`);
@@ -154,28 +155,29 @@ export function renderResponse(chat: ChatCompletionRequest, source: Record<strin
     },
   };
 
-  const events: string[] = [];
-  const emit = (type: string, payload: Record<string, unknown>) => {
-    events.push(`event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: events.length, ...payload })}\n\n`);
-  };
-  const pending = { ...base, status: "in_progress", output: [], usage: null };
-  emit("response.created", { response: pending });
-  emit("response.in_progress", { response: pending });
-  items.forEach((item, outputIndex) => {
-    if (item.type === "message" && reply.kind === "text") {
-      const itemId = item.id;
-      emit("response.output_item.added", { output_index: outputIndex, item: { ...item, status: "in_progress", content: [] } });
-      emit("response.content_part.added", { item_id: itemId, output_index: outputIndex, content_index: 0, part: { type: "output_text", text: "", annotations: [], logprobs: [] } });
-      for (const piece of streamPieces(reply.content)) emit("response.output_text.delta", { item_id: itemId, output_index: outputIndex, content_index: 0, delta: piece, logprobs: [] });
-      emit("response.output_text.done", { item_id: itemId, output_index: outputIndex, content_index: 0, text: reply.content, logprobs: [] });
-      emit("response.content_part.done", { item_id: itemId, output_index: outputIndex, content_index: 0, part: { type: "output_text", text: reply.content, annotations: [], logprobs: [] } });
-    } else if ("arguments" in item) {
-      emit("response.output_item.added", { output_index: outputIndex, item: { ...item, status: "in_progress", arguments: "" } });
-      for (const fragment of item.arguments.match(/.{1,12}/gs) ?? []) emit("response.function_call_arguments.delta", { item_id: item.id, output_index: outputIndex, delta: fragment });
-      emit("response.function_call_arguments.done", { item_id: item.id, output_index: outputIndex, arguments: item.arguments });
+  // Made one event at a time as the stream asks for them, like renderChatCompletion's.
+  function* events(): Generator<string> {
+    let sequence = 0;
+    const event = (type: string, payload: Record<string, unknown>): string => `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: sequence++, ...payload })}\n\n`;
+    const pending = { ...base, status: "in_progress", output: [], usage: null };
+    yield event("response.created", { response: pending });
+    yield event("response.in_progress", { response: pending });
+    for (const [outputIndex, item] of items.entries()) {
+      if (item.type === "message" && reply.kind === "text") {
+        const itemId = item.id;
+        yield event("response.output_item.added", { output_index: outputIndex, item: { ...item, status: "in_progress", content: [] } });
+        yield event("response.content_part.added", { item_id: itemId, output_index: outputIndex, content_index: 0, part: { type: "output_text", text: "", annotations: [], logprobs: [] } });
+        for (const piece of streamPieces(reply.content)) yield event("response.output_text.delta", { item_id: itemId, output_index: outputIndex, content_index: 0, delta: piece, logprobs: [] });
+        yield event("response.output_text.done", { item_id: itemId, output_index: outputIndex, content_index: 0, text: reply.content, logprobs: [] });
+        yield event("response.content_part.done", { item_id: itemId, output_index: outputIndex, content_index: 0, part: { type: "output_text", text: reply.content, annotations: [], logprobs: [] } });
+      } else if ("arguments" in item) {
+        yield event("response.output_item.added", { output_index: outputIndex, item: { ...item, status: "in_progress", arguments: "" } });
+        for (const fragment of fragments(item.arguments)) yield event("response.function_call_arguments.delta", { item_id: item.id, output_index: outputIndex, delta: fragment });
+        yield event("response.function_call_arguments.done", { item_id: item.id, output_index: outputIndex, arguments: item.arguments });
+      }
+      yield event("response.output_item.done", { output_index: outputIndex, item });
     }
-    emit("response.output_item.done", { output_index: outputIndex, item });
-  });
-  emit(incomplete ? "response.incomplete" : "response.completed", { response: body });
+    yield event(incomplete ? "response.incomplete" : "response.completed", { response: body });
+  }
   return { body, events };
 }

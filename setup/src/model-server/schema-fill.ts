@@ -34,6 +34,12 @@ export class SchemaTooLargeError extends Error {
 export class FillBudget {
   private steps = 0;
   private chars = 0;
+  /**
+   * What the request's text yields (its numbers, a proper noun, an id ...), by kind, read once per
+   * request: every tool call and choice fills from the same text, and reading it per call cost
+   * tool calls times the message.
+   */
+  readonly fromText = new Map<string, { text: string; value: unknown }>();
 
   step(count = 1): void {
     this.steps += count;
@@ -63,8 +69,6 @@ interface Context {
   nextNumber: number;
   root: JsonSchema;
   budget: FillBudget;
-  /** Values derived from `text` alone, computed once however many fields ask for them. */
-  fromText: Map<string, string | undefined>;
   /** The option each `enum` array resolves to, and each `$ref` target: both depend only on the request. */
   enumChoices: WeakMap<unknown[], number>;
   refs: Map<string, JsonSchema | undefined>;
@@ -134,9 +138,12 @@ function properNoun(text: string): string | undefined {
   return words.slice(1).find((word) => /^[A-Z][\p{L}'-]+$/u.test(word));
 }
 
-function fromText(context: Context, kind: string, derive: (text: string) => string | undefined): string | undefined {
-  if (!context.fromText.has(kind)) context.fromText.set(kind, derive(context.text));
-  return context.fromText.get(kind);
+function fromText<T>(context: Context, kind: string, derive: (text: string) => T): T {
+  const known = context.budget.fromText.get(kind);
+  if (known?.text === context.text) return known.value as T;
+  const value = derive(context.text);
+  context.budget.fromText.set(kind, { text: context.text, value });
+  return value;
 }
 
 function stringFor(field: string, schema: JsonSchema, context: Context): string {
@@ -309,6 +316,7 @@ function fillObject(schema: JsonSchema, context: Context, depth: number): Record
  * SchemaTooLargeError once `budget` (pass one per request) is spent.
  */
 export function valueForSchema(schema: JsonSchema, text: string, budget: FillBudget = new FillBudget()): unknown {
-  const numbers = (text.match(/-?\d+(?:\.\d+)?/g) ?? []).map(Number);
-  return fill(schema, "", { text, numbers, nextNumber: 0, root: schema, budget, fromText: new Map(), enumChoices: new WeakMap(), refs: new Map(), sizes: new WeakMap() }, 0);
+  const context: Context = { text, numbers: [], nextNumber: 0, root: schema, budget, enumChoices: new WeakMap(), refs: new Map(), sizes: new WeakMap() };
+  context.numbers = fromText(context, "numbers", (all) => (all.match(/-?\d+(?:\.\d+)?/g) ?? []).map(Number));
+  return fill(schema, "", context, 0);
 }

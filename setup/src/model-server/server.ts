@@ -3,12 +3,12 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { allowedHostsFor, browserRequestRefusal } from "../http-guard.js";
-import { FAULT_HEADER, FaultBook, MAX_DELAY_MS, checkDelay, parseDirectives, parseFault, type Fault, type RequestPlan } from "./faults.js";
+import { FAULT_HEADER, FaultBook, MAX_DELAY_MS, MAX_RETRY_AFTER_SECONDS, checkDelay, parseDirectives, parseFault, type Fault, type RequestPlan } from "./faults.js";
 import { renderChatCompletion, type Rendered } from "./chat-completions.js";
-import { respond, type Reply } from "./responder.js";
+import { ReplyTooLargeError, respond, type Reply } from "./responder.js";
 import { parseResponsesRequest, renderResponse } from "./responses-api.js";
 import { FillBudget, SchemaTooLargeError } from "./schema-fill.js";
-import { validateChatRequest, type InvalidRequest } from "./validate.js";
+import { MAX_BODY_NESTING, nestsDeeperThan, validateChatRequest, type InvalidRequest } from "./validate.js";
 import type { ChatCompletionRequest, OpenAIErrorBody } from "./wire.js";
 
 export type { Fault } from "./faults.js";
@@ -42,6 +42,8 @@ export interface ModelServerStats {
   badRequests: number;
   /** Queued faults not yet consumed. */
   pendingFaults: number;
+  /** Streamed replies paused until their client reads what was already sent (backpressure). */
+  streamsWaiting: number;
   /** The last completion request body as received, for inspecting what a client sent. */
   lastRequest?: unknown;
 }
@@ -74,6 +76,28 @@ function errorBody(message: string, type: string, param: string | null, code: st
   return { error: { message, type, param, code } };
 }
 
+/** True once the response's buffer drained, false if the client went away first. */
+function drainedOrClosed(res: ServerResponse): Promise<boolean> {
+  if (res.destroyed) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const settle = (drained: boolean) => (): void => {
+      res.off("drain", onDrain);
+      res.off("close", onClose);
+      resolve(drained);
+    };
+    const onDrain = settle(true);
+    const onClose = settle(false);
+    res.once("drain", onDrain);
+    res.once("close", onClose);
+  });
+}
+
+function countOf(items: Iterable<unknown>): number {
+  let count = 0;
+  for (const _item of items) count += 1;
+  return count;
+}
+
 /** Resolves once `text` reached the socket, or at once if the client is gone (a destroyed response never calls back). */
 function flushed(res: ServerResponse, text: string): Promise<void> {
   if (res.destroyed) return Promise.resolve();
@@ -96,7 +120,7 @@ export async function startModelServer(opts: ModelServerOptions = {}): Promise<M
   const faults = new FaultBook();
   const sockets = new Set<Socket>();
   const closing = new AbortController();
-  const counters: Omit<ModelServerStats, "pendingFaults" | "lastRequest"> = {
+  const counters: Omit<ModelServerStats, "pendingFaults" | "streamsWaiting" | "lastRequest"> = {
     requests: 0,
     completions: 0,
     streamed: 0,
@@ -105,6 +129,8 @@ export async function startModelServer(opts: ModelServerOptions = {}): Promise<M
     badRequests: 0,
   };
   let lastRequest: unknown;
+  /** Streams waiting for their client to read before they write more. */
+  let streamsWaiting = 0;
 
   const pause = async (ms: number, res: ServerResponse): Promise<boolean> => {
     if (ms > 0) {
@@ -193,6 +219,9 @@ export async function startModelServer(opts: ModelServerOptions = {}): Promise<M
         code: null,
       });
     }
+    if (nestsDeeperThan(parsed, MAX_BODY_NESTING)) {
+      throw new HttpError(400, { message: `The request body nests objects/arrays deeper than ${MAX_BODY_NESTING} levels, the limit of the local model endpoint.`, param: null, code: "nesting_too_deep" });
+    }
     lastRequest = parsed;
     let request: ChatCompletionRequest;
     let source: Record<string, unknown> = {};
@@ -221,6 +250,7 @@ export async function startModelServer(opts: ModelServerOptions = {}): Promise<M
     try {
       replies = Array.from({ length: api === "chat" ? (request.n ?? 1) : 1 }, (_, index) => respond(request, index, budget));
     } catch (error) {
+      if (error instanceof ReplyTooLargeError) throw new HttpError(400, { message: error.message, param: null, code: "reply_too_large" });
       if (!(error instanceof SchemaTooLargeError)) throw error;
       const param = api === "responses" && error.param === "response_format" ? "text.format" : error.param;
       throw new HttpError(400, { message: error.message, param, code: "schema_too_large" });
@@ -243,8 +273,9 @@ export async function startModelServer(opts: ModelServerOptions = {}): Promise<M
     }
 
     res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", connection: "keep-alive" });
-    const dropAfter = plan.failure && "dropMidStream" in plan.failure ? (plan.failure.afterChunks ?? Math.max(1, Math.floor(rendered.events.length / 2))) : undefined;
-    for (const [sent, event] of rendered.events.entries()) {
+    const dropAfter = plan.failure && "dropMidStream" in plan.failure ? (plan.failure.afterChunks ?? Math.max(1, Math.floor(countOf(rendered.events()) / 2))) : undefined;
+    let sent = 0;
+    for (const event of rendered.events()) {
       if (sent === dropAfter) {
         res.destroy();
         return `dropped stream after ${sent} events`;
@@ -252,7 +283,14 @@ export async function startModelServer(opts: ModelServerOptions = {}): Promise<M
       if (sent > 0 && !(await pause(plan.tokenDelayMs ?? opts.tokenDelayMs ?? 0, res))) return "client went away mid-stream";
       // Before a planned drop, wait for each event to reach the socket: destroy() discards unflushed writes.
       if (dropAfter !== undefined) await flushed(res, event);
-      else res.write(event);
+      else if (!res.write(event)) {
+        // Backpressure: a client that does not read holds one buffer's worth here, not the whole reply.
+        streamsWaiting += 1;
+        const drained = await drainedOrClosed(res);
+        streamsWaiting -= 1;
+        if (!drained) return "client went away mid-stream";
+      }
+      sent += 1;
     }
     res.end();
     succeeded();
@@ -276,7 +314,7 @@ export async function startModelServer(opts: ModelServerOptions = {}): Promise<M
     const valid = list.map(parseFault);
     if (valid.some((fault) => fault === undefined)) {
       throw new HttpError(400, {
-        message: `Invalid fault; expected e.g. {"status":429,"times":2}, {"hang":true}, {"dropMidStream":true} or {"latencyMs":500} (latencyMs at most ${MAX_DELAY_MS}).`,
+        message: `Invalid fault; expected e.g. {"status":429,"times":2}, {"hang":true}, {"dropMidStream":true} or {"latencyMs":500} (latencyMs at most ${MAX_DELAY_MS}, retryAfterSeconds at most ${MAX_RETRY_AFTER_SECONDS}).`,
         param: null,
         code: null,
       });
@@ -286,7 +324,7 @@ export async function startModelServer(opts: ModelServerOptions = {}): Promise<M
     return `queued ${list.length} fault(s)`;
   };
 
-  const stats = (): ModelServerStats => ({ ...counters, pendingFaults: faults.pending(), ...(lastRequest === undefined ? {} : { lastRequest }) });
+  const stats = (): ModelServerStats => ({ ...counters, pendingFaults: faults.pending(), streamsWaiting, ...(lastRequest === undefined ? {} : { lastRequest }) });
 
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<string> => {
     // A web page could otherwise queue faults that hang every completion (a text/plain POST needs

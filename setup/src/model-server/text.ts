@@ -58,10 +58,16 @@ function stem(word: string): string {
   return word;
 }
 
+/**
+ * Longer runs of letters and digits are data (an encoded blob, a hash), not words. Without a
+ * bound, matching words by shared prefix (choose.ts) cost the square of their length.
+ */
+const MAX_WORD_CHARS = 100;
+
 /** Lower-cased, stemmed content words (stopwords removed), in order of appearance. */
 export function keywords(text: string): string[] {
   const words = text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
-  return words.filter((word) => !STOPWORDS.has(word) && !/^\d+$/.test(word)).map(stem);
+  return words.filter((word) => word.length <= MAX_WORD_CHARS && !STOPWORDS.has(word) && !/^\d+$/.test(word)).map(stem);
 }
 
 /** Keywords of an identifier such as `get_weather` or `lookupOrder`. */

@@ -53,6 +53,34 @@ function checkMessage(value: unknown, index: number): Result | undefined {
   return undefined;
 }
 
+/**
+ * Levels of objects and arrays a request body may nest. JSON.parse takes any depth, but
+ * JSON.stringify and the schema filler recurse: a tool schema whose `const` nested 20,000 levels
+ * overflowed the stack (a 500), and a stored `lastRequest` that deep would break /_local/stats.
+ * Real tool schemas nest a few dozen levels at most.
+ */
+export const MAX_BODY_NESTING = 256;
+
+/** Whether `value` nests objects/arrays deeper than `levels`; its own recursion stops at `levels`. */
+export function nestsDeeperThan(value: unknown, levels: number): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  if (levels === 0) return true;
+  for (const item of Array.isArray(value) ? value : Object.values(value)) if (nestsDeeperThan(item, levels - 1)) return true;
+  return false;
+}
+
+/**
+ * Tools one request may list: OpenAI's own limit ("A max of 128 functions are supported"), with
+ * its wording. The local endpoint scores every tool against the message, so 50,000 tools held it
+ * for minutes.
+ */
+export const MAX_TOOLS = 128;
+
+export function toolCountProblem(count: number): InvalidRequest | undefined {
+  if (count <= MAX_TOOLS) return undefined;
+  return { message: `Invalid 'tools': array too long. Expected an array with maximum length ${MAX_TOOLS}, but got an array with length ${count} instead.`, param: "tools", code: "array_above_max_length" };
+}
+
 /** Checks a parsed JSON body against the Chat Completions request shape. */
 export function validateChatRequest(body: unknown): Result {
   if (!isRecord(body)) return invalidType("body", "a JSON object");
@@ -84,6 +112,8 @@ export function validateChatRequest(body: unknown): Result {
   const toolNames = new Set<string>();
   if (tools !== undefined && tools !== null) {
     if (!Array.isArray(tools)) return invalidType("tools", "an array");
+    const tooMany = toolCountProblem(tools.length);
+    if (tooMany) return { ok: false, error: tooMany };
     for (const [i, tool] of tools.entries()) {
       const fn = isRecord(tool) ? tool.function : undefined;
       if (!isRecord(tool) || tool.type !== "function" || !isRecord(fn) || typeof fn.name !== "string") {

@@ -3,9 +3,12 @@ import express, { type Express, type NextFunction, type Request, type RequestHan
 import { browserRequestRefusal, type AllowedHosts } from "../http-guard.js";
 import { HttpError, readJson } from "./body.js";
 import { FilterError } from "./filter.js";
+import { MAX_IDS_PER_LIST, MAX_NAME_CHARS, MAX_TRACE_PAGE_RUNS } from "./limits.js";
 import { partsToOperations, readMultipart } from "./multipart.js";
 import { parseQuery, queryInt, queryList, queryString, redactUrl, requireUuidParam, urlBase } from "./params.js";
-import { ProjectConflictError, type TraceStore } from "./store.js";
+import { QueryBudgetError, queryRunsWithinBudget } from "./query-budget.js";
+import { FeedbackConflictError, ProjectConflictError, type TraceStore } from "./store.js";
+import { mountOtlp, type OtlpOptions } from "./otlp/routes.js";
 import { normalizeTime } from "./time.js";
 import type { JsonObject, RejectionInput, RejectionRule, StoredRun, RunQuery, RunUpsert, UpsertResult } from "./types.js";
 import { createShareRouter, createV2ShareRouter } from "./share.js";
@@ -44,11 +47,18 @@ export interface TraceServerAppOptions {
    */
   mount?: (app: Express, ctx: MountContext) => void;
   /**
+   * Refuse writes (runs, feedback, projects) with 429 once the store uses more than this many
+   * bytes, as LangSmith answers 429 when a usage limit is reached. Default: no quota.
+   */
+  maxStoreBytes?: number;
+  /**
    * "loopback": answer only requests whose Host names this machine (127.0.0.1,
    * localhost, [::1]), which defeats DNS rebinding; startTraceServer sets it
    * when it listens on a loopback address. Default "any".
    */
   allowedHosts?: AllowedHosts;
+  /** OTLP ingest (`/otel/v1/traces`): how long a span waits for its parent before it is stored as an orphan. */
+  otlp?: OtlpOptions;
 }
 
 /**
@@ -79,6 +89,18 @@ function bearer(req: Request): string | undefined {
   const auth = req.headers.authorization;
   const m = auth ? /^Bearer\s+(.+)$/i.exec(auth) : null;
   return m?.[1]?.trim();
+}
+
+/** The 4xx status Express or its router attached to an error it raised, if any. */
+function clientErrorStatus(err: unknown): number | undefined {
+  const status = err instanceof Error ? (err as Error & { status?: unknown }).status : undefined;
+  return typeof status === "number" && status >= 400 && status < 500 ? status : undefined;
+}
+
+/** `value`, unless it is longer than a name may be (see MAX_NAME_CHARS). */
+function refuseLong(value: string, what: string): string {
+  if (value.length > MAX_NAME_CHARS) throw new HttpError(422, `${what} is ${value.length} characters, over the limit of ${MAX_NAME_CHARS}`);
+  return value;
 }
 
 /** `listProjects({ metadata })` sends the wanted metadata as JSON text. */
@@ -125,6 +147,7 @@ function parseRunQuery(body: unknown): { query: RunQuery; select: string[] | und
     const v = body[key];
     if (v === undefined || v === null) return undefined;
     const list = Array.isArray(v) ? v : [v];
+    if (list.length > MAX_IDS_PER_LIST) throw new HttpError(422, `${key} lists ${list.length} ids, over the limit of ${MAX_IDS_PER_LIST} per query`);
     for (const item of list) if (!isUuid(item)) throw new HttpError(422, `${key} must be a UUID or a list of UUIDs, got ${JSON.stringify(item)}`);
     return list as string[];
   };
@@ -238,12 +261,22 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
 
   const api = express.Router();
 
+  const withinQuota: RequestHandler = (_req, _res, next) => {
+    const quota = opts.maxStoreBytes;
+    if (quota === undefined) return next();
+    const used = store.sizeBytes();
+    if (used <= quota) return next();
+    next(new HttpError(429, `the store uses ${used} bytes, over its quota of ${quota} (maxStoreBytes); delete projects or start an empty store to write again`, {}, { "x-should-retry": "false" }));
+  };
+
   const answerIngest = (res: Response, result: UpsertResult, encoding: string, extra = ""): void => {
-    res.locals.logDetail = `${result.accepted.length} ops accepted, ${result.rejected.length} rejected${encoding !== "identity" ? ` (${encoding})` : ""}${extra}`;
+    // Past the per-request limit the last entry of `rejected` counts the rest instead of being one.
+    const rejectedCount = result.unrecorded === undefined ? result.rejected.length : result.rejected.length - 1 + result.unrecorded;
+    res.locals.logDetail = `${result.accepted.length} ops accepted, ${rejectedCount} rejected${encoding !== "identity" ? ` (${encoding})` : ""}${extra}`;
     if (result.rejected.length > 0) {
       // detail first: the SDK prints the body as it comes, and this is the line people read.
       const body: IngestAnswer = {
-        detail: `${result.rejected.length} operation(s) rejected, ${result.accepted.length} accepted: ` + result.rejected.map((r) => `[${r.rule}] ${r.message}`).join("; "),
+        detail: `${rejectedCount} operation(s) rejected, ${result.accepted.length} accepted: ` + result.rejected.map((r) => `[${r.rule}] ${r.message}`).join("; "),
         accepted: result.accepted.length,
         rejected: result.rejected,
       };
@@ -264,15 +297,23 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
     }
   };
 
-  api.post("/runs/multipart", requireApiKey, async (req, res) => {
+  api.post("/runs/multipart", requireApiKey, withinQuota, async (req, res) => {
     const { parts, encoding } = await readMultipart(req, maxBodyBytes);
     const ops = partsToOperations(parts, "/runs/multipart");
-    const result = store.upsertRuns(ops.runs, { route: "/runs/multipart", rejections: ops.rejections });
-    for (const f of ops.feedback) store.recordFeedback(f);
+    const rejections = [...ops.rejections];
+    for (const f of ops.feedback) {
+      try {
+        store.recordFeedback(f);
+      } catch (e) {
+        if (!(e instanceof FeedbackConflictError)) throw e;
+        rejections.push({ route: "/runs/multipart", op: null, run_id: typeof f.run_id === "string" ? f.run_id : null, rule: "conflict", message: `part "feedback.${String(f.id)}": ${e.message}`, payload: f });
+      }
+    }
+    const result = store.upsertRuns(ops.runs, { route: "/runs/multipart", rejections });
     answerIngest(res, result, encoding, ops.feedback.length ? `, ${ops.feedback.length} feedback` : "");
   });
 
-  api.post("/runs/batch", requireApiKey, async (req, res) => {
+  api.post("/runs/batch", requireApiKey, withinQuota, async (req, res) => {
     const { value, encoding } = await readJson(req, maxBodyBytes);
     if (!isJsonObject(value)) throw new HttpError(422, 'a batch must be a JSON object {"post": [...], "patch": [...]}');
     const runs: RunUpsert[] = [];
@@ -282,7 +323,7 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
     answerIngest(res, store.upsertRuns(runs, { route: "/runs/batch", rejections }), encoding);
   });
 
-  api.post("/runs", requireApiKey, async (req, res) => {
+  api.post("/runs", requireApiKey, withinQuota, async (req, res) => {
     const { value, encoding } = await readJson(req, maxBodyBytes);
     const runs: RunUpsert[] = [];
     const rejections: RejectionInput[] = [];
@@ -292,7 +333,7 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
     answerIngest(res, store.upsertRuns(runs, { route: "/runs", rejections }), encoding);
   });
 
-  api.patch("/runs/:runId", requireApiKey, async (req, res) => {
+  api.patch("/runs/:runId", requireApiKey, withinQuota, async (req, res) => {
     const runId = requireUuidParam(req.params.runId, "run id");
     const { value, encoding } = await readJson(req, maxBodyBytes);
     const route = `/runs/${runId}`;
@@ -306,7 +347,7 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
   api.post("/runs/query", requireApiKey, async (req, res) => {
     const { value } = await readJson(req, maxBodyBytes);
     const { query, select } = parseRunQuery(value);
-    const page = store.queryRuns(query, { urlBase: urlBase(req) });
+    const page = await queryRunsWithinBudget(store, query, { urlBase: urlBase(req) }, () => res.closed);
     res.locals.logDetail = `${page.runs.length} runs`;
     res.json({ runs: page.runs.map((r) => pickFields(r, select)), cursors: { next: page.nextCursor, prev: null } });
   });
@@ -349,9 +390,10 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
     res.json(project);
   });
 
-  api.post("/sessions", requireApiKey, async (req, res) => {
+  api.post("/sessions", requireApiKey, withinQuota, async (req, res) => {
     const { value } = await readJson(req, maxBodyBytes);
     if (!isJsonObject(value) || typeof value.name !== "string" || value.name === "") throw new HttpError(422, "name is required");
+    refuseLong(value.name, "name");
     refuseDeep(value, "project");
     const project = store.createProject({
       name: value.name,
@@ -370,7 +412,7 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
     const endTime = value.end_time === null || value.end_time === undefined ? value.end_time : normalizeTime(value.end_time);
     if (endTime === undefined && value.end_time !== undefined) throw new HttpError(422, "end_time must be an ISO time");
     const patch: Parameters<TraceStore["updateProject"]>[1] = {};
-    if (typeof value.name === "string") patch.name = value.name;
+    if (typeof value.name === "string") patch.name = refuseLong(value.name, "name");
     if (typeof value.description === "string" || value.description === null) patch.description = value.description;
     if (isJsonObject(value.extra)) patch.extra = value.extra;
     if (endTime !== undefined) patch.end_time = endTime;
@@ -385,9 +427,10 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
     res.status(202).json({ message: "deleted" });
   });
 
-  api.post("/feedback", requireApiKey, async (req, res) => {
+  api.post("/feedback", requireApiKey, withinQuota, async (req, res) => {
     const { value } = await readJson(req, maxBodyBytes);
     if (!isJsonObject(value) || typeof value.key !== "string") throw new HttpError(422, "feedback needs at least a key");
+    refuseLong(value.key, "key");
     refuseDeep(value, "feedback");
     const id = store.recordFeedback(value);
     res.json({ ...value, id });
@@ -440,10 +483,15 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
 
   api.get("/api/traces/:traceId", requireApiKey, (req, res) => {
     const traceId = requireUuidParam(req.params.traceId, "trace id");
-    const runs = store.getTraceRuns(traceId, { urlBase: urlBase(req) });
+    const limit = Math.min(queryInt(req.query, "limit", MAX_TRACE_PAGE_RUNS), MAX_TRACE_PAGE_RUNS);
+    const offset = queryInt(req.query, "offset", 0);
+    const runs = store.getTraceRuns(traceId, { urlBase: urlBase(req), limit, offset });
+    const runCount = runs.length < limit && (runs.length > 0 || offset === 0) ? offset + runs.length : store.countTraceRuns(traceId);
     const rejections = store.listRejections({ traceId });
-    if (runs.length === 0 && rejections.length === 0) throw new HttpError(404, `trace ${traceId} not found`);
-    res.json({ trace_id: traceId, runs, rejections });
+    if (runCount === 0 && rejections.length === 0) throw new HttpError(404, `trace ${traceId} not found`);
+    // A page, not the whole trace: a trace of 25,000 runs is far more than one answer should hold.
+    const nextOffset = offset + runs.length < runCount ? offset + runs.length : null;
+    res.json({ trace_id: traceId, runs, rejections, run_count: runCount, next_offset: nextOffset });
   });
 
   api.get("/api/attachments/:runId/:name", requireApiKey, (req, res) => {
@@ -469,6 +517,7 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
   // Self-hosted LangSmith serves the same API under /api/v1; accept both base URLs.
   app.use("/api/v1", api);
   app.use(api);
+  mountOtlp(app, { store, requireApiKey, maxBodyBytes, log }, opts.otlp);
 
   opts.mount?.(app, { store, requireApiKey, maxBodyBytes, log });
 
@@ -482,12 +531,16 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
       status = err.status;
       detail = err.message;
       extra = err.extra;
-    } else if (err instanceof FilterError || err instanceof RangeError) {
+    } else if (err instanceof FilterError || err instanceof RangeError || err instanceof QueryBudgetError) {
       status = 400;
       detail = err.message;
-    } else if (err instanceof ProjectConflictError) {
+    } else if (err instanceof ProjectConflictError || err instanceof FeedbackConflictError) {
       status = 409;
       detail = err.message;
+    } else if (clientErrorStatus(err) !== undefined) {
+      // Express's own refusals, such as a path parameter with a malformed percent-escape (a URIError).
+      status = clientErrorStatus(err) as number;
+      detail = (err as Error).message;
     } else {
       log(`ERROR ${req.method} ${redactUrl(req.originalUrl)}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     }
@@ -496,7 +549,9 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
       res.end();
       return;
     }
-    if (status === 413 || (status === 400 && !req.complete)) res.setHeader("Connection", "close");
+    // A request refused before its body was read (401, 413, 429 ...) leaves bytes the connection cannot reuse.
+    if (status === 413 || !req.complete) res.setHeader("Connection", "close");
+    if (err instanceof HttpError) for (const [name, value] of Object.entries(err.headers)) res.setHeader(name, value);
     res.status(status).json({ detail, ...extra });
   });
 

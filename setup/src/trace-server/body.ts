@@ -8,6 +8,8 @@ export class HttpError extends Error {
     readonly status: number,
     message: string,
     readonly extra: Record<string, unknown> = {},
+    /** Response headers to send with the error. */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }

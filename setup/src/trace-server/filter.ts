@@ -1,3 +1,4 @@
+import { MAX_FILTER_CALLS, MAX_FILTER_CHARS, MAX_FILTER_DEPTH } from "./limits.js";
 import { normalizeTime, timeToMs } from "./time.js";
 import type { JsonObject, StoredRun } from "./types.js";
 
@@ -27,16 +28,37 @@ const FIELDS = new Set([
   "thread_id", "metadata_key", "metadata_value", "dotted_order",
 ]);
 const COMPARATORS = new Set(["eq", "neq", "gt", "gte", "lt", "lte"]);
+const NUMBER = /-?\d+(\.\d+)?([eE][+-]?\d+)?/y;
+const IDENT = /[A-Za-z_][A-Za-z0-9_]*/y;
 
-export type RunPredicate = (run: StoredRun) => boolean;
+/**
+ * A compiled filter. `cost` is the number of function calls in it: what testing one run costs,
+ * which the query budget charges per run scanned (limits.ts).
+ */
+export type RunPredicate = ((run: StoredRun) => boolean) & { cost?: number };
 
+/**
+ * Compile a filter, or throw FilterError (a 400) naming what is wrong. A filter longer than
+ * MAX_FILTER_CHARS, with more than MAX_FILTER_CALLS calls, or nesting calls deeper than
+ * MAX_FILTER_DEPTH is refused before any run is tested: one `or()` of 6,000 `search()` terms
+ * blocked the server for seconds per query.
+ */
 export function compileFilter(source: string): RunPredicate {
-  const node = new Parser(source).parseTop();
-  return (run) => evaluate(node, run);
+  if (source.length > MAX_FILTER_CHARS) throw new FilterError(`invalid filter: it is ${source.length} characters, over the limit of ${MAX_FILTER_CHARS}`);
+  const parser = new Parser(source);
+  const node = parser.parseTop();
+  // search() serializes the run; with several search terms, once per run is enough.
+  const haystacks = new WeakMap<StoredRun, string>();
+  const predicate: RunPredicate = (run) => evaluate(node, run, haystacks);
+  predicate.cost = parser.calls;
+  return predicate;
 }
 
 class Parser {
   private pos = 0;
+  private depth = 0;
+  /** Function calls parsed so far. */
+  calls = 0;
   constructor(private readonly src: string) {}
 
   parseTop(): Node {
@@ -48,28 +70,38 @@ class Parser {
   }
 
   private fail(message: string): never {
-    throw new FilterError(`invalid filter at position ${this.pos}: ${message}: ${this.src}`);
+    const shown = this.src.length > 200 ? `${this.src.slice(0, 200)}...` : this.src;
+    throw new FilterError(`invalid filter at position ${this.pos}: ${message}: ${shown}`);
   }
 
   private skipWs(): void {
     while (this.pos < this.src.length && /\s/.test(this.src[this.pos] ?? "")) this.pos++;
   }
 
+  /** `re` (sticky) matched at the current position, consumed; never a copy of the rest of the source. */
+  private take(re: RegExp): string | undefined {
+    re.lastIndex = this.pos;
+    const m = re.exec(this.src);
+    if (!m) return undefined;
+    this.pos += m[0].length;
+    return m[0];
+  }
+
   private parseArg(): Arg {
     this.skipWs();
     const ch = this.src[this.pos];
     if (ch === '"' || ch === "'") return { literal: this.parseString(ch) };
-    const num = /^-?\d+(\.\d+)?([eE][+-]?\d+)?/.exec(this.src.slice(this.pos));
-    if (num) {
-      this.pos += num[0].length;
-      return { literal: Number(num[0]) };
-    }
-    const ident = /^[A-Za-z_][A-Za-z0-9_]*/.exec(this.src.slice(this.pos));
-    if (!ident) this.fail("expected a function, field, string or number");
-    this.pos += ident[0].length;
+    const num = this.take(NUMBER);
+    if (num !== undefined) return { literal: Number(num) };
+    const ident = this.take(IDENT);
+    if (ident === undefined) this.fail("expected a function, field, string or number");
     this.skipWs();
     if (this.src[this.pos] === "(") {
       this.pos++;
+      this.calls += 1;
+      if (this.calls > MAX_FILTER_CALLS) this.fail(`more than ${MAX_FILTER_CALLS} function calls, the limit per filter`);
+      this.depth += 1;
+      if (this.depth > MAX_FILTER_DEPTH) this.fail(`calls nested more than ${MAX_FILTER_DEPTH} deep, the limit per filter`);
       const args: Arg[] = [];
       this.skipWs();
       if (this.src[this.pos] !== ")") {
@@ -85,9 +117,10 @@ class Parser {
         }
       }
       this.pos++;
-      return this.checkCall({ fn: ident[0], args });
+      this.depth -= 1;
+      return this.checkCall({ fn: ident, args });
     }
-    const word = ident[0];
+    const word = ident;
     if (word === "null") return { literal: null };
     if (word === "true") return { literal: true };
     if (word === "false") return { literal: false };
@@ -186,20 +219,27 @@ function compare(fn: string, actual: unknown, expected: Literal, field: string):
   }
 }
 
-function evaluate(node: Node, run: StoredRun): boolean {
+function evaluate(node: Node, run: StoredRun, haystacks: WeakMap<StoredRun, string>): boolean {
   const { fn, args } = node;
   if (fn === "and") {
     const rest = pairMetadata(args as Node[], run);
-    return rest.ok && rest.remaining.every((a) => evaluate(a, run));
+    return rest.ok && rest.remaining.every((a) => evaluate(a, run, haystacks));
   }
-  if (fn === "or") return (args as Node[]).some((a) => evaluate(a, run));
-  if (fn === "not") return !evaluate(args[0] as Node, run);
+  if (fn === "or") return (args as Node[]).some((a) => evaluate(a, run, haystacks));
+  if (fn === "not") return !evaluate(args[0] as Node, run, haystacks);
   if (fn === "search") {
     const needle = String((args[args.length - 1] as { literal: Literal }).literal).toLowerCase();
-    const haystack = args.length === 2
-      ? JSON.stringify(fieldValue(run, (args[0] as { field: string }).field) ?? "")
-      : JSON.stringify([run.name, run.inputs, run.outputs, run.error]);
-    return haystack.toLowerCase().includes(needle);
+    let haystack: string | undefined;
+    if (args.length === 2) {
+      haystack = JSON.stringify(fieldValue(run, (args[0] as { field: string }).field) ?? "").toLowerCase();
+    } else {
+      haystack = haystacks.get(run);
+      if (haystack === undefined) {
+        haystack = JSON.stringify([run.name, run.inputs, run.outputs, run.error]).toLowerCase();
+        haystacks.set(run, haystack);
+      }
+    }
+    return haystack.includes(needle);
   }
   const field = (args[0] as { field: string }).field;
   const value = (args[1] as { literal: Literal }).literal;

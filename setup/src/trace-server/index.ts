@@ -2,7 +2,7 @@ export { createTraceServerApp, DEFAULT_MAX_BODY_BYTES, LOCAL_VERSION, type Mount
 export { HttpError, openBody, readBody, readJson, type OpenedBody } from "./body.js";
 export { compileFilter, FilterError, type RunPredicate } from "./filter.js";
 export { startTraceServer, type TraceServerHandle, type TraceServerOptions } from "./server.js";
-export { DEFAULT_PROJECT_NAME, LOCAL_TENANT_ID, ProjectConflictError, TraceStore, type CreateProjectInput, type ProjectFilter, type RunReadOptions } from "./store.js";
+export { DEFAULT_PROJECT_NAME, FeedbackConflictError, LOCAL_TENANT_ID, ProjectConflictError, TraceStore, type CreateProjectInput, type ProjectFilter, type RunReadOptions } from "./store.js";
 export type {
   IngestSource,
   ProjectStats,

@@ -1,6 +1,8 @@
 import type { IncomingMessage } from "node:http";
 import * as Multipasta from "multipasta";
 import { HttpError, readBody, type Encoding } from "./body.js";
+import { multipartBoundary } from "./content-type.js";
+import { MAX_NAME_CHARS } from "./limits.js";
 import type { JsonObject, RawJsonField, RejectionInput, RunAttachment, RunUpsert } from "./types.js";
 import { isUuid } from "./validate.js";
 import { decodeRun, isJsonObject, MAX_NESTING, tooDeepField } from "./wire.js";
@@ -77,20 +79,22 @@ function countDelimiters(body: Buffer, boundary: string, stopAfter: number): num
  */
 export async function readMultipart(req: IncomingMessage, limit: number): Promise<{ parts: Part[]; encoding: Encoding }> {
   const contentType = req.headers["content-type"] ?? "";
-  const boundary = /^multipart\/form-data\s*;.*\bboundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
-  if (!boundary) {
-    throw new HttpError(400, `expected Content-Type multipart/form-data with a boundary, got ${JSON.stringify(contentType)}`);
+  const parsed = multipartBoundary(contentType);
+  if ("error" in parsed) {
+    throw new HttpError(400, `expected Content-Type multipart/form-data with a boundary, got ${JSON.stringify(contentType.slice(0, 200))}: ${parsed.error}`);
   }
+  const { boundary } = parsed;
   const { body, encoding } = await readBody(req, limit);
   // The closing delimiter is one more than the parts.
-  if (countDelimiters(body, boundary[1] ?? boundary[2] ?? "", MAX_PARTS + 1) > MAX_PARTS + 1) {
+  if (countDelimiters(body, boundary, MAX_PARTS + 1) > MAX_PARTS + 1) {
     throw new HttpError(413, `multipart body has more than ${MAX_PARTS} parts`);
   }
   const parts: Part[] = [];
   let failure: Multipasta.MultipartError | undefined;
   let done = false;
   const parser = Multipasta.make({
-    headers: { "content-type": contentType },
+    // The boundary parsed above, restated: the counter and the parser must read the same one.
+    headers: { "content-type": `multipart/form-data; boundary="${boundary}"` },
     // Every part is buffered whole: the body as a whole is already bounded by `limit`.
     isFile: () => false,
     maxFieldSize: limit,
@@ -144,7 +148,7 @@ export function partsToOperations(parts: readonly Part[], route: string): Multip
   const rejections: RejectionInput[] = [];
   const feedback: JsonObject[] = [];
   const reject = (part: Part, message: string, runId: string | null, rule: RejectionInput["rule"] = "unknown_part"): void => {
-    rejections.push({ route, op: null, run_id: runId, rule, message: `part ${JSON.stringify(part.name)}: ${message}`, payload: partText(part).slice(0, 512) });
+    rejections.push({ route, op: null, run_id: runId, rule, message: `part ${JSON.stringify(part.name.length > 200 ? `${part.name.slice(0, 200)}...` : part.name)}: ${message}`, payload: partText(part).slice(0, 512) });
   };
   for (const part of parts) {
     const [kind, rawId, ...rest] = part.name.split(".");
@@ -169,6 +173,10 @@ export function partsToOperations(parts: readonly Part[], route: string): Multip
         reject(part, `unknown run field ${JSON.stringify(rest.join("."))}; expected one of ${[...RUN_FIELDS].join(", ")}`, id);
       }
     } else if (kind === "attachment" && rest.length > 0) {
+      if (rest.join(".").length > MAX_NAME_CHARS) {
+        reject(part, `attachment name is ${rest.join(".").length} characters, over the limit of ${MAX_NAME_CHARS}`, id, "over_limit");
+        continue;
+      }
       const list = attachments.get(id) ?? [];
       list.push({ name: rest.join("."), contentType: part.mimeType, data: part.value });
       attachments.set(id, list);
@@ -177,8 +185,9 @@ export function partsToOperations(parts: readonly Part[], route: string): Multip
         const body = JSON.parse(partText(part)) as unknown;
         if (!isJsonObject(body)) throw new Error("not a JSON object");
         const deep = tooDeepField(body);
-        if (deep === undefined) feedback.push({ ...body, id });
-        else reject(part, `feedback field ${deep} nests objects/arrays deeper than ${MAX_NESTING} levels`, null, "invalid_field");
+        if (deep !== undefined) reject(part, `feedback field ${deep} nests objects/arrays deeper than ${MAX_NESTING} levels`, null, "invalid_field");
+        else if (typeof body.key === "string" && body.key.length > MAX_NAME_CHARS) reject(part, `feedback key is ${body.key.length} characters, over the limit of ${MAX_NAME_CHARS}`, null, "over_limit");
+        else feedback.push({ ...body, id });
       } catch (e) {
         reject(part, `feedback is not a JSON object: ${(e as Error).message}`, null, "invalid_json");
       }

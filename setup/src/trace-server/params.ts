@@ -1,5 +1,6 @@
 import type { Request } from "express";
 import { HttpError } from "./body.js";
+import { MAX_OFFSET } from "./limits.js";
 import { isUuid } from "./validate.js";
 
 /**
@@ -39,11 +40,12 @@ export function queryString(query: Query, name: string): string | undefined {
   return queryList(query, name)[0];
 }
 
+/** A non-negative integer parameter in decimal digits, at most MAX_OFFSET (SQLite refuses an OFFSET past 2^63). */
 export function queryInt(query: Query, name: string, fallback: number): number {
   const s = queryString(query, name);
   if (s === undefined) return fallback;
-  const n = Number(s);
-  if (!Number.isInteger(n) || n < 0) throw new HttpError(422, `${name} must be a non-negative integer, got ${JSON.stringify(s)}`);
+  const n = /^\d+$/.test(s) ? Number(s) : Number.NaN;
+  if (!(n <= MAX_OFFSET)) throw new HttpError(422, `${name} must be a non-negative integer of at most ${MAX_OFFSET}, got ${JSON.stringify(s.slice(0, 100))}`);
   return n;
 }
 
@@ -52,9 +54,16 @@ export function requireUuidParam(value: unknown, what: string): string {
   return value.toLowerCase();
 }
 
-/** `http://host:port` as the client addressed this server, the prefix for attachment URLs. */
+/**
+ * `http://address:port` of this server as the connection reached it, the prefix for attachment
+ * URLs. Never the Host header: whoever sends the request chooses that, and a URL built from it
+ * (`Host: 127.0.0.1:1984@evil.example`) would send the next client elsewhere.
+ */
 export function urlBase(req: Request): string {
-  return `${req.protocol}://${req.get("host") ?? "127.0.0.1"}`;
+  const socket = req.socket;
+  const address = (socket.localAddress ?? "127.0.0.1").replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, "");
+  const host = address.includes(":") ? `[${address}]` : address;
+  return `${req.protocol}://${host}:${socket.localPort ?? 0}`;
 }
 
 /** Query parameters whose value is a credential: the viewer takes the API key as `?key=`. */

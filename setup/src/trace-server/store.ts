@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
+import { ChangeTokens } from "./change-tokens.js";
 import { compileFilter, threadIdOf, type RunPredicate } from "./filter.js";
 import { dottedTimestamp, nowIso, timeToMs } from "./time.js";
 import type {
@@ -23,7 +24,24 @@ import type {
   TraceSummary,
   UpsertResult,
 } from "./types.js";
-import { checkTreeRules, formatDottedOrder, parseDottedOrder, type DottedSegment, type RuleViolation } from "./validate.js";
+import { MAX_QUERY_PAGE, MAX_REJECTIONS_PER_REQUEST, MAX_STORED_REJECTIONS, MAX_TREE_DEPTH, payloadViolation, runLimitViolation } from "./limits.js";
+import { checkChildAncestry, checkParentAncestry, checkTreeRules, dottedOrderIds, formatDottedOrder, parseDottedOrder, type DottedSegment, type RuleViolation } from "./validate.js";
+
+/**
+ * What a query may spend (see queryRuns): `spend(units)` is called with the work about to be
+ * done, and false stops the scan.
+ */
+export interface ScanBudget {
+  spend(units: number): boolean;
+}
+
+type TreeNode = Pick<RunRow, "trace_id" | "dotted_order">;
+type TreeChild = Pick<RunRow, "id" | "dotted_order">;
+/** How the ancestry check reads stored runs, through the rows a batch has not written yet. */
+interface TreeLookup {
+  node(id: string): TreeNode | undefined;
+  children(id: string): TreeChild[];
+}
 
 /** LangSmith scopes everything to a tenant; the local server has exactly one. */
 export const LOCAL_TENANT_ID = "00000000-0000-4000-8000-000000000000";
@@ -31,7 +49,6 @@ export const DEFAULT_PROJECT_NAME = "default";
 const PAYLOAD_LIMIT = 4096;
 /** Bump when the schema changes incompatibly; older files are refused with a clear message. */
 const SCHEMA_VERSION = 1;
-const MAX_PAGE = 100;
 
 interface RunRow {
   id: string;
@@ -203,6 +220,7 @@ export interface CreateProjectInput {
 }
 
 export class ProjectConflictError extends Error {}
+export class FeedbackConflictError extends Error {}
 
 const parseJson = <T>(text: string | null): T | null => (text === null ? null : (JSON.parse(text) as T));
 
@@ -211,8 +229,10 @@ function truncatePayload(payload: unknown): string | null {
   let text: string;
   try {
     text = typeof payload === "string" ? payload : JSON.stringify(payload, (k, v: unknown) => (k === "raw" ? undefined : v instanceof Uint8Array ? `<${v.byteLength} bytes>` : v));
-  } catch {
-    text = String(payload);
+  } catch (e) {
+    // Never String(payload): on a deeply nested array it overflows the stack too, and the
+    // exception would refuse the whole request instead of this one operation.
+    text = `<payload not serializable: ${(e as Error).message}>`;
   }
   return text.length > PAYLOAD_LIMIT ? `${text.slice(0, PAYLOAD_LIMIT)}...[truncated ${text.length - PAYLOAD_LIMIT} chars]` : text;
 }
@@ -282,8 +302,12 @@ function firstTokenTime(events: JsonObject[] | null): string | null {
 }
 
 function serviceOf(extra: JsonObject | null): string | null {
-  const v = asObject(extra?.metadata)?.LANGSMITH_SERVICE;
-  return typeof v === "string" ? v : null;
+  const metadata = asObject(extra?.metadata);
+  const v = metadata?.LANGSMITH_SERVICE;
+  if (typeof v === "string") return v;
+  // An OpenTelemetry span's resource service.name (OTLP ingest); the SDK's default names no service.
+  const otel = metadata?.["service.name"];
+  return typeof otel === "string" && otel !== "" && !otel.startsWith("unknown_service") ? otel : null;
 }
 
 interface Cursor {
@@ -316,6 +340,7 @@ export class TraceStore {
   private readonly stmtCache = new Map<string, StatementSync>();
   private readonly projectIdsByName = new Map<string, string>();
   private readonly upsertSql: string;
+  private readonly changes = new ChangeTokens(() => (this.stmt("SELECT total_changes() AS n").get() as { n: number }).n);
 
   constructor(readonly dbPath: string = ":memory:") {
     if (dbPath !== ":memory:") mkdirSync(dirname(dbPath), { recursive: true });
@@ -381,9 +406,23 @@ export class TraceStore {
    * rejections and left out; the others are stored.
    */
   upsertRuns(runs: readonly RunUpsert[], ctx: { route: string; rejections?: readonly RejectionInput[] } = { route: "store" }): UpsertResult {
+    this.changes.noteUnattributed();
+    const touched = new Set<string>();
+    const result = this.upsertRunsInTransaction(runs, ctx, touched);
+    for (const r of result.rejected) if (r.trace_id !== null) touched.add(r.trace_id);
+    this.changes.attribute(touched);
+    return result;
+  }
+
+  private upsertRunsInTransaction(runs: readonly RunUpsert[], ctx: { route: string; rejections?: readonly RejectionInput[] }, touched: Set<string>): UpsertResult {
     return this.transaction(() => {
       const result: UpsertResult = { accepted: [], rejected: [] };
-      for (const r of ctx.rejections ?? []) this.pushRejection(result, r);
+      let unrecorded = 0;
+      const reject = (input: RejectionInput): void => {
+        if (result.rejected.length < MAX_REJECTIONS_PER_REQUEST) this.pushRejection(result, input);
+        else unrecorded += 1;
+      };
+      for (const r of ctx.rejections ?? []) reject(r);
       const now = nowIso();
       // Rows this batch computed but has not written yet. Every lookup reads
       // through them, so each operation sees exactly the row that writing
@@ -392,25 +431,34 @@ export class TraceStore {
       // Map order is the order of each run's first write, so rowids match too.
       const pending = new Map<string, RunRow>();
       const lookup = (id: string): RunRow | undefined => pending.get(id) ?? this.selectRun(id);
+      // Pending runs by parent, for the ancestry check of a parent that arrives after its children.
+      const pendingChildren = new Map<string, RunRow[]>();
+      const tree: TreeLookup = {
+        node: (id) => pending.get(id) ?? (this.stmt("SELECT trace_id, dotted_order FROM runs WHERE id = ?").get(id) as TreeNode | undefined),
+        children: (id) => [...(this.stmt("SELECT id, dotted_order FROM runs WHERE parent_run_id = ?").all(id) as unknown as TreeChild[]), ...(pendingChildren.get(id) ?? [])],
+      };
       const flush = (): void => {
         for (const row of pending.values()) this.stmt(this.upsertSql).run(...RUN_COLUMNS.map((c) => row[c]));
         pending.clear();
+        pendingChildren.clear();
       };
       for (const run of runs) {
-        const outcome = this.mergeRun(run, now, lookup);
+        const outcome = this.mergeRun(run, now, lookup, tree);
         if ("rule" in outcome) {
-          this.pushRejection(result, {
+          reject({
             route: ctx.route,
             op: run.op,
             run_id: run.id,
             trace_id: outcome.trace_id ?? run.trace_id ?? null,
             rule: outcome.rule,
-            message: `run ${run.id} (${run.op}${run.name ? ` "${run.name}"` : ""}): ${outcome.message}`,
+            message: `run ${run.id} (${run.op}${run.name ? ` ${JSON.stringify(run.name.length > 100 ? `${run.name.slice(0, 100)}...` : run.name)}` : ""}): ${outcome.message}`,
             payload: run,
           });
           continue;
         }
         pending.set(run.id, outcome);
+        touched.add(outcome.trace_id);
+        if (outcome.parent_run_id !== null) pendingChildren.set(outcome.parent_run_id, [...(pendingChildren.get(outcome.parent_run_id) ?? []), outcome]);
         for (const a of run.attachments ?? []) this.putAttachment(run.id, a);
         result.accepted.push(run.id);
         // Later operations must hit that failure as before: write the row now
@@ -418,6 +466,16 @@ export class TraceStore {
         if (!readableBack(outcome)) flush();
       }
       flush();
+      if (unrecorded > 0) {
+        const message = `${unrecorded} more operation(s) of this request were rejected and not recorded: at most ${MAX_REJECTIONS_PER_REQUEST} rejections are recorded per request`;
+        this.pushRejection(result, { route: ctx.route, rule: "over_limit", message });
+        result.unrecorded = unrecorded;
+      }
+      if (result.rejected.length > 0) {
+        const pruned = this.stmt("DELETE FROM rejections WHERE seq <= (SELECT MAX(seq) FROM rejections) - ?").run(MAX_STORED_REJECTIONS);
+        // Old rejections of any trace went: every trace's token changes.
+        if (Number(pruned.changes) > 0) this.changes.changedEverything();
+      }
       return result;
     });
   }
@@ -436,7 +494,9 @@ export class TraceStore {
   }
 
   /** The row `run` leaves when applied over what `lookup` returns, or the rule it breaks. Writes projects, never runs. */
-  private mergeRun(run: RunUpsert, now: string, lookup: (id: string) => RunRow | undefined): RunRow | (RuleViolation & { trace_id?: string }) {
+  private mergeRun(run: RunUpsert, now: string, lookup: (id: string) => RunRow | undefined, tree: TreeLookup): RunRow | (RuleViolation & { trace_id?: string }) {
+    const tooLong = runLimitViolation(run);
+    if (tooLong !== undefined) return { rule: "over_limit", message: tooLong };
     const existing = lookup(run.id);
     let segments: DottedSegment[] | undefined;
     if (run.dotted_order !== undefined) {
@@ -479,8 +539,11 @@ export class TraceStore {
         segments = [...(parseDottedOrder(parent.dotted_order) as DottedSegment[]), own];
       }
     }
+    if (segments.length > MAX_TREE_DEPTH) {
+      return { rule: "over_limit", message: `the run would be ${segments.length} levels deep (dotted_order segments), over the limit of ${MAX_TREE_DEPTH}` };
+    }
     const traceId = run.trace_id ?? existing?.trace_id ?? segments[0]?.id ?? run.id;
-    const violation = checkTreeRules({ id: run.id, trace_id: traceId, parent_run_id: parentId, segments });
+    const violation = checkTreeRules({ id: run.id, trace_id: traceId, parent_run_id: parentId, segments }) ?? this.checkAncestry(run.id, traceId, parentId, segments, existing === undefined, tree);
     if (violation) return { ...violation, trace_id: traceId };
 
     let projectId: string | undefined;
@@ -558,7 +621,28 @@ export class TraceStore {
       received_at: existing?.received_at ?? now,
       updated_at: now,
     };
+    const tooLarge = payloadViolation([row.inputs, row.outputs, row.extra, row.events, row.serialized, row.error]);
+    if (tooLarge !== undefined) return { rule: "over_limit", message: tooLarge, trace_id: traceId };
     return row;
+  }
+
+  /**
+   * The run's stored parent, and its stored children when it is new, must agree with the ancestry
+   * its dotted_order gives (see checkParentAncestry). A run's ancestry never changes once stored
+   * (the conflict rule), so children are checked only when the run first arrives.
+   */
+  private checkAncestry(id: string, traceId: string, parentId: string | undefined, segments: DottedSegment[], isNew: boolean, tree: TreeLookup): RuleViolation | null {
+    const parent = parentId === undefined ? undefined : tree.node(parentId);
+    if (parentId !== undefined && parent) {
+      const v = checkParentAncestry({ id, trace_id: traceId, segments }, { id: parentId, trace_id: parent.trace_id, dotted_order: parent.dotted_order });
+      if (v) return v;
+    }
+    if (!isNew) return null;
+    for (const child of tree.children(id)) {
+      const v = checkChildAncestry({ id, segments }, child);
+      if (v) return v;
+    }
+    return null;
   }
 
   private putAttachment(runId: string, a: RunAttachment): void {
@@ -573,14 +657,34 @@ export class TraceStore {
     return toRejection(row);
   }
 
+  /**
+   * Store feedback under its id (a new one when it has none). An id that is already stored with
+   * another body throws FeedbackConflictError rather than replace the earlier feedback; the same
+   * body again (a retried request) changes nothing.
+   */
   recordFeedback(body: JsonObject): string {
+    this.changes.noteUnattributed();
+    const id = this.insertFeedback(body);
+    const runId = typeof body.run_id === "string" ? body.run_id.toLowerCase() : undefined;
+    const run = runId === undefined ? undefined : (this.stmt("SELECT trace_id FROM runs WHERE id = ?").get(runId) as { trace_id: string } | undefined);
+    this.changes.attribute(run ? [run.trace_id] : []);
+    return id;
+  }
+
+  private insertFeedback(body: JsonObject): string {
     const id = typeof body.id === "string" ? body.id : randomUUID();
-    this.stmt("INSERT OR REPLACE INTO feedback (id, run_id, trace_id, key, body, received_at) VALUES (?, ?, ?, ?, ?, ?)").run(
+    const text = JSON.stringify({ ...body, id });
+    const stored = this.stmt("SELECT body FROM feedback WHERE id = ?").get(id) as { body: string } | undefined;
+    if (stored !== undefined) {
+      if (stored.body === text) return id;
+      throw new FeedbackConflictError(`feedback ${id} already exists with other content; feedback ids are not reused`);
+    }
+    this.stmt("INSERT INTO feedback (id, run_id, trace_id, key, body, received_at) VALUES (?, ?, ?, ?, ?, ?)").run(
       id,
       typeof body.run_id === "string" ? body.run_id : null,
       typeof body.trace_id === "string" ? body.trace_id : null,
       typeof body.key === "string" ? body.key : null,
-      JSON.stringify({ ...body, id }),
+      text,
       nowIso(),
     );
     return id;
@@ -608,6 +712,17 @@ export class TraceStore {
       for (const table of ["runs", "projects", "rejections", "attachments", "feedback", "shares"]) this.db.exec(`DELETE FROM ${table}`);
     });
     this.projectIdsByName.clear();
+  }
+
+  // ---------------------------------------------------------------- change tokens
+
+  /**
+   * A token that differs whenever what the store holds for one trace (its runs, rejections and
+   * their feedback), or with no trace anything at all, may have changed (see ChangeTokens). It
+   * costs one SQLite call, so a viewer polling an unchanged trace costs nothing else.
+   */
+  changeToken(traceId?: string): string {
+    return this.changes.token(traceId);
   }
 
   // ---------------------------------------------------------------- projects
@@ -746,22 +861,55 @@ export class TraceStore {
     return row && this.toRun(row, opts);
   }
 
-  /** Every stored run of a trace, in execution (dotted_order) order. */
-  getTraceRuns(traceId: string, opts: RunReadOptions = {}): StoredRun[] {
-    const rows = this.stmt("SELECT * FROM runs WHERE trace_id = ? ORDER BY dotted_order").all(traceId.toLowerCase()) as unknown as RunRow[];
-    return rows.map((r) => this.toRun(r, opts));
+  /**
+   * The stored runs of a trace, in execution (dotted_order) order: every one, or `limit` of them
+   * from `offset`. In that order a run's ancestors come before it, so any first page is a tree.
+   */
+  getTraceRuns(traceId: string, opts: RunReadOptions & { limit?: number; offset?: number } = {}): StoredRun[] {
+    const rows = this.stmt("SELECT * FROM runs WHERE trace_id = ? ORDER BY dotted_order LIMIT ? OFFSET ?").all(traceId.toLowerCase(), opts.limit ?? -1, opts.offset ?? 0) as unknown as RunRow[];
+    const usage = this.subtreeUsage(traceId.toLowerCase());
+    return rows.map((r) => this.toRun(r, opts, usage));
+  }
+
+  /**
+   * Token sums over the LLM runs below each run of a trace, by run id, in one pass over the
+   * trace's LLM runs. Summed per run in SQL instead, each run scanned its whole subtree, so a
+   * chain of runs cost its depth squared: 256 levels took hundreds of milliseconds per view.
+   */
+  private subtreeUsage(traceId: string): Map<string, Usage> {
+    const sums = new Map<string, Usage>();
+    const add = (a: number | null, b: number | null): number | null => (b === null ? a : (a ?? 0) + b);
+    const llmRuns = this.stmt("SELECT dotted_order, prompt_tokens, completion_tokens, total_tokens FROM runs WHERE trace_id = ? AND run_type = 'llm'").all(traceId) as Array<
+      Pick<RunRow, "dotted_order" | "prompt_tokens" | "completion_tokens" | "total_tokens">
+    >;
+    for (const llm of llmRuns) {
+      for (const ancestor of dottedOrderIds(llm.dotted_order).slice(0, -1)) {
+        const sum = sums.get(ancestor) ?? { prompt: null, completion: null, total: null };
+        sums.set(ancestor, { prompt: add(sum.prompt, llm.prompt_tokens), completion: add(sum.completion, llm.completion_tokens), total: add(sum.total, llm.total_tokens) });
+      }
+    }
+    return sums;
+  }
+
+  countTraceRuns(traceId: string): number {
+    return (this.stmt("SELECT COUNT(*) AS n FROM runs WHERE trace_id = ?").get(traceId.toLowerCase()) as { n: number }).n;
   }
 
   /**
    * Runs matching a query, newest first unless `order` is "asc", one page at
    * a time; pass `nextCursor` back as `cursor` for the next page.
+   *
+   * With `budget`, every run scanned is charged 1 plus its filters' calls (see ScanBudget); when
+   * the budget says stop, the page so far comes back with `stopped` and a `nextCursor` that
+   * resumes the scan where it stopped (queryRunsWithinBudget drives this).
    */
-  queryRuns(q: RunQuery, opts: RunReadOptions = {}): RunPage {
+  queryRuns(q: RunQuery, opts: RunReadOptions & { budget?: ScanBudget } = {}): RunPage {
     const where: string[] = [];
     const params: SQLInputValue[] = [];
+    // One parameter per list, however long: SQLite refuses a statement with more than 32,766.
     const inList = (column: string, values: readonly string[]): void => {
-      where.push(`${column} IN (${values.map(() => "?").join(", ")})`);
-      params.push(...values.map((v) => v.toLowerCase()));
+      where.push(`${column} IN (SELECT value FROM json_each(?))`);
+      params.push(JSON.stringify(values.map((v) => v.toLowerCase())));
     };
     if (q.projectIds?.length) inList("project_id", q.projectIds);
     if (q.runIds?.length) inList("id", q.runIds);
@@ -794,21 +942,31 @@ export class TraceStore {
       where.push(`(start_time, id) ${asc ? ">" : "<"} (?, ?)`);
       params.push(c.t, c.id);
     }
-    const limit = Math.max(1, Math.min(q.limit ?? MAX_PAGE, MAX_PAGE));
+    const limit = Math.max(1, Math.min(q.limit ?? MAX_QUERY_PAGE, MAX_QUERY_PAGE));
+    const charge = (units: number): void => void opts.budget?.spend(units);
     const predicates: RunPredicate[] = [];
     if (q.filter) predicates.push(compileFilter(q.filter));
-    if (q.traceFilter) predicates.push(this.traceLevelPredicate(compileFilter(q.traceFilter), "root", opts));
-    if (q.treeFilter) predicates.push(this.traceLevelPredicate(compileFilter(q.treeFilter), "any", opts));
+    if (q.traceFilter) predicates.push(this.traceLevelPredicate(compileFilter(q.traceFilter), "root", opts, charge));
+    if (q.treeFilter) predicates.push(this.traceLevelPredicate(compileFilter(q.treeFilter), "any", opts, charge));
     if (q.query) {
       const needle = q.query.toLowerCase();
       predicates.push((r) => JSON.stringify([r.name, r.inputs, r.outputs, r.error]).toLowerCase().includes(needle));
     }
+    const rowCost = 1 + predicates.reduce((sum, p) => sum + (p.cost ?? 1), 0);
     const dir = asc ? "ASC" : "DESC";
     const sql = `SELECT * FROM runs ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY start_time ${dir}, id ${dir}`;
     const runs: StoredRun[] = [];
     let nextCursor: string | null = null;
+    let lastScanned: RunRow | undefined;
     for (const raw of this.stmt(sql).iterate(...params)) {
-      const run = this.toRun(raw as unknown as RunRow, opts);
+      if (opts.budget && !opts.budget.spend(rowCost)) {
+        // Resume after the last run returned when the page is full, else after the last one scanned.
+        const resume = runs.length === limit ? (runs[runs.length - 1] as StoredRun) : lastScanned;
+        const at = resume ? { t: resume.start_time ?? "", id: resume.id } : q.cursor === undefined ? undefined : decodeCursor(q.cursor);
+        return { runs, nextCursor: at ? encodeCursor(at) : null, stopped: true };
+      }
+      lastScanned = raw as unknown as RunRow;
+      const run = this.toRun(lastScanned, opts);
       if (!predicates.every((p) => p(run))) continue;
       if (runs.length === limit) {
         const last = runs[runs.length - 1] as StoredRun;
@@ -829,16 +987,20 @@ export class TraceStore {
     return row.t;
   }
 
-  private traceLevelPredicate(pred: RunPredicate, scope: "root" | "any", opts: RunReadOptions): RunPredicate {
+  private traceLevelPredicate(pred: RunPredicate, scope: "root" | "any", opts: RunReadOptions, charge: (units: number) => void): RunPredicate {
     const verdicts = new Map<string, boolean>();
+    const perRun = 1 + (pred.cost ?? 1);
     return (run) => {
       let v = verdicts.get(run.trace_id);
       if (v === undefined) {
         if (scope === "root") {
           const root = this.getRun(run.trace_id, opts);
+          charge(perRun);
           v = root !== undefined && pred(root);
         } else {
-          v = this.getTraceRuns(run.trace_id, opts).some(pred);
+          const traceRuns = this.getTraceRuns(run.trace_id, opts);
+          charge(traceRuns.length * perRun);
+          v = traceRuns.some(pred);
         }
         verdicts.set(run.trace_id, v);
       }
@@ -846,12 +1008,15 @@ export class TraceStore {
     };
   }
 
-  private toRun(row: RunRow, opts: RunReadOptions): StoredRun {
+  /** `subtreeUsage`, when the caller has it for the run's trace (see subtreeUsage), saves a query per run. */
+  private toRun(row: RunRow, opts: RunReadOptions, subtreeUsage?: Map<string, Usage>): StoredRun {
     const segments = row.dotted_order.split(".");
     const parentRunIds = segments.slice(0, -1).map((s) => s.slice(-36));
     const childIds = (this.stmt("SELECT id FROM runs WHERE parent_run_id = ? ORDER BY dotted_order").all(row.id) as Array<{ id: string }>).map((r) => r.id);
     let usage: Usage = { prompt: row.prompt_tokens, completion: row.completion_tokens, total: row.total_tokens };
-    if (row.run_type !== "llm") {
+    if (row.run_type !== "llm" && subtreeUsage !== undefined) {
+      usage = subtreeUsage.get(row.id) ?? { prompt: null, completion: null, total: null };
+    } else if (row.run_type !== "llm") {
       // LangSmith reports a chain's tokens as the sum over the LLM runs beneath it.
       const sum = this.stmt(
         `SELECT SUM(prompt_tokens) AS p, SUM(completion_tokens) AS c, SUM(total_tokens) AS t FROM runs
@@ -1026,6 +1191,12 @@ export class TraceStore {
     }
     const sql = `SELECT * FROM rejections ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq DESC LIMIT ?`;
     return (this.stmt(sql).all(...params, filter.limit ?? 100) as unknown as RejectionRow[]).map(toRejection);
+  }
+
+  /** Bytes the database uses (its pages less the free ones), the measure of TraceServerAppOptions.maxStoreBytes. */
+  sizeBytes(): number {
+    const pragma = (name: string): number => Object.values(this.db.prepare(`PRAGMA ${name}`).get() as Record<string, number>)[0] ?? 0;
+    return (pragma("page_count") - pragma("freelist_count")) * pragma("page_size");
   }
 
   counts(): { runs: number; traces: number; projects: number; rejections: number } {

@@ -8,6 +8,7 @@
 import express, { type RequestHandler, type Router } from "express";
 import { HttpError, readJson } from "./body.js";
 import { urlBase } from "./params.js";
+import { queryRunsWithinBudget } from "./query-budget.js";
 import type { TraceStore } from "./store.js";
 import { traceFacts } from "./thread-data.js";
 import { refuseStreaming } from "./threads.js";
@@ -24,7 +25,7 @@ export function createTracesQueryRouter(store: TraceStore, opts: { requireApiKey
     const { value } = await readJson(req, opts.maxBodyBytes);
     const { query, selects } = parseTracesQuery(value, Date.now());
     const base = urlBase(req);
-    const page = store.queryRuns(query, { urlBase: base });
+    const page = await queryRunsWithinBudget(store, query, { urlBase: base }, () => res.closed);
     const rootSelects = selects.filter((s) => !AGGREGATES.has(s));
     const aggregates = selects.filter((s) => AGGREGATES.has(s));
     const ctx = { store, subtreeUsage: false, urlBase: base };

@@ -134,6 +134,10 @@ export type RejectionRule =
   | "child_segments"
   | "child_trace_id"
   | "child_parent_id"
+  | "cycle"
+  | "parent_trace"
+  | "parent_dotted_order"
+  | "over_limit"
   | "conflict"
   | "unknown_project"
   | "unknown_part";
@@ -174,6 +178,8 @@ export interface RejectionFilter {
 export interface UpsertResult {
   accepted: string[];
   rejected: Array<Omit<Rejection, "seq" | "received_at" | "route" | "payload">>;
+  /** Rejections past the per-request limit: counted in the last entry of `rejected`, not recorded. */
+  unrecorded?: number;
 }
 
 export interface RunQuery {
@@ -206,6 +212,8 @@ export interface RunQuery {
 export interface RunPage {
   runs: StoredRun[];
   nextCursor: string | null;
+  /** A scan budget stopped the scan before the page filled; `nextCursor` resumes it. */
+  stopped?: boolean;
 }
 
 export interface TraceFilter {

@@ -1,7 +1,9 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from "express";
 import { HttpError, readJson } from "./body.js";
 import { compileFilter, metadataOf, threadIdOf } from "./filter.js";
+import { MAX_IDS_PER_LIST } from "./limits.js";
 import { queryList, queryString, requireUuidParam, urlBase } from "./params.js";
+import { queryRunsWithinBudget } from "./query-budget.js";
 import { shareOfTrace, shareUrl } from "./share-store.js";
 import type { TraceStore } from "./store.js";
 import { msToIso, normalizeTime, timeToMs } from "./time.js";
@@ -184,6 +186,7 @@ function parseRunsQuery(body: unknown, nowMs: number): ParsedRunsQuery {
   const uuids = (key: string): string[] | undefined => {
     if (!present(key)) return undefined;
     const v = body[key];
+    if (Array.isArray(v) && v.length > MAX_IDS_PER_LIST) throw new HttpError(422, `${key} lists ${v.length} ids, over the limit of ${MAX_IDS_PER_LIST} per query`);
     if (!Array.isArray(v) || !v.every(isUuid)) throw new HttpError(422, `${key} must be a list of UUIDs`);
     return v.map((id) => id.toLowerCase());
   };
@@ -249,7 +252,7 @@ export function createV2Router(store: TraceStore, opts: { requireApiKey: Request
   router.post("/runs/query", requireApiKey, async (req, res) => {
     const { value } = await readJson(req, opts.maxBodyBytes);
     const { query, selects, subtreeUsage } = parseRunsQuery(value, Date.now());
-    const page = store.queryRuns(query, { urlBase: urlBase(req) });
+    const page = await queryRunsWithinBudget(store, query, { urlBase: urlBase(req) }, () => res.closed);
     const ctx: SelectContext = { store, subtreeUsage, urlBase: urlBase(req) };
     res.locals.logDetail = `${page.runs.length} runs`;
     res.json({ items: page.runs.map((r) => toV2Run(r, selects, ctx)), next_cursor: page.nextCursor });

@@ -87,6 +87,12 @@ export function checkTreeRules(run: {
       message: `the last dotted_order segment names run ${last.id}, but the run id is ${id}`,
     };
   }
+  if (parent_run_id === id) {
+    return { rule: "cycle", message: `run ${id} names itself as its parent_run_id` };
+  }
+  if (parent_run_id !== undefined && trace_id === id) {
+    return { rule: "cycle", message: `run ${id} is the root of its trace (its id is the trace_id) but has parent_run_id ${parent_run_id}` };
+  }
   if (parent_run_id === undefined) {
     if (trace_id !== id) {
       return {
@@ -122,5 +128,53 @@ export function checkTreeRules(run: {
       message: `the second-to-last dotted_order segment names run ${parent.id}, but parent_run_id is ${parent_run_id}`,
     };
   }
+  const seen = new Set<string>();
+  for (const segment of segments) {
+    if (seen.has(segment.id)) return { rule: "cycle", message: `run ${segment.id} appears twice in the dotted_order, so it would be its own ancestor` };
+    seen.add(segment.id);
+  }
   return null;
+}
+
+/** The run ids of a stored dotted_order, root first. */
+export function dottedOrderIds(dottedOrder: string): string[] {
+  return dottedOrder.split(".").map((segment) => segment.slice(-36));
+}
+
+function sameIds(ids: readonly string[], segments: readonly DottedSegment[]): boolean {
+  return ids.length === segments.length && ids.every((id, i) => id === segments[i]?.id);
+}
+
+const chain = (ids: readonly string[]): string => ids.join(" > ");
+
+/**
+ * A stored run must agree with the ancestry a related run's dotted_order gives it, as LangSmith's
+ * tree is one tree per trace: `trace_id` is the id of the root, `parent_run_ids` lists every
+ * ancestor. Checked both ways, whichever of parent and child arrives first, so no sequence of
+ * requests can build a cycle (A under B under A) or hang a run under a parent in another trace.
+ *
+ * `run` is being stored with `segments`; `parent` is its stored parent, if any.
+ */
+export function checkParentAncestry(run: { id: string; trace_id: string; segments: readonly DottedSegment[] }, parent: { id: string; trace_id: string; dotted_order: string }): RuleViolation | null {
+  if (parent.trace_id !== run.trace_id) {
+    return { rule: "parent_trace", message: `parent run ${parent.id} belongs to trace ${parent.trace_id}, not to this run's trace ${run.trace_id}` };
+  }
+  const stored = dottedOrderIds(parent.dotted_order);
+  if (!sameIds(stored, run.segments.slice(0, -1))) {
+    return {
+      rule: "parent_dotted_order",
+      message: `the dotted_order gives parent run ${parent.id} the ancestry ${chain(run.segments.slice(0, -1).map((s) => s.id))}, but the stored parent's is ${chain(stored)}`,
+    };
+  }
+  return null;
+}
+
+/** The same check from the parent's side: `child` was stored before the run it names as parent, which is now being stored with `segments`. */
+export function checkChildAncestry(run: { id: string; segments: readonly DottedSegment[] }, child: { id: string; dotted_order: string }): RuleViolation | null {
+  const claimed = dottedOrderIds(child.dotted_order).slice(0, -1);
+  if (sameIds(claimed, run.segments)) return null;
+  return {
+    rule: "parent_dotted_order",
+    message: `stored child run ${child.id} gives this run the ancestry ${chain(claimed)}, but this run's dotted_order says ${chain(run.segments.map((s) => s.id))}`,
+  };
 }

@@ -123,6 +123,10 @@ function optTags(body: JsonObject): string[] | undefined {
  * in). Legacy nested `child_runs` are flattened into further creates.
  */
 export function decodeRun(op: "post" | "patch", body: unknown, pathId?: string, raw?: Partial<Record<RawJsonField, string>>): Decoded {
+  if (!isJsonObject(body) && nestsDeeperThan(body, MAX_NESTING)) {
+    // Refused alone, as any other malformed operation: its neighbours in the batch are still stored.
+    return { ok: false, failure: failureOf(op, body, pathId, "invalid_field", `a run ${op} must be a JSON object, and this value nests deeper than ${MAX_NESTING} levels`, `<nested deeper than ${MAX_NESTING} levels>`) };
+  }
   if (isJsonObject(body)) {
     // The whole body, legacy child_runs included, is checked once, before anything else walks it.
     const deep = tooDeepField(body);

@@ -1,10 +1,10 @@
-import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from "express";
 import { diagnoseStoredTrace } from "../doctor/viewer.js";
 import type { MountContext } from "../trace-server/app.js";
 import { HttpError } from "../trace-server/body.js";
+import { urlBase } from "../trace-server/params.js";
 import type { TraceStore } from "../trace-server/store.js";
 import type { RunStatus, TraceFilter, TraceSummary } from "../trace-server/types.js";
 import { isUuid } from "../trace-server/validate.js";
@@ -27,6 +27,11 @@ import { mountThreadPages } from "./threads-page.js";
 
 /** Rows per page of the trace list. */
 export const LIST_PAGE_SIZE = 50;
+/**
+ * Runs a trace page shows, the first in execution order (a tree: ancestors come first). Rendering
+ * grows with the runs; past this the page says how many it leaves out and where to read them.
+ */
+export const MAX_VIEW_RUNS = 2000;
 const KEY_COOKIE = "trace_viewer_key";
 
 /**
@@ -104,10 +109,6 @@ function knownServices(store: TraceStore): string[] {
   return [...set].sort();
 }
 
-function version(value: unknown): string {
-  return createHash("sha1").update(JSON.stringify(value)).digest("base64url").slice(0, 16);
-}
-
 function cookie(req: Request, name: string): string | undefined {
   for (const part of (req.headers.cookie ?? "").split(";")) {
     const eq = part.indexOf("=");
@@ -136,9 +137,13 @@ function viewerAuth(requireApiKey: RequestHandler): RequestHandler {
       if (err !== undefined) return next(err);
       if (fromQuery === undefined) return next();
       res.cookie(KEY_COOKIE, fromQuery, { httpOnly: true, sameSite: "strict", path: "/" });
-      const url = new URL(req.originalUrl, "http://viewer.invalid");
-      url.searchParams.delete("key");
-      res.redirect(303, `${url.pathname}${url.search}`);
+      // Not `new URL(req.originalUrl, base)`: "//?key=x" reads as a URL with an empty host and throws.
+      const at = req.originalUrl.indexOf("?");
+      const query = new URLSearchParams(at === -1 ? "" : req.originalUrl.slice(at + 1));
+      query.delete("key");
+      // One leading slash: "//host" in a Location header would send the browser to another site.
+      const path = `/${req.path.replace(/^\/+/, "")}`;
+      res.redirect(303, `${path}${query.size > 0 ? `?${query}` : ""}`);
     });
   };
 }
@@ -152,13 +157,16 @@ function securityHeaders(_req: Request, res: Response, next: NextFunction): void
 }
 
 function traceInput(store: TraceStore, req: Request, traceId: string, selected: string | undefined): TracePageInput {
-  const runs = store.getTraceRuns(traceId, { urlBase: `${req.protocol}://${req.get("host") ?? "127.0.0.1"}` });
+  // Taken before the reads: nothing can change the store between them (they are synchronous).
+  const v = store.changeToken(traceId);
+  const runs = store.getTraceRuns(traceId, { urlBase: urlBase(req), limit: MAX_VIEW_RUNS });
+  const runCount = runs.length < MAX_VIEW_RUNS ? runs.length : store.countTraceRuns(traceId);
   const rejections = store.listRejections({ traceId, limit: 1000 });
   const projectNames = new Map<string, string>();
   for (const r of runs) if (!projectNames.has(r.session_id)) projectNames.set(r.session_id, store.getProject(r.session_id)?.name ?? r.session_id);
   const selectedRunId = selected && runs.some((r) => r.id === selected) ? selected : undefined;
   const doctor = runs.length > 0 || rejections.length > 0 ? () => diagnoseStoredTrace(store, traceId, runs, rejections) : undefined;
-  return { traceId, runs, rejections, projectNames, selectedRunId, version: version({ runs, rejections }), ...(doctor ? { doctor } : {}) };
+  return { traceId, runs, runCount, rejections, projectNames, selectedRunId, version: v, ...(doctor ? { doctor } : {}) };
 }
 
 function traceIdParam(req: Request): string {
@@ -189,13 +197,14 @@ export function mountViewer(app: Express, ctx: MountContext): void {
   const auth = viewerAuth(ctx.requireApiKey);
 
   const listState = (req: Request): { html: string; version: string; filters: ListFilters; offset: number; page: ReturnType<typeof findTraces> } => {
+    const v = store.changeToken();
     const filters = parseListFilters(req.query);
     const offsetText = one(req.query.offset);
     // SQLite refuses an OFFSET beyond 64 bits; any offset that large is past the last trace anyway.
     const offset = offsetText !== undefined && /^\d+$/.test(offsetText) ? Math.min(Number(offsetText), Number.MAX_SAFE_INTEGER) : 0;
     const page = findTraces(store, filters, offset, LIST_PAGE_SIZE);
     const html = renderTraceRows({ traces: page.traces, filters });
-    return { html, version: version(html), filters, offset, page };
+    return { html, version: v, filters, offset, page };
   };
 
   router.get("/", auth, (req, res) => {
@@ -215,11 +224,12 @@ export function mountViewer(app: Express, ctx: MountContext): void {
   });
 
   router.get(`${ASSET_PATH}/list-state`, auth, (req, res) => {
-    const state = listState(req);
-    if (one(req.query.v) === state.version) {
+    // Unchanged store: answered before any query or rendering, so an open tab's poll costs nothing.
+    if (one(req.query.v) === store.changeToken()) {
       res.status(204).end();
       return;
     }
+    const state = listState(req);
     res.json({ version: state.version, rows: state.html });
   });
 
@@ -232,13 +242,14 @@ export function mountViewer(app: Express, ctx: MountContext): void {
 
   router.get("/traces/:traceId/state", auth, (req, res) => {
     const traceId = traceIdParam(req);
-    const input = traceInput(store, req, traceId, one(req.query.run));
-    const changed = one(req.query.v) !== input.version;
     const wantDetails = one(req.query.details) === "1";
-    if (!changed && !wantDetails) {
+    // An unchanged trace is answered before any run is read or rendered.
+    if (!wantDetails && one(req.query.v) === store.changeToken(traceId)) {
       res.status(204).end();
       return;
     }
+    const input = traceInput(store, req, traceId, one(req.query.run));
+    const changed = one(req.query.v) !== input.version;
     const layout = layoutStoredRuns(input.runs);
     const selected = input.selectedRunId ? input.runs.find((r) => r.id === input.selectedRunId) : undefined;
     res.json({

@@ -4,6 +4,7 @@
 import type { JsonObject, Rejection, StoredProject, StoredRun, TraceSummary } from "../trace-server/types.js";
 import type { TraceDiagnosis } from "../doctor/types.js";
 import { renderDoctorSection } from "../doctor/viewer.js";
+import { ownServiceOf } from "../service.js";
 import { formatDuration, toMs } from "../traces/tree.js";
 import {
   assignServiceColors,
@@ -196,7 +197,10 @@ export function renderListPage(input: ListPageInput): string {
 
 export interface TracePageInput {
   traceId: string;
+  /** The runs shown: all of the trace, or its first runs in execution order. */
   runs: StoredRun[];
+  /** How many runs the trace has; more than `runs.length` when the page shows only the first. */
+  runCount?: number;
   rejections: Rejection[];
   projectNames: Map<string, string>;
   selectedRunId: string | undefined;
@@ -247,7 +251,16 @@ function summaryHtml(input: TracePageInput, layout: TraceLayout): string {
   <div><dt>Runs</dt><dd>${counts.runs}</dd></div>
   <div><dt>Projects</dt><dd>${projects.map(escapeHtml).join(", ") || "-"}</dd></div>
 </dl>
+${truncationNote(input)}
 ${renderLegend(layout, "page")}`;
+}
+
+/** Said when the page shows only the first runs of a big trace, with where the rest can be read. */
+function truncationNote(input: TracePageInput): string {
+  const total = input.runCount ?? input.runs.length;
+  if (total <= input.runs.length) return "";
+  const next = `/api/traces/${encodeURIComponent(input.traceId)}?offset=${input.runs.length}`;
+  return `<p class="truncated" role="note">This trace has ${total} runs; this page shows the first ${input.runs.length}, in execution order, and counts and times cover only those. Read the rest as JSON at <a href="${escapeHtml(next)}"><code>${escapeHtml(next)}</code></a>.</p>`;
 }
 
 function orphansHtml(input: TracePageInput, layout: TraceLayout): string {
@@ -420,7 +433,7 @@ function contextHtml(run: StoredRun, runs: readonly StoredRun[], layout: TraceLa
   const header = parentDottedOrder(run);
   if (parentNode && service && parentService && service !== parentService) {
     items.push(
-      `<li class="hop">Crossed a service boundary: continued by <b>${escapeHtml(service)}</b> from <b>${escapeHtml(parentService)}</b>, through propagated <code>langsmith-trace</code> and <code>baggage</code> headers.</li>`,
+      `<li class="hop">Crossed a service boundary: continued by <b>${escapeHtml(service)}</b> from <b>${escapeHtml(parentService)}</b>, through propagated ${isObject(run.extra.otel) ? "OpenTelemetry context (W3C <code>traceparent</code>)" : "<code>langsmith-trace</code> and <code>baggage</code> headers"}.</li>`,
     );
   }
   if (header) items.push(`<li><code>langsmith-trace</code> it was continued from (the parent's dotted order):<br><code class="wrap">${escapeHtml(header)}</code></li>`);
@@ -460,7 +473,7 @@ export function renderRunDetails(
   const facts: Array<[string, string]> = [
     ["Run id", `<code>${escapeHtml(run.id)}</code>`],
     ["Type", escapeHtml(badge.label)],
-    ["Service", `${serviceSwatch(color, "page")}${escapeHtml(service ?? "unknown")}${service && !metadataOf(run).LANGSMITH_SERVICE ? " <span class=\"muted\">(inherited)</span>" : ""}`],
+    ["Service", `${serviceSwatch(color, "page")}${escapeHtml(service ?? "unknown")}${service && !ownServiceOf(run) ? " <span class=\"muted\">(inherited)</span>" : ""}`],
     ["Status", `<span class="badge badge-${status}">${status}</span>`],
     ["Started", time(run.start_time)],
     ["Ended", run.end_time ? time(run.end_time) : "not yet"],
