@@ -15,7 +15,7 @@
 import express from "express";
 import { traceable } from "langsmith/traceable";
 import { RunTree } from "langsmith/run_trees";
-import { langsmithTracing } from "@tracing-patterns/example-express-middleware";
+import { langsmithTracing } from "@tracing-patterns/kit";
 
 const offset = Number(process.env.CLOCK_OFFSET_MS ?? 0);
 if (offset !== 0) {

@@ -8,7 +8,7 @@
 // it called has already stored its own. FLUSH_BEFORE_EXIT=true awaits the client's batches first.
 import { Client } from "langsmith";
 import { getCurrentRunTree, traceable } from "langsmith/traceable";
-import { tracedFetch } from "@tracing-patterns/example-express-middleware";
+import { tracedFetch } from "@tracing-patterns/kit";
 
 const target = process.env.TARGET_URL;
 if (!target) throw new Error("TARGET_URL is required");
