@@ -215,3 +215,25 @@ test("rejected runs: a run whose trace_id disagrees with its dotted_order is ref
   assert.deepEqual(names(orphan), ["call-bank"]);
   assert.match(orphan.cause, /The parent was rejected by the trace server \(\[child_trace_id\]/);
 });
+
+test("rejected runs: a trace id stamped on one run by hand, inherited by its child, names both refused runs", async () => {
+  const root = new RunTree({ name: "checkout", client: stack.client, project_name: PROJECT });
+  await root.postRun();
+  const charge = root.createChild({ name: "charge-card" });
+  charge.trace_id = randomUUID();
+  await charge.postRun();
+  // createChild copies the parent's trace_id, so the child carries the stamped id too.
+  const bank = charge.createChild({ name: "call-bank" });
+  await bank.postRun();
+  for (const run of [bank, charge, root]) {
+    await run.end({ ok: true });
+    await run.patchRun();
+  }
+  await stack.client.awaitPendingTraceBatches();
+  const d = await stack.diagnose(root.trace_id, 1);
+  const [rejected] = only(d, "rejected");
+  assert.equal(rejected?.evidence.rule, "child_trace_id");
+  assert.equal(rejected?.evidence.rejections, 4);
+  assert.deepEqual(names(rejected as Finding), ["call-bank", "charge-card"]);
+  assert.equal(d.runCount, 1);
+});

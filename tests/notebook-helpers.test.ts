@@ -13,6 +13,7 @@ import {
   concurrentRequests,
   countTraces,
   expectBrokenTrace,
+  expectDiagnosis,
   expectEqual,
   expectIsolated,
   expectLeaks,
@@ -169,6 +170,30 @@ describe("expectBrokenTrace", () => {
     const missing = "01a00000-0000-7000-8000-000000000000";
     await expectBrokenTrace(missing, { problem: "no runs", read: { timeoutMs: 300 } });
     assert.ok(log.some((l) => l.startsWith(`trace ${missing}: FAILED`)), log.join("\n"));
+  });
+});
+
+describe("expectDiagnosis", () => {
+  test("passes on exactly the problems the doctor finds, prints the diagnosis, and throws it otherwise", async (t) => {
+    const log = captureLog(t);
+    const healthy = await clientCall(server.url, { text: "doctor" });
+    const d = await expectDiagnosis(healthy.traceId, [], { waitMs: 1000 });
+    assert.equal(d.healthy, true);
+    assert.ok(log.some((l) => l.includes("healthy: no problems found.")), log.join("\n"));
+    assert.equal(inspect(d), "", "a cell ending in `await expectDiagnosis(...)` prints nothing more");
+    await assert.rejects(expectDiagnosis(healthy.traceId, ["orphan"], { waitMs: 1000, show: "none" }), /expected the doctor to find orphan, it found none:\n.*\n.*\n\nhealthy: no problems found\./);
+    // The server's run posted without the client's: an orphan, as when a caller dies before it flushes.
+    const caller = new RunTree({ name: "lost_caller", run_type: "chain" });
+    const orphan = caller.createChild({ name: "server_work", run_type: "chain", metadata: serviceMetadata("server") });
+    await orphan.postRun();
+    await orphan.end({ ok: true });
+    await orphan.patchRun();
+    const titles = captureLog(t);
+    const found = await expectDiagnosis(caller.trace_id, ["orphan", "orphan"], { waitMs: 1000, show: "titles" });
+    assert.deepEqual(found.findings.map((f) => f.kind), ["orphan"]);
+    assert.match(titles.join("\n"), new RegExp(`^trace ${caller.trace_id}: 1 problem\n  - orphan: 1 run of server is orphaned`, "m"));
+    await assert.rejects(expectDiagnosis(caller.trace_id, [], { waitMs: 1000, show: "none" }), /expected the doctor to find no problem, it found orphan:/);
+    await assert.rejects(expectDiagnosis("", []), /no trace id/);
   });
 });
 

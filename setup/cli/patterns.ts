@@ -1,9 +1,10 @@
 // `npm run patterns`: execute every notebook headless and print one line each.
-// `npm run patterns -- 01 03` runs only the notebooks whose path contains "01" or "03".
+// `npm run patterns -- 01 03` runs only the notebooks whose path (from the repository root) contains "01" or "03".
 // `--save` (`npm run notebooks:outputs`) also writes each passing notebook's outputs into the
 // committed notebook (lib/notebook-outputs.ts). That run is offline (API keys cleared) and uses a
 // stack of its own on free ports, in memory, so a running `npm start` is neither used nor filled;
 // its URLs are shown in the outputs as the default ones.
+import { relative } from "node:path";
 import { DEFAULT_MODEL_SERVER_PORT, DEFAULT_TRACE_SERVER_PORT, ensureLocalStack, loadConfig, applyConfig } from "@tracing-patterns/setup";
 import { listNotebooks, repoRoot, runNotebook } from "./lib/notebooks.js";
 import { machineContext, saveOutputs } from "./lib/notebook-outputs.js";
@@ -28,7 +29,7 @@ if (stack.modelUrl) origins[new URL(stack.modelUrl).origin] = `http://127.0.0.1:
 const context = machineContext(repoRoot, seen, origins);
 let failed = 0;
 try {
-  for (const path of listNotebooks().filter((p) => only.length === 0 || only.some((o) => p.includes(o)))) {
+  for (const path of listNotebooks().filter((p) => only.length === 0 || only.some((o) => relative(repoRoot, p).includes(o)))) {
     const r = await runNotebook(path, {
       env: { TRACE_SERVER_URL: stack.traceServerUrl, MODEL_SERVER_URL: stack.modelUrl, ...(save ? offline : {}) },
     });

@@ -1,6 +1,7 @@
 // A stand-in for the trace backend that misbehaves on purpose: it answers
-// ingest requests with an error status, holds them open forever, or passes
-// them through to a real trace server. Loopback only, ephemeral port.
+// ingest requests with an error status, holds them open forever, passes them
+// through to a real trace server, or passes them through late. Loopback only,
+// ephemeral port.
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 
@@ -9,8 +10,9 @@ import type { AddressInfo, Socket } from "node:net";
  * - { status }: answer with that status, with `retry-after` when given; after
  *   `times` such answers (default: forever) the backend switches to "pass".
  * - "pass": forward to `target` (a real trace server) and relay its answer.
+ * - { delayMs }: a slow backend: forward to `target` after waiting that long.
  */
-export type FaultMode = "hang" | "pass" | { status: number; retryAfterSeconds?: number; times?: number };
+export type FaultMode = "hang" | "pass" | { delayMs: number } | { status: number; retryAfterSeconds?: number; times?: number };
 
 export interface FaultBackendOptions {
   /** Base URL of a real trace server, needed for "pass" and for `info: "pass"`. */
@@ -65,7 +67,7 @@ function forward(target: string, req: http.IncomingMessage, res: http.ServerResp
 
 export async function startFaultBackend(options: FaultBackendOptions = {}): Promise<FaultBackend> {
   const needsTarget = (m: FaultMode): boolean =>
-    m === "pass" || options.info === "pass" || (typeof m === "object" && m.times !== undefined);
+    m === "pass" || options.info === "pass" || (typeof m === "object" && ("delayMs" in m || m.times !== undefined));
   const checked = (m: FaultMode): FaultMode => {
     if (needsTarget(m) && !options.target) throw new Error('fault backend: "pass" needs a target trace server');
     return m;
@@ -76,6 +78,7 @@ export async function startFaultBackend(options: FaultBackendOptions = {}): Prom
   const requests: SeenRequest[] = [];
   const waiters: Array<{ prefix: string; count: number; resolve: () => void }> = [];
   const heldSockets = new Set<Socket>();
+  const delays = new Set<NodeJS.Timeout>();
 
   const notify = (): void => {
     for (const waiter of [...waiters]) {
@@ -98,6 +101,13 @@ export async function startFaultBackend(options: FaultBackendOptions = {}): Prom
       req.resume();
       heldSockets.add(req.socket);
       req.socket.once("close", () => heldSockets.delete(req.socket));
+    } else if ("delayMs" in effective) {
+      // The body stays buffered in the paused request until it is forwarded.
+      const timer = setTimeout(() => {
+        delays.delete(timer);
+        forward(target, req, res, seen);
+      }, effective.delayMs);
+      delays.add(timer);
     } else {
       req.resume();
       seen.status = effective.status;
@@ -140,6 +150,8 @@ export async function startFaultBackend(options: FaultBackendOptions = {}): Prom
     },
     close: () =>
       new Promise<void>((resolve, reject) => {
+        for (const timer of delays) clearTimeout(timer);
+        delays.clear();
         server.close((err) => (err ? reject(err) : resolve()));
         server.closeAllConnections();
       }),

@@ -114,7 +114,7 @@ function orphans(ctx: Context): Finding[] {
           ? `${services} continued a context that arrived in the langsmith-trace header, so it is the caller's runs that are missing: the`
           : "The") +
         " process that owned the parent crashed or was killed before it flushed its batch (the SDK sends runs in the background), " +
-        "it writes to another endpoint or workspace, it sampled the run out (LANGSMITH_SAMPLING_RATE), or the parent was rejected by a backend that does not record rejections.";
+        "it writes to another endpoint or workspace, it sampled the trace out (a lower LANGSMITH_TRACING_SAMPLING_RATE than this service's), or the parent was rejected by a backend that does not record rejections.";
     }
     out.push(
       finding({
@@ -124,7 +124,7 @@ function orphans(ctx: Context): Finding[] {
         cause,
         fix: rejected
           ? "Fix the run the server rejected (see the rejected-run finding), then the tree reconnects."
-          : "Flush before a process stops: installGracefulShutdown on SIGTERM, awaitPendingTraceBatches() at the end of scripts, flushBeforeEnd on serverless. Point every service at the same endpoint and workspace, and sample at the edge only.",
+          : "Flush before a process stops: installGracefulShutdown on SIGTERM, awaitPendingTraceBatches() at the end of scripts, flushBeforeEnd on serverless. Point every service at the same endpoint and workspace, and give every service the same LANGSMITH_TRACING_SAMPLING_RATE (the SDK decides per trace id, so equal rates keep or drop a trace whole).",
         runs: affected.map((n) => ref(ctx, n)),
         relatedTraces: elsewhere ? [elsewhere.traceId] : [],
         evidence: { missingParent: parentId, missingAncestors: missing.length },

@@ -120,7 +120,11 @@ async function fetchRejections(apiUrl: string, apiKey: string | undefined, query
 
 /**
  * The rejections of a trace and of the missing parents of its orphans (a rejected child's trace id
- * may be wrong, so it is looked up by run id too). Undefined when the backend does not record them.
+ * may be wrong, so it is looked up by run id too), and the runs refused because their trace_id is
+ * not the one their dotted_order names first, when that first segment is this trace: such a run is
+ * recorded under its own, wrong, trace id, and its descendants, which inherit that id, leave no
+ * orphan here to look it up by (among the newest 1000 such rejections). Undefined when the backend
+ * does not record rejections.
  */
 export async function readRejections(apiUrl: string, apiKey: string | undefined, traceId: string, runIds: string[] = []): Promise<DoctorRejection[] | undefined> {
   if (!(await isLocalTraceServer(apiUrl, apiKey))) return undefined;
@@ -130,6 +134,8 @@ export async function readRejections(apiUrl: string, apiKey: string | undefined,
   };
   add(await fetchRejections(apiUrl, apiKey, { trace_id: traceId }));
   for (const runId of runIds) add(await fetchRejections(apiUrl, apiKey, { run_id: runId }));
+  const claimed = await fetchRejections(apiUrl, apiKey, { rule: "child_trace_id" });
+  add(claimed.filter((r) => r.message.toLowerCase().includes(`segment names run ${traceId.toLowerCase()},`)));
   return [...found.values()];
 }
 

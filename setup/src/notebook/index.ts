@@ -20,3 +20,4 @@ export {
 } from "./load.js";
 export { percentile, median, round, durationMs, timePerCall, compareLatency, type LatencyComparison } from "./timing.js";
 export { countTraces, projectNamesOf, type CountTracesOptions } from "./projects.js";
+export { expectDiagnosis, type DiagnosisCheck } from "./doctor.js";
