@@ -8,6 +8,7 @@
 //   const turns = threadTraces(store, projectId, "chat-42");            // every turn of one thread
 //   const facts = traceFacts(store, turns[0]);                         // tokens, cost, errors of one turn
 import type { TraceStore } from "./store.js";
+import { Where } from "./store/where.js";
 import { latencySeconds, quantile, usageCost } from "./stats.js";
 import { timeToMs } from "./time.js";
 import type { JsonObject, StoredRun } from "./types.js";
@@ -48,22 +49,14 @@ const THREAD_KEYS = ["thread_id", "session_id", "conversation_id"].map((k) => `j
  * `StoredRun.thread_id` then applies the precedence exactly.
  */
 function candidateRoots(store: TraceStore, projectId: string, window: TimeWindow, threadId?: string): StoredRun[] {
-  const where = ["project_id = ?", "parent_run_id IS NULL"];
-  const params: string[] = [projectId];
-  if (window.min !== undefined) {
-    where.push("start_time >= ?");
-    params.push(window.min);
-  }
-  if (window.max !== undefined) {
-    where.push("start_time < ?");
-    params.push(window.max);
-  }
-  if (threadId === undefined) where.push(`COALESCE(${THREAD_KEYS.join(", ")}) IS NOT NULL`);
-  else {
-    where.push(`? IN (${THREAD_KEYS.join(", ")})`);
-    params.push(threadId);
-  }
-  const rows = store.db.prepare(`SELECT id FROM runs WHERE ${where.join(" AND ")} ORDER BY start_time, id`).all(...params) as Array<{ id: string }>;
+  const where = new Where()
+    .add("project_id = ?", projectId)
+    .add("parent_run_id IS NULL")
+    .add("start_time >= ?", window.min)
+    .add("start_time < ?", window.max)
+    .when(threadId === undefined, `COALESCE(${THREAD_KEYS.join(", ")}) IS NOT NULL`)
+    .add(`? IN (${THREAD_KEYS.join(", ")})`, threadId);
+  const rows = store.db.prepare(`SELECT id FROM runs ${where.sql()} ORDER BY start_time, id`).all(...where.params) as Array<{ id: string }>;
   return rows.map((r) => store.getRun(r.id)).filter((r): r is StoredRun => r !== undefined && r.thread_id !== null);
 }
 
