@@ -12,7 +12,7 @@ import { FilterError } from "./filter.js";
 import { createIngestRouter } from "./ingest-routes.js";
 import { parseQuery, redactUrl } from "./params.js";
 import { createProjectRouter } from "./project-routes.js";
-import { QueryBudgetError } from "./query-budget.js";
+import { ClientGoneError, QueryBudgetError } from "./query-budget.js";
 import { createReadRouter } from "./read-routes.js";
 import { FeedbackConflictError, ProjectConflictError, type TraceStore } from "./store.js";
 import { createShareRouter, createV2ShareRouter } from "./share.js";
@@ -179,7 +179,7 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
       status = err.status;
       detail = err.message;
       extra = err.extra;
-    } else if (err instanceof FilterError || err instanceof RangeError || err instanceof QueryBudgetError) {
+    } else if (err instanceof FilterError || err instanceof RangeError || err instanceof QueryBudgetError || err instanceof ClientGoneError) {
       status = 400;
       detail = err.message;
     } else if (err instanceof ProjectConflictError || err instanceof FeedbackConflictError) {

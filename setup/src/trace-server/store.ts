@@ -9,6 +9,7 @@
  *   store/run-query.ts   queryRuns: filters, cursors, budget   store/traces.ts     trace summaries (listTraces)
  *   store/projects.ts    projects and their stats              store/feedback.ts   feedback
  *   store/rejections.ts  the rejection log                     store/where.ts      the one WHERE builder
+ *   store/thread-roots.ts roots that may belong to a thread, a page at a time
  *
  *   const store = new TraceStore(".data/traces.sqlite");   // or ":memory:"
  *   store.upsertRuns(runs, { route: "/runs/batch" });
@@ -23,6 +24,7 @@ import * as rejections from "./store/rejections.js";
 import { queryRuns, type ScanBudget } from "./store/run-query.js";
 import * as runs from "./store/runs.js";
 import { STORE_TABLES } from "./store/schema.js";
+import { threadRootPage, type ThreadRootQuery, type ThreadRootRow } from "./store/thread-roots.js";
 import { listTraces } from "./store/traces.js";
 import type { JsonObject, ProjectStats, Rejection, RejectionFilter, RejectionInput, RunPage, RunQuery, RunUpsert, StoredProject, StoredRun, TraceFilter, TraceSummary, UpsertResult } from "./types.js";
 
@@ -31,6 +33,7 @@ export { ProjectConflictError, type CreateProjectInput, type ProjectFilter, type
 export { DEFAULT_PROJECT_NAME, LOCAL_TENANT_ID } from "./store/rows.js";
 export type { ScanBudget } from "./store/run-query.js";
 export type { RunReadOptions } from "./store/runs.js";
+export type { ThreadRootQuery, ThreadRootRow } from "./store/thread-roots.js";
 
 export class TraceStore {
   readonly db: DatabaseSync;
@@ -161,6 +164,11 @@ export class TraceStore {
    */
   queryRuns(q: RunQuery, opts: runs.RunReadOptions & { budget?: ScanBudget } = {}): RunPage {
     return queryRuns(this.conn, q, opts);
+  }
+
+  /** One bounded page of a project's root runs that may belong to a thread (see store/thread-roots.ts). */
+  threadRootPage(projectId: string, q: ThreadRootQuery): ThreadRootRow[] {
+    return threadRootPage(this.conn, projectId, q);
   }
 
   // ---------------------------------------------------------------- traces, rejections, feedback

@@ -5,6 +5,7 @@ import { diagnoseStoredTrace } from "../doctor/viewer.js";
 import type { MountContext } from "../trace-server/app.js";
 import { HttpError } from "../trace-server/body.js";
 import { urlBase } from "../trace-server/params.js";
+import { QueryBudgetError } from "../trace-server/query-budget.js";
 import type { TraceStore } from "../trace-server/store.js";
 import type { RunStatus, TraceFilter, TraceSummary } from "../trace-server/types.js";
 import { isUuid } from "../trace-server/validate.js";
@@ -266,7 +267,8 @@ export function mountViewer(app: Express, ctx: MountContext): void {
   mountSharePage(router, store);
 
   // Errors on viewer pages read as pages; the state endpoints keep JSON.
-  router.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
+  router.use((raw: unknown, req: Request, res: Response, next: NextFunction) => {
+    const err = raw instanceof QueryBudgetError ? new HttpError(400, raw.message) : raw;
     if (!(err instanceof HttpError) || req.path.endsWith("/state") || req.path.startsWith(`${ASSET_PATH}/`) || res.headersSent) return next(err);
     const title = err.status === 401 ? "API key required" : err.status === 404 ? "Not found" : "Error";
     const message =

@@ -5,7 +5,8 @@
  *   const db = openStoreDatabase(".data/traces.sqlite");   // or ":memory:"
  *
  * A file written by another schema version is refused with a message saying what to do, rather
- * than read wrongly: there are no migrations, since the store holds local, disposable traces.
+ * than read wrongly: the store holds local, disposable traces. The only migrations are index
+ * changes, which SCHEMA applies to any file as it opens.
  */
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
@@ -90,7 +91,10 @@ CREATE TABLE IF NOT EXISTS runs (
   updated_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_trace ON runs (trace_id, dotted_order);
-CREATE INDEX IF NOT EXISTS runs_project_start ON runs (project_id, start_time);
+-- With id, a project's runs come in the order queries page them (start_time, id), so no query
+-- sorts a whole project for each page. Files from before it have the narrower index; it goes.
+DROP INDEX IF EXISTS runs_project_start;
+CREATE INDEX IF NOT EXISTS runs_project_start_id ON runs (project_id, start_time, id);
 CREATE INDEX IF NOT EXISTS runs_start ON runs (start_time, id);
 CREATE INDEX IF NOT EXISTS runs_parent ON runs (parent_run_id);
 CREATE TABLE IF NOT EXISTS rejections (

@@ -30,9 +30,11 @@ export class Where {
 
   /**
    * `column IN (values)` as one parameter however long the list, since SQLite refuses a statement
-   * with more than 32,766. Left out when the list is empty or not given.
+   * with more than 32,766. One value is `column = ?`, which lets an index on the column also give
+   * the order (an IN list makes SQLite sort). Left out when the list is empty or not given.
    */
   inList(column: string, values: readonly string[] | undefined): this {
+    if (values?.length === 1) return this.add(`${column} = ?`, values[0]);
     return values?.length ? this.add(`${column} IN (SELECT value FROM json_each(?))`, JSON.stringify(values)) : this;
   }
 
