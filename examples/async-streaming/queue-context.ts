@@ -17,24 +17,27 @@
  * A message is data from the past, maybe from an older producer or a bug, so
  * the consumer never trusts it blindly: missing context starts a new root,
  * malformed context starts a new root and logs a warning, and nothing about
- * the context can make the handler throw. The validation is the express
- * middleware's, so a queue accepts exactly what an HTTP hop accepts.
+ * the context can make the handler throw. The validation and the run are the
+ * kit's (`readInbound`, `startRun`), so a queue accepts exactly what an HTTP hop
+ * accepts and records it the same way.
  */
 import { isTracingEnabled, type Client } from "langsmith";
-import { RunTree } from "langsmith/run_trees";
+import type { RunTree } from "langsmith/run_trees";
 import { withRunTree } from "langsmith/traceable";
 import {
   DEFAULT_LIMITS,
   currentRun,
+  describeError,
   injectTraceHeaders,
-  parentFromValidatedContext,
-  parseTraceHeader,
-  sanitizeBaggage,
+  onceWarner,
+  readInbound,
+  startRun,
   type BaggageAdjustment,
   type HeaderLimits,
   type InboundRejection,
   type TracingLogger,
-} from "@tracing-patterns/example-express-middleware";
+  type Warn,
+} from "@tracing-patterns/kit";
 
 /** Message metadata: string keys to string values, as broker headers are. */
 export type TraceCarrier = Record<string, string>;
@@ -46,7 +49,7 @@ export const BAGGAGE_KEY = "baggage";
  * Writes the current run's trace context into `carrier` (created if omitted)
  * and returns it. Outside a traced context it adds nothing, so the consumer
  * starts a root, which is the right outcome for untraced producers.
- * Baggage goes through the middleware's outbound filter: the producer's
+ * Baggage goes through the kit's outbound filter: the producer's
  * LANGSMITH_SERVICE label stays behind and oversized baggage is dropped.
  */
 export function injectTraceContext(carrier: TraceCarrier = {}): TraceCarrier {
@@ -75,10 +78,6 @@ export interface ExtractOptions {
   projectName?: string;
 }
 
-function ownProject(projectName: string | undefined): string {
-  return projectName ?? (process.env.LANGSMITH_PROJECT || process.env.LANGCHAIN_PROJECT || "default");
-}
-
 /**
  * Reads a message's metadata. Never throws: whatever arrives (undefined, a
  * string, an array, numbers, a forged or truncated dotted order, bad baggage)
@@ -86,29 +85,7 @@ function ownProject(projectName: string | undefined): string {
  * producer's run as a synthetic parent (never posted; its children point at it).
  */
 export function extractTraceContext(carrier: unknown, options: ExtractOptions = {}): ExtractedContext {
-  if (carrier === undefined || carrier === null) return { kind: "none" };
-  if (typeof carrier !== "object" || Array.isArray(carrier)) return { kind: "restarted", reason: "metadata-not-an-object" };
-  const fields = carrier as Record<string, unknown>;
-  const trace = fields[TRACE_KEY];
-  const baggage = fields[BAGGAGE_KEY];
-  if (trace === undefined) return { kind: "none" };
-  if (typeof trace !== "string") return { kind: "restarted", reason: "trace-context-not-a-string" };
-  if (baggage !== undefined && typeof baggage !== "string") return { kind: "restarted", reason: "baggage-not-a-string" };
-
-  const limits: HeaderLimits = { ...DEFAULT_LIMITS, ...options.limits };
-  const header = parseTraceHeader([trace], limits);
-  if (header.kind === "absent") return { kind: "none" };
-  if (header.kind === "invalid") return { kind: "restarted", reason: header.reason };
-  const cleaned = sanitizeBaggage(baggage ? [baggage] : undefined, {
-    allowProjectOverride: false,
-    allowReplicas: false,
-    limits,
-    ownProject: ownProject(options.projectName),
-  });
-  if (cleaned.kind === "invalid") return { kind: "restarted", reason: cleaned.reason };
-  const parent = parentFromValidatedContext(header.header.dottedOrder, cleaned.baggage, options);
-  if (parent === undefined) return { kind: "restarted", reason: "sdk-rejected" };
-  return { kind: "continued", parent, adjustments: cleaned.adjustments };
+  return readCarrier(carrier, options, undefined);
 }
 
 export interface ContinueTraceOptions extends ExtractOptions {
@@ -124,30 +101,6 @@ export interface ContinueTraceOptions extends ExtractOptions {
   enabled?: boolean;
 }
 
-const warnedCauses = new WeakMap<TracingLogger, Set<string>>();
-
-function warnOnce(logger: TracingLogger, cause: string, message: string): void {
-  const seen = warnedCauses.get(logger) ?? new Set<string>();
-  warnedCauses.set(logger, seen);
-  if (seen.has(cause)) return;
-  seen.add(cause);
-  try {
-    logger.warn(`[langsmith-queue] ${message} (cause: ${cause}; reported once)`);
-  } catch {
-    // A broken logger must not fail the message.
-  }
-}
-
-function describeError(error: unknown): string {
-  return error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : String(error);
-}
-
-function asOutputs(result: unknown): Record<string, unknown> {
-  return typeof result === "object" && result !== null && !Array.isArray(result) && Object.getPrototypeOf(result) === Object.prototype
-    ? { ...(result as Record<string, unknown>) }
-    : { output: result };
-}
-
 /**
  * Runs `handler` as a run that continues the trace in `carrier` (or as a new
  * root when there is none, or it is unusable), with the run current for
@@ -161,23 +114,11 @@ function asOutputs(result: unknown): Record<string, unknown> {
 export async function continueTrace<T>(carrier: unknown, options: ContinueTraceOptions, handler: (run: RunTree | undefined) => Promise<T> | T): Promise<T> {
   // A RunTree posts whenever asked, so the switch has to be checked here.
   if (!(options.enabled ?? isTracingEnabled())) return handler(undefined);
-  const logger = options.logger ?? console;
-  const context = extractTraceContext(carrier, options);
+  const context = readCarrier(carrier, options, warnerFor(options.logger ?? console));
   const metadata: Record<string, unknown> = { ...options.metadata, "trace.inbound": context.kind };
-  if (context.kind === "restarted") {
-    metadata["trace.inbound_reason"] = context.reason;
-    warnOnce(logger, context.reason, `Started a new trace for a message whose trace context was unusable (${context.reason}).`);
-  }
-  if (context.kind === "continued") {
-    for (const adjustment of context.adjustments) warnOnce(logger, adjustment, `Continued a message's trace but ignored part of its baggage (${adjustment}).`);
-  }
+  if (context.kind === "restarted") metadata["trace.inbound_reason"] = context.reason;
   const config = { name: options.name, run_type: options.run_type ?? "chain", inputs: options.inputs ?? {}, metadata, tags: options.tags };
-  const run =
-    context.kind === "continued"
-      ? // createChild does not inherit tags, so the producer's (already filtered) baggage tags would
-        // otherwise stay on the synthetic parent, which is never sent.
-        context.parent.createChild({ ...config, tags: [...new Set([...(context.parent.tags ?? []), ...(options.tags ?? [])])] })
-      : new RunTree({ ...config, client: options.client, project_name: options.projectName, tracingEnabled: true });
+  const run = startRun(context, config, options);
 
   // Posting at the start makes a long job visible while it runs. The patch
   // below goes through the same batch queue, so it cannot overtake the create.
@@ -193,4 +134,60 @@ export async function continueTrace<T>(carrier: unknown, options: ContinueTraceO
     await posted;
     await run.patchRun();
   }
+}
+
+/**
+ * The carrier's shape first (broker headers are strings), then the same
+ * validation as an HTTP hop. A consumer trusts its queue's producers; a
+ * message still cannot choose the project or add replicas.
+ */
+function readCarrier(carrier: unknown, options: ExtractOptions, warn: Warn | undefined): ExtractedContext {
+  if (carrier === undefined || carrier === null) return { kind: "none" };
+  const fields = carrierFields(carrier);
+  // Each cause is reported the same way, whether the carrier's shape or its content was wrong.
+  if (typeof fields === "string") {
+    warn?.(fields, `Started a new trace for a message whose trace context was unusable (${fields}).`);
+    return { kind: "restarted", reason: fields };
+  }
+  if (fields.trace === undefined) return { kind: "none" };
+  const context = readInbound(
+    { trace: [fields.trace], baggage: fields.baggage ? [fields.baggage] : undefined },
+    { trusted: true, limits: { ...DEFAULT_LIMITS, ...options.limits }, client: options.client, projectName: options.projectName },
+  );
+  if (context.kind === "continued") {
+    for (const adjustment of context.adjustments) warn?.(adjustment, `Continued a message's trace but ignored part of its baggage (${adjustment}).`);
+    return context;
+  }
+  if (context.kind === "none") return context;
+  // Trusted, so the reason is never "untrusted-caller".
+  const reason = context.reason as InboundRejection;
+  warn?.(reason, `Started a new trace for a message whose trace context was unusable (${reason}).`);
+  return { kind: "restarted", reason };
+}
+
+function carrierFields(carrier: unknown): { trace?: string; baggage?: string } | Exclude<CarrierRejection, InboundRejection> {
+  if (typeof carrier !== "object" || carrier === null || Array.isArray(carrier)) return "metadata-not-an-object";
+  const { [TRACE_KEY]: trace, [BAGGAGE_KEY]: baggage } = carrier as Record<string, unknown>;
+  if (trace === undefined) return {};
+  if (typeof trace !== "string") return "trace-context-not-a-string";
+  if (baggage !== undefined && typeof baggage !== "string") return "baggage-not-a-string";
+  return { trace, baggage };
+}
+
+// Once per cause and logger: continueTrace runs per message, with no instance to hold the set.
+const warners = new WeakMap<TracingLogger, Warn>();
+
+function warnerFor(logger: TracingLogger): Warn {
+  let warn = warners.get(logger);
+  if (warn === undefined) {
+    warn = onceWarner(logger, "langsmith-queue");
+    warners.set(logger, warn);
+  }
+  return warn;
+}
+
+function asOutputs(result: unknown): Record<string, unknown> {
+  return typeof result === "object" && result !== null && !Array.isArray(result) && Object.getPrototypeOf(result) === Object.prototype
+    ? { ...(result as Record<string, unknown>) }
+    : { output: result };
 }

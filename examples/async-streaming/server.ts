@@ -18,15 +18,14 @@
 // SHUTDOWN=immediate leaves Node's default
 // in place (a signal kills the process at once), which is what most servers do
 // and what loses the last runs: the notebook uses it to show that.
+import { once } from "node:events";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import express, { type ErrorRequestHandler } from "express";
+import express from "express";
 import type { BaseChatModel } from "@langchain/core/language_models/chat_models";
 import { ChatOpenAI } from "@langchain/openai";
 import { traceable } from "langsmith/traceable";
-import { langsmithTracing } from "@tracing-patterns/example-express-middleware";
-import { shutdownBudget, trackConnections } from "@tracing-patterns/setup";
-import { BackgroundTasks, describeFlush, flushTracing } from "./background.js";
+import { BackgroundTasks, installShutdown, jsonErrors, langsmithTracing } from "@tracing-patterns/kit";
 import { sseChatHandler } from "./sse.js";
 
 export interface ChatAppOptions {
@@ -81,30 +80,11 @@ export function createChatApp(options: ChatAppOptions): express.Express {
     // After the response: the caller does not wait for it, the trace still contains it.
     background.run(() => rememberConversation(question, answer));
   });
-  app.use(jsonErrors);
+  // Errors as JSON: a client error (the body parser's 400 or 413) keeps its status and says what was
+  // wrong; anything else, a model's 429 included, is a 500 that does not leak internals.
+  app.use(jsonErrors({ service: "chat" }));
   return app;
 }
-
-/**
- * Errors as JSON, like every other answer: a client error (the body parser's
- * 400 or 413) keeps its status and says what was wrong; anything else,
- * including a model's 429, is a 500 that does not leak internals. The tracing middleware has already put
- * the error on the request's run, and `x-trace-id` leads to it.
- */
-const jsonErrors: ErrorRequestHandler = (err: unknown, _req, res, next) => {
-  if (res.headersSent) {
-    next(err);
-    return;
-  }
-  // `expose` marks errors made for the client (body-parser's, http-errors'); an upstream's 429 has a status too, and is not the caller's fault.
-  const { status, expose } = (err ?? {}) as { status?: unknown; expose?: unknown };
-  if (expose === true && typeof status === "number" && status >= 400 && status < 500 && err instanceof Error) {
-    res.status(status).json({ error: err.message });
-    return;
-  }
-  console.error("[chat] request failed:", err);
-  res.status(500).json({ error: "the answer could not be produced; quote the x-trace-id header when reporting it" });
-};
 
 export interface Conversation {
   question: string;
@@ -153,26 +133,10 @@ async function serve(): Promise<void> {
   const memory = new ConversationMemory(Number(process.env.MEMORY_CAPACITY ?? 100));
   const app = createChatApp({ model: modelFromEnv(undefined), summaryModel: modelFromEnv(process.env.SUMMARY_MODEL), background, memory });
   const server = app.listen(Number(process.env.PORT ?? 0), "127.0.0.1");
-  const connections = trackConnections(server);
-  await new Promise<void>((resolve, reject) => {
-    server.once("listening", resolve);
-    server.once("error", reject);
-  });
+  // Requests first (they start background tasks), then the tasks, then the flush, which always keeps its reserve.
+  if (process.env.SHUTDOWN !== "immediate") installShutdown({ timeoutMs: Number(process.env.SHUTDOWN_TIMEOUT_MS ?? 10_000), drain: [server, background] });
+  await once(server, "listening");
   console.log(`chat listening on http://127.0.0.1:${(server.address() as AddressInfo).port}`);
-  if (process.env.SHUTDOWN === "immediate") return;
-  const budgetMs = Number(process.env.SHUTDOWN_TIMEOUT_MS ?? 10_000);
-  // Requests, then background tasks share what the flush does not need; the flush always keeps its reserve.
-  const { drainMs, flushReserveMs } = shutdownBudget(budgetMs);
-  const stop = async (): Promise<void> => {
-    const started = performance.now();
-    // Requests first: they are what start background tasks.
-    const closed = await connections.close(drainMs);
-    const result = await flushTracing(background, { timeoutMs: Math.max(0, budgetMs - (performance.now() - started)), flushReserveMs });
-    console.error(`[shutdown] ${closed ? "in-flight requests finished" : "in-flight requests cut off at the deadline"}; ${describeFlush(result)}`);
-    process.exit(0);
-  };
-  process.once("SIGTERM", () => void stop());
-  process.once("SIGINT", () => void stop());
 }
 
 if (process.argv[1] === thisFile) await serve();

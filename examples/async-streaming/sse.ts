@@ -26,7 +26,7 @@ import type { Request, RequestHandler, Response } from "express";
 import type { BaseChatModel } from "@langchain/core/language_models/chat_models";
 import { traceable } from "langsmith/traceable";
 import { EventSourceParserStream } from "eventsource-parser/stream";
-import { currentRun, tracedFetch } from "@tracing-patterns/example-express-middleware";
+import { currentRun, tracedFetch } from "@tracing-patterns/kit";
 
 /** What a streamed run's outputs become, on both sides. */
 export interface StreamedText {

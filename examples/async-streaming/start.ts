@@ -7,8 +7,8 @@
 // with a [chat] or [worker] prefix.
 import { Queue, QueueEvents } from "bullmq";
 import { traceable } from "langsmith/traceable";
-import { ensureLocalStack, readTrace, renderTraceText, setServiceName, traceUrl } from "@tracing-patterns/setup";
-import { addTracedJob, chatStreamClient, flushTracing, SERVER_SCRIPT, startProcess, startRedisServer, WORKER_SCRIPT, type TracedJobData } from "./index.js";
+import { ensureLocalStack, flushTraces, readTrace, renderTraceText, setServiceName, traceUrl } from "@tracing-patterns/setup";
+import { addTracedJob, chatStreamClient, SERVER_SCRIPT, startProcess, startRedisServer, WORKER_SCRIPT, type TracedJobData } from "./index.js";
 import type { AnswerJob, AnswerResult } from "./worker.js";
 
 setServiceName("client");
@@ -49,7 +49,7 @@ const stop = async (): Promise<void> => {
   // already stopping (it reached them too), and this second signal changes nothing.
   await Promise.all([chat.stop(), worker.stop()]);
   await redis.stop();
-  await flushTracing();
+  await flushTraces({ timeoutMs: 10_000 });
   await stack.stop();
   process.exit(0);
 };

@@ -11,9 +11,10 @@
 //
 // It prints "worker ready on <queue>" once connected. SIGTERM/SIGINT stop taking
 // jobs, let the jobs in progress finish, send every pending run and exit 0, all
-// within SHUTDOWN_TIMEOUT_MS (default 10000): a job still running when its share
-// of the budget is spent is left to BullMQ's stalled-job check (see trackJobs).
-// Signals after the first are ignored: Ctrl-C and a launcher's SIGTERM both arrive.
+// within SHUTDOWN_TIMEOUT_MS (default 10000), with the kit's shutdown: a job
+// still running when its share of the budget is spent is left to BullMQ's
+// stalled-job check (see trackJobs). Signals after the first are reported and
+// ignored: Ctrl-C and a launcher's SIGTERM both arrive.
 // WORKER_LOCK_DURATION_MS and WORKER_STALLED_INTERVAL_MS set BullMQ's
 // lockDuration and stalledInterval (default 30000 each).
 import { fileURLToPath } from "node:url";
@@ -21,8 +22,7 @@ import { Worker, type WorkerOptions } from "bullmq";
 import type { BaseChatModel } from "@langchain/core/language_models/chat_models";
 import { ChatOpenAI } from "@langchain/openai";
 import { traceable } from "langsmith/traceable";
-import { flushTraces, shutdownBudget } from "@tracing-patterns/setup";
-import { currentRun } from "@tracing-patterns/example-express-middleware";
+import { currentRun, installShutdown, type Drainable } from "@tracing-patterns/kit";
 import { tracedProcessor, type TracedJobData } from "./jobs.js";
 
 export interface AnswerJob {
@@ -74,7 +74,7 @@ export interface WorkerCloseResult {
   cutOff: string[];
 }
 
-export interface TrackedJobs {
+export interface TrackedJobs extends Drainable {
   /**
    * Stop taking jobs, let the jobs in progress finish for up to `timeoutMs`, then close the
    * worker: gracefully if they finished, with force if not.
@@ -82,6 +82,8 @@ export interface TrackedJobs {
   close(timeoutMs: number): Promise<WorkerCloseResult>;
   /** Ids of the jobs this worker is processing. */
   readonly inProgress: ReadonlySet<string>;
+  /** True once close() (or drain(), the kit's shutdown calling it) has begun. */
+  readonly closing: boolean;
 }
 
 /**
@@ -105,24 +107,46 @@ export function trackJobs(worker: Worker): TrackedJobs {
   };
   worker.on("completed", done);
   worker.on("failed", done);
+  let closing = false;
+  const close = async (timeoutMs: number): Promise<WorkerCloseResult> => {
+    closing = true;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    // A pause that fails (Redis gone) tells nothing about the jobs: close with force.
+    const paused = worker.pause().then(
+      () => true,
+      () => false,
+    );
+    const jobsFinished = await Promise.race([paused, deadline]);
+    clearTimeout(timer);
+    const cutOff = jobsFinished ? [] : [...inProgress];
+    await worker.close(!jobsFinished);
+    return { jobsFinished, cutOff };
+  };
   return {
     inProgress,
-    close: async (timeoutMs) => {
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<false>((resolve) => {
-        timer = setTimeout(() => resolve(false), timeoutMs);
-      });
-      // A pause that fails (Redis gone) tells nothing about the jobs: close with force.
-      const paused = worker.pause().then(
-        () => true,
-        () => false,
-      );
-      const jobsFinished = await Promise.race([paused, deadline]);
-      clearTimeout(timer);
-      const cutOff = jobsFinished ? [] : [...inProgress];
-      await worker.close(!jobsFinished);
-      return { jobsFinished, cutOff };
+    close,
+    get closing() {
+      return closing;
     },
+    describe: () => `not taking new jobs; finishing ${inProgress.size} job(s) in progress`,
+    drain: async (timeoutMs) => {
+      const closed = await close(timeoutMs);
+      if (!closed.jobsFinished && closed.cutOff.length === 0) {
+        // pause() also reconnects the connection that fetches jobs, which never happens with Redis gone.
+        console.error(`[shutdown] no job in progress, but the worker could not pause within the deadline (Redis unreachable?): worker closed with force`);
+      } else if (!closed.jobsFinished) {
+        console.error(
+          `[shutdown] job(s) ${closed.cutOff.join(", ")} still running at the deadline: worker closed with force. ` +
+            `They stay active until their lock expires (lockDuration ${worker.opts.lockDuration} ms); the stalled-job check of a running worker ` +
+            `then moves them back to wait (or to failed past maxStalledCount ${worker.opts.maxStalledCount} stalls)`,
+        );
+      }
+      return closed.jobsFinished;
+    },
+    outcome: (drained) => (drained ? "jobs in progress finished" : "jobs in progress cut off at the deadline"),
   };
 }
 
@@ -137,12 +161,11 @@ async function main(): Promise<void> {
   };
   const worker = startWorker(queueName, redisUrl, model, Number(process.env.WORKER_CONCURRENCY ?? 8), stall);
   const jobs = trackJobs(worker);
-  let stopping = false;
   // While stopping, Redis may be going down too (a terminal's Ctrl-C reaches redis-server as well),
   // and each reconnect attempt then fails the same way: one report of each error is enough.
   const reportedWhileStopping = new Set<string>();
   worker.on("error", (error) => {
-    if (stopping) {
+    if (jobs.closing) {
       if (reportedWhileStopping.has(error.message)) return;
       reportedWhileStopping.add(error.message);
     }
@@ -150,45 +173,8 @@ async function main(): Promise<void> {
   });
   await worker.waitUntilReady();
   console.log(`worker ready on ${queueName}`);
-  const budgetMs = Number(process.env.SHUTDOWN_TIMEOUT_MS ?? 10_000);
-  // Here, so a budget that is not a number fails at start-up rather than at the first SIGTERM.
-  const budget = shutdownBudget(budgetMs);
-  const stop = async (signal: NodeJS.Signals): Promise<void> => {
-    // A repeat is the same request arriving twice, not an order to abandon the jobs: a terminal's
-    // Ctrl-C reaches every process of the group, and the launcher (start.ts, npm, a process
-    // manager) then signals its children as well. The stop is bounded, so nothing needs forcing.
-    if (stopping) {
-      console.error(`[shutdown] ${signal} while stopping: ignored, the stop in progress ends within ${budgetMs} ms of the first signal`);
-      return;
-    }
-    stopping = true;
-    const started = performance.now();
-    console.error(
-      `[shutdown] ${signal}: not taking new jobs; finishing ${jobs.inProgress.size} job(s) in progress within ${budget.drainMs} ms, ` +
-        `then flushing traces (budget ${budgetMs} ms)`,
-    );
-    const closed = await jobs.close(budget.drainMs);
-    if (!closed.jobsFinished && closed.cutOff.length === 0) {
-      // pause() also reconnects the connection that fetches jobs, which never happens with Redis gone.
-      console.error(`[shutdown] no job in progress, but the worker could not pause within the deadline (Redis unreachable?): worker closed with force`);
-    } else if (!closed.jobsFinished) {
-      console.error(
-        `[shutdown] job(s) ${closed.cutOff.join(", ")} still running at the deadline: worker closed with force. ` +
-          `They stay active until their lock expires (lockDuration ${worker.opts.lockDuration} ms); the stalled-job check of a running worker ` +
-          `then moves them back to wait (or to failed past maxStalledCount ${worker.opts.maxStalledCount} stalls)`,
-      );
-    }
-    // The jobs' runs, the cut-off ones' started runs included, sent within what is left.
-    const flush = await flushTraces({ timeoutMs: Math.max(0, budgetMs - (performance.now() - started)) });
-    console.error(
-      flush.flushed
-        ? `[shutdown] traces flushed in ${flush.elapsedMs} ms`
-        : `[shutdown] traces NOT flushed after ${flush.elapsedMs} ms, what is still pending is lost on exit${flush.errors.length > 0 ? `; errors: ${flush.errors.join("; ")}` : ""}`,
-    );
-    process.exit(0);
-  };
-  process.on("SIGTERM", (signal) => void stop(signal));
-  process.on("SIGINT", (signal) => void stop(signal));
+  // The jobs first, then their runs (the cut-off ones' started runs included) are flushed with what is left.
+  installShutdown({ timeoutMs: Number(process.env.SHUTDOWN_TIMEOUT_MS ?? 10_000), drain: [jobs] });
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) await main();

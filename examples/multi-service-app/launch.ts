@@ -1,11 +1,13 @@
 // Starts the services as child processes, each with its own Node process,
 // SDK client and LANGSMITH_SERVICE, the way they would run in production.
 // Used by start.ts, the tests and notebook 01 (built to dist/ for tslab).
+// The services read only their environment; this is where the repository's
+// configuration (.env, local or cloud, the local model endpoint) becomes it.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { captureOutput, CHILD_OUTPUT_LIMIT } from "@tracing-patterns/setup";
+import { applyConfig, captureOutput, CHILD_OUTPUT_LIMIT, findRepoRoot, loadConfig } from "@tracing-patterns/setup";
 import { PORT_ENV, URL_ENV, type ServiceName } from "./services/ports.js";
 
 export { DEFAULT_PORTS, PORT_ENV, SERVICE_NAMES, URL_ENV, type DownstreamService, type ServiceName } from "./services/ports.js";
@@ -29,7 +31,7 @@ export interface ServiceProcess {
 }
 
 export interface SpawnServiceOptions {
-  /** The child's whole environment. Default: this process's. */
+  /** The child's environment before the repository's configuration is applied to it. Default: this process's. */
   env?: NodeJS.ProcessEnv;
   /** Each line the service prints. Default: kept only (see output()). */
   onOutput?: (service: ServiceName, line: string) => void;
@@ -43,11 +45,14 @@ export const OUTPUT_LIMIT = CHILD_OUTPUT_LIMIT;
 
 /** Starts one service and resolves with the URL from its `<service> listening on <url>` line. */
 export async function spawnService(service: ServiceName, options: SpawnServiceOptions = {}): Promise<ServiceProcess> {
+  // A pipe on stdin that the service watches: if this process dies without stopping it, the service exits too.
+  const env: NodeJS.ProcessEnv = { ...(options.env ?? process.env), EXIT_ON_STDIN_END: "1", LANGSMITH_SERVICE: service };
+  // LANGSMITH_* (tracing, endpoint, key, project) and OPENAI_* (key, base URL), as configure() would set them in the service.
+  applyConfig(loadConfig({ env, rootDir: findRepoRoot(packageDir, env) }), env);
   const child = spawn(
     process.execPath,
     ["--disable-warning=ExperimentalWarning", "--conditions=source", "--import", "tsx", serviceEntry(service)],
-    // A pipe on stdin that the service watches: if this process dies without stopping it, the service exits too.
-    { cwd: packageDir, env: { ...(options.env ?? process.env), EXIT_ON_STDIN_END: "1" }, stdio: ["pipe", "pipe", "pipe"] },
+    { cwd: packageDir, env, stdio: ["pipe", "pipe", "pipe"] },
   );
   const listeners: Array<(line: string) => void> = [];
   const output = captureOutput(child, (line) => {

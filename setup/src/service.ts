@@ -1,8 +1,8 @@
-import { createRequire } from "node:module";
-import path from "node:path";
 import type { Client } from "langsmith";
-import { RunTree } from "langsmith/run_trees";
+import { existingSharedClients } from "@tracing-patterns/kit";
 import type { TraceRun } from "./traces/types.js";
+
+export { existingSharedClients };
 
 /**
  * Metadata key naming the service that emitted a run. The SDK's Client copies every non-secret
@@ -14,36 +14,6 @@ export const SERVICE_METADATA_KEY = "LANGSMITH_SERVICE";
 /** Metadata that labels one run (and, through serviceOf's fallback, its unlabeled descendants). */
 export function serviceMetadata(name: string): { LANGSMITH_SERVICE: string } {
   return { [SERVICE_METADATA_KEY]: name } as { LANGSMITH_SERVICE: string };
-}
-
-interface SharedClientHolder {
-  sharedClient?: Client;
-}
-
-const cjsRequire = createRequire(import.meta.url);
-
-/**
- * The SDK's process-wide RunTree clients that already exist (traceable's default). Both module
- * formats are checked: tslab notebooks load the SDK's CommonJS build while this package imports its
- * ESM build, and each has its own RunTree class. Reads the SDK's private `sharedClient` field; if a
- * future SDK drops it, this returns [] and the checks that use it become no-ops.
- */
-export function existingSharedClients(): Client[] {
-  const holders: unknown[] = [RunTree];
-  try {
-    // The class lives in lib/; entry shims like langsmith/traceable load it without loading langsmith/run_trees.
-    const cjsPath = path.join(path.dirname(cjsRequire.resolve("langsmith/run_trees")), "lib", "run_trees.js");
-    const cached = cjsRequire.cache[cjsPath];
-    if (cached) holders.push((cached.exports as { RunTree?: unknown }).RunTree);
-  } catch {
-    // No CommonJS build resolvable: nothing else to inspect.
-  }
-  const clients: Client[] = [];
-  for (const holder of holders) {
-    const client = (holder as SharedClientHolder | undefined)?.sharedClient;
-    if (client && !clients.includes(client)) clients.push(client);
-  }
-  return clients;
 }
 
 /** What a Client will stamp as LANGSMITH_SERVICE: the value cached when it was constructed. */
@@ -83,11 +53,21 @@ export function setServiceName(name: string): void {
   process.env[SERVICE_METADATA_KEY] = trimmed;
 }
 
-function metadataService(run: TraceRun): string | undefined {
+/**
+ * Metadata key where the trace server's OTLP ingest puts a span's `service.name` resource
+ * attribute; it names the service when LANGSMITH_SERVICE does not. OpenTelemetry's default,
+ * `unknown_service:<process>`, names none.
+ */
+export const OTEL_SERVICE_METADATA_KEY = "service.name";
+
+/** The service a run names itself (LANGSMITH_SERVICE, else an OpenTelemetry `service.name`), ignoring ancestors. */
+export function ownServiceOf(run: Pick<TraceRun, "extra">): string | undefined {
   const metadata = run.extra?.["metadata"];
   if (metadata && typeof metadata === "object") {
     const value = (metadata as Record<string, unknown>)[SERVICE_METADATA_KEY];
     if (typeof value === "string" && value) return value;
+    const otel = (metadata as Record<string, unknown>)[OTEL_SERVICE_METADATA_KEY];
+    if (typeof otel === "string" && otel && !otel.startsWith("unknown_service")) return otel;
   }
   return undefined;
 }
@@ -103,15 +83,15 @@ function toIndex(runs: Iterable<TraceRun> | RunIndex | undefined): RunIndex {
 }
 
 /**
- * The service that emitted `run`: its extra.metadata.LANGSMITH_SERVICE, else the nearest
- * ancestor's (looked up in `runs`), else undefined.
+ * The service that emitted `run`: its own (ownServiceOf), else the nearest ancestor's (looked up
+ * in `runs`), else undefined.
  */
 export function serviceOf(run: TraceRun, runs?: Iterable<TraceRun> | RunIndex): string | undefined {
   const index = toIndex(runs);
   const seen = new Set<string>();
   let current: TraceRun | undefined = run;
   while (current && !seen.has(current.id)) {
-    const own = metadataService(current);
+    const own = ownServiceOf(current);
     if (own) return own;
     seen.add(current.id);
     current = current.parent_run_id ? index.get(current.parent_run_id) : undefined;

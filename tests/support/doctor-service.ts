@@ -17,7 +17,7 @@ import { EventEmitter } from "node:events";
 import express from "express";
 import { traceable } from "langsmith/traceable";
 import { installGracefulShutdown, startApp } from "@tracing-patterns/setup";
-import { getRequestRun, langsmithTracing, tracedFetch } from "../../examples/express-middleware/tracing-middleware.js";
+import { getRequestRun, langsmithTracing, tracedFetch } from "@tracing-patterns/kit";
 
 const offset = Number(process.env.CLOCK_OFFSET_MS ?? 0);
 if (offset !== 0) {

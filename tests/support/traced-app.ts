@@ -14,7 +14,7 @@ import type { RunTree } from "langsmith/run_trees";
 import { traceable } from "langsmith/traceable";
 import { ChatOpenAI } from "@langchain/openai";
 import { installGracefulShutdown, startApp } from "@tracing-patterns/setup";
-import { langsmithTracing } from "../../examples/express-middleware/tracing-middleware.js";
+import { langsmithTracing } from "@tracing-patterns/kit";
 
 export const PROJECT = "reliability";
 

@@ -10,7 +10,7 @@ import { after, before, test } from "node:test";
 import { ChatOpenAI } from "@langchain/openai";
 import { Client, RunTree } from "langsmith";
 import { readTrace } from "@tracing-patterns/setup";
-import { BackgroundTasks } from "../background.js";
+import { BackgroundTasks } from "@tracing-patterns/kit";
 import { createChatApp } from "../server.js";
 import { isolateEnv, startLocalStack, useEnv, type LocalStack } from "./helpers.js";
 

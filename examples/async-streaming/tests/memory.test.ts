@@ -7,7 +7,7 @@ import { once } from "node:events";
 import type { AddressInfo } from "node:net";
 import { after, before, test } from "node:test";
 import { ChatOpenAI } from "@langchain/openai";
-import { BackgroundTasks } from "../background.js";
+import { BackgroundTasks } from "@tracing-patterns/kit";
 import { ConversationMemory, createChatApp } from "../server.js";
 import { isolateEnv, startLocalStack, type LocalStack } from "./helpers.js";
 

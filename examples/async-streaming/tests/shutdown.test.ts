@@ -14,10 +14,10 @@ import { createServer as createHttpServer, Agent, request } from "node:http";
 import { createServer as createNetServer, type AddressInfo, type Socket } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { Client, type Run } from "langsmith";
-import { formatReport, trackConnections, verifyTrace } from "@tracing-patterns/setup";
 import { RunTree } from "langsmith/run_trees";
-import { BackgroundTasks, SERVER_SCRIPT, startProcess } from "../index.js";
-import { flushTracing } from "../background.js";
+import { BackgroundTasks, drainAndFlush, trackConnections } from "@tracing-patterns/kit";
+import { formatReport, verifyTrace } from "@tracing-patterns/setup";
+import { SERVER_SCRIPT, startProcess } from "../index.js";
 import { isolateEnv, readProjectTraces, startLocalStack, type LocalStack } from "./helpers.js";
 
 isolateEnv();
@@ -108,7 +108,7 @@ async function startHungBackend(): Promise<{ url: string; close(): Promise<void>
 }
 
 describe("shutdown has a deadline", () => {
-  test("flushTracing returns at its deadline with a background task that never ends and a trace backend that never answers", { timeout: 60_000 }, async () => {
+  test("drainAndFlush returns at its deadline with a background task that never ends and a trace backend that never answers", { timeout: 60_000 }, async () => {
     // A fetch that never answers (until aborted), in process: a real hung socket would keep this
     // test process alive for the SDK's retries long after the test.
     const neverAnswers: typeof fetch = (_input, init) =>
@@ -120,7 +120,7 @@ describe("shutdown has a deadline", () => {
     await run.postRun();
     const background = new BackgroundTasks();
     background.run(() => new Promise(() => undefined));
-    const result = await flushTracing(background, { timeoutMs: 500, clients: [hungClient] });
+    const result = await drainAndFlush({ timeoutMs: 500, drain: [background], client: [hungClient] });
     assert.equal(result.drained, false);
     assert.equal(result.flush.flushed, false);
   });
@@ -193,7 +193,7 @@ describe("shutdown has a deadline", () => {
       void released.then(() => res.end("done"));
     });
     server.keepAliveTimeout = 600_000;
-    const { close } = trackConnections(server);
+    const { drain } = trackConnections(server);
     server.listen(0, "127.0.0.1");
     await once(server, "listening");
     const agent = new Agent({ keepAlive: true });
@@ -210,7 +210,7 @@ describe("shutdown has a deadline", () => {
       });
       await requestArrived;
       // A deadline far beyond the test's life: close() resolving at all means the connection was closed.
-      const closed = close(300_000);
+      const closed = drain(300_000);
       release();
       assert.equal(await body, "done");
       assert.equal(await closed, true);

@@ -101,7 +101,8 @@ test("Ctrl-C on the launcher's process group, plus npm's forwarded SIGINT, lets 
 
   assert.match(output, /\[worker\] \[shutdown\] SIGINT: not taking new jobs; finishing 1 job\(s\) in progress/);
   assert.match(output, /\[worker\] \[shutdown\] SIGTERM while stopping: ignored/);
-  assert.match(output, /\[worker\] \[shutdown\] traces flushed in \d+ ms/);
+  // Finished, or cut off when redis-server (which got the Ctrl-C too) went first; the run is checked below.
+  assert.match(output, /\[worker\] \[shutdown\] jobs in progress (?:finished|cut off at the deadline); traces flushed in \d+ ms/);
   assert.doesNotMatch(output, /exiting now/);
   assert.match(output, /\[chat\] \[shutdown\] .*traces flushed in \d+ ms/);
   // redis-server got the Ctrl-C too: the worker reports losing it once, not at every reconnect attempt.

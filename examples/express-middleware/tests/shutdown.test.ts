@@ -1,6 +1,7 @@
-// Shutdown: a request in flight at SIGTERM is answered and its run stored, a
-// request that never finishes cannot hold the exit, and the flush keeps a
-// share of the budget. The README's step 5 is run here as written.
+// Shutdown of the example's services: a request in flight at SIGTERM is
+// answered and its run stored, and a request that never finishes cannot hold
+// the exit. The README's shutdown step is run here as written (the kit's own
+// tests of the shutdown are in examples/kit/tests/shutdown.test.ts).
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
@@ -11,7 +12,6 @@ import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
 import { Client, type Run } from "langsmith";
 import { startTraceServer, type TraceServerHandle } from "@tracing-patterns/setup";
-import { prepareShutdown } from "../shutdown.js";
 import { isolateFromLangSmithEnv, tracingEnv } from "./helpers.js";
 
 isolateFromLangSmithEnv();
@@ -81,18 +81,24 @@ async function runsIn(project: string): Promise<Run[]> {
   return runs;
 }
 
-/** The README's shutdown snippet (step 5 of "How to copy it"), unindented: the code people copy. */
+/**
+ * The README's shutdown snippet ("How to copy it"), unindented: the code people
+ * copy. It imports the kit from where the README says to copy it, ./tracing/;
+ * here that is the workspace package.
+ */
 async function readmeShutdownSnippet(): Promise<string> {
   const readme = await readFile(new URL("../README.md", import.meta.url), "utf8");
-  const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)\n\s*```/g)].map((m) => m[1] ?? "").filter((b) => b.includes("prepareShutdown(server"));
+  const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)\n\s*```/g)].map((m) => m[1] ?? "").filter((b) => b.includes("installShutdown({"));
   assert.equal(blocks.length, 1, "one shutdown snippet in the README");
-  return (blocks[0] ?? "")
+  const snippet = (blocks[0] ?? "")
     .split("\n")
     .map((line) => line.replace(/^ {3}/, ""))
     .join("\n");
+  assert.match(snippet, /from "\.\/tracing\/index\.js"/);
+  return snippet.replaceAll("./tracing/index.js", "@tracing-patterns/kit");
 }
 
-describe("README step 5, run as written", () => {
+describe("README shutdown step, run as written", () => {
   test("a request in flight at SIGTERM is answered, its run stored as ended, and the process exits 0", { timeout: 60_000 }, async () => {
     // Plain JavaScript around the snippet, so node can evaluate it as given.
     // The route waits for the test to write to stdin (after SIGTERM), then
@@ -100,7 +106,7 @@ describe("README step 5, run as written", () => {
     // returns within milliseconds and exits under it.
     const before = `
 import express from "express";
-import { langsmithTracing } from "./tracing-middleware.js";
+import { langsmithTracing } from "@tracing-patterns/kit";
 const app = express();
 app.use(langsmithTracing({ trust: "edge" }));
 app.get("/slow", async (_req, res) => {
@@ -168,61 +174,13 @@ describe("server.ts", () => {
     await assert.rejects(request, "the cut-off request gets no answer");
     const [code] = (await exited) as [number | null];
     assert.equal(code, 0, edge.output());
-    assert.match(edge.output(), /requests still running at the shutdown deadline were cut off/);
-    assert.doesNotMatch(edge.output(), /traces not fully sent/);
+    assert.match(edge.output(), /\[shutdown\] SIGTERM: not accepting connections; finishing 1 in-flight request\(s\) within 1500 ms/);
+    assert.match(edge.output(), /\[shutdown\] in-flight requests cut off at the deadline; traces flushed in \d+ ms/);
+    assert.doesNotMatch(edge.output(), /traces NOT flushed/);
 
     const runs = await runsIn("hung-request");
     assert.deepEqual(runs.map((r) => r.name), ["POST /chat"]);
     assert.ok(runs[0]?.end_time, "the cut-off request's run ended and was flushed");
     assert.equal(runs[0]?.error, "client disconnected");
-  });
-});
-
-describe("prepareShutdown", () => {
-  async function listening(handler: http.RequestListener): Promise<{ server: http.Server; url: string }> {
-    const server = http.createServer(handler);
-    servers.push(server);
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
-  }
-  const noFlush = { awaitPendingTraceBatches: async () => undefined };
-
-  test("a keep-alive connection whose request finishes during the drain does not hold the close", async () => {
-    let release: () => void = () => undefined;
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let started: () => void = () => undefined;
-    const handlerStarted = new Promise<void>((resolve) => {
-      started = resolve;
-    });
-    const { server, url } = await listening((_req, res) => {
-      started();
-      void released.then(() => res.end("done"));
-    });
-    // Far beyond the drain budget: if the idle connection were left open, the drain would time out.
-    server.keepAliveTimeout = 600_000;
-    const shutdown = prepareShutdown(server, { timeoutMs: 4_000, flushReserveMs: 1_000, client: noFlush });
-    const request = fetch(url);
-    await handlerStarted;
-    const result = shutdown();
-    release();
-    const response = await request;
-    assert.equal(await response.text(), "done");
-    assert.equal(response.headers.get("connection"), "close");
-    assert.deepEqual(await result, { drained: true, flushed: true });
-    assert.equal(shutdown(), result, "a second call is the same shutdown");
-  });
-
-  test("a flush that never finishes ends at the deadline with flushed: false", async () => {
-    const { server } = await listening((_req, res) => res.end());
-    const shutdown = prepareShutdown(server, { timeoutMs: 200, client: { awaitPendingTraceBatches: () => new Promise<void>(() => undefined) } });
-    assert.deepEqual(await shutdown(), { drained: true, flushed: false });
-  });
-
-  test("rejects a budget that is not a finite number >= 0", async () => {
-    const { server } = await listening((_req, res) => res.end());
-    for (const timeoutMs of [Number.NaN, -1, Infinity]) assert.throws(() => prepareShutdown(server, { timeoutMs, client: noFlush }), RangeError);
-    assert.throws(() => prepareShutdown(server, { timeoutMs: 1000, flushReserveMs: -5, client: noFlush }), RangeError);
   });
 });

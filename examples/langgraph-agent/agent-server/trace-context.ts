@@ -44,7 +44,7 @@ import {
   parseTraceHeader,
   sanitizeBaggage,
   type HeaderLimits,
-} from "@tracing-patterns/example-express-middleware";
+} from "@tracing-patterns/kit";
 
 /** The configurable keys the server gives the graph (it lower-cases header names). */
 export const TRACE_KEY = "x-langsmith-trace";

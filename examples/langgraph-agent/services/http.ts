@@ -51,7 +51,13 @@ export async function serve(app: Express, service: ServiceName): Promise<void> {
   const host = process.env.SERVICE_HOST ?? "127.0.0.1";
   const port = portFromEnv(service);
   const server = app.listen(port, host);
-  installShutdown({ timeoutMs: 8_000, drain: [server], exitOnStdinEnd: process.env.EXIT_ON_STDIN_END === "1" });
+  // Right after listen(), so the shutdown sees every request.
+  const { shutdown } = installShutdown({ timeoutMs: 8_000, drain: [server] });
+  // Set by the launcher: when it dies without stopping us, its end of the stdin pipe closes.
+  if (process.env.EXIT_ON_STDIN_END === "1") {
+    process.stdin.on("end", () => void shutdown("launcher gone"));
+    process.stdin.resume();
+  }
   try {
     await once(server, "listening");
   } catch (err) {

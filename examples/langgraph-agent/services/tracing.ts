@@ -1,6 +1,6 @@
 // The tracing kit, in one place: every service of this example imports the
-// middleware and its helpers from here, so moving to the copyable kit
-// (@tracing-patterns/kit) changes the import line below and nothing else.
+// middleware, its helpers and the shutdown from here. Copied into your project,
+// the one import line below points at your copy of examples/kit.
 //
 //   import { langsmithTracing, tracedFetch, currentRun } from "./tracing.js";
 export {
@@ -8,6 +8,6 @@ export {
   getRequestRun,
   injectTraceHeaders,
   langsmithTracing,
+  installShutdown,
   tracedFetch,
-} from "@tracing-patterns/example-express-middleware";
-export { installShutdown } from "./shutdown.js";
+} from "@tracing-patterns/kit";

@@ -1,6 +1,7 @@
 // What the services send each other, checked where it is received: a service
 // that answers with the wrong shape is named in a clear error (and in the
-// trace) instead of surfacing as a TypeError two services later.
+// trace) instead of surfacing as a TypeError two services later. A request that
+// breaks the contract is refused with an InvalidRequest (400).
 import { z } from "zod";
 
 // Loose objects: fields a receiver does not use pass through untouched rather than being dropped.
@@ -28,6 +29,17 @@ export const AnswerResponseSchema = z.object({
   model: z.string(),
 });
 export type Answer = z.infer<typeof AnswerResponseSchema>;
+
+/** A request a service refuses because it breaks the contract (400); jsonErrors answers it. */
+export class InvalidRequest extends Error {
+  readonly status = 400;
+  readonly expose = true;
+
+  constructor(message: string) {
+    super(message);
+    this.name = "InvalidRequest";
+  }
+}
 
 /** `documents[1].metadata.title: Invalid input: expected string, received undefined`, for the first few issues. */
 export function describeIssues(error: z.ZodError, shown = 3): string {

@@ -7,11 +7,12 @@
 import { fileURLToPath } from "node:url";
 import express from "express";
 import { traceable } from "langsmith/traceable";
-import { getRequestRun, langsmithTracing } from "@tracing-patterns/example-express-middleware";
-import { configure, setServiceName } from "@tracing-patterns/setup";
-import { jsonErrors, numberFromEnv, postJson, serve, urlOf } from "./common.js";
+import { getRequestRun, jsonErrors, langsmithTracing } from "@tracing-patterns/kit";
 import { AnswerResponseSchema } from "./contracts.js";
+import { isDownstreamError, postJson } from "./downstream.js";
 import { ApiKeys, DEMO_API_KEYS, EdgeRejection, TokenBuckets, parseApiKeys, textBody, type RateLimit } from "./edge.js";
+import { numberFromEnv, urlOf } from "./env.js";
+import { serve } from "./serve.js";
 
 export interface GatewayOptions {
   orchestratorUrl: URL;
@@ -102,13 +103,13 @@ export function createGatewayApp(options: GatewayOptions): express.Express {
   });
   // A body over the limit and every failure (a DownstreamError from the orchestrator included) reach
   // the request's run as its error; the client gets JSON that does not relay internal messages.
-  app.use(jsonErrors("gateway", { exposeFailures: false }));
+  app.use(jsonErrors({ service: "gateway", exposeFailures: false, upstreamFailure: isDownstreamError }));
   return app;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  setServiceName("gateway");
-  configure();
+  // Labels every run of this process (the SDK copies LANGSMITH_* variables into run metadata); the launcher sets it too.
+  process.env.LANGSMITH_SERVICE ??= "gateway";
   const app = createGatewayApp({
     orchestratorUrl: urlOf("orchestrator"),
     apiKeys: parseApiKeys(process.env.GATEWAY_API_KEYS ?? DEMO_API_KEYS),

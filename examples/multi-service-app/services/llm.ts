@@ -1,15 +1,17 @@
-// Writes the answer with a real ChatOpenAI: against the local model endpoint,
-// or OpenAI when OPENAI_API_KEY is set (chatModel decides). The ChatOpenAI
+// Writes the answer with a real ChatOpenAI, configured from the environment
+// (OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_MODEL; the launcher points them at
+// the local model endpoint unless OPENAI_API_KEY is set). The ChatOpenAI
 // run nests under generate_answer through LangChain's callbacks, which find
 // the current run the middleware and traceable keep in AsyncLocalStorage.
 import { fileURLToPath } from "node:url";
 import express from "express";
 import type { BaseChatModel } from "@langchain/core/language_models/chat_models";
+import { ChatOpenAI } from "@langchain/openai";
 import { traceable } from "langsmith/traceable";
-import { currentRun, langsmithTracing } from "@tracing-patterns/example-express-middleware";
-import { chatModel, configure, setServiceName } from "@tracing-patterns/setup";
-import { DownstreamError, InvalidRequest, jsonErrors, serve } from "./common.js";
-import { GenerateRequestSchema, describeIssues, type RetrievedDocument } from "./contracts.js";
+import { currentRun, jsonErrors, langsmithTracing } from "@tracing-patterns/kit";
+import { GenerateRequestSchema, InvalidRequest, describeIssues, type RetrievedDocument } from "./contracts.js";
+import { DownstreamError, isDownstreamError } from "./downstream.js";
+import { serve } from "./serve.js";
 
 const SYSTEM_PROMPT =
   "You answer questions about distributed tracing in two sentences. Use only the numbered context; cite it as [1], [2]. If the context is empty, say what you would need to know.";
@@ -54,14 +56,15 @@ export function createLlmApp(model: BaseChatModel, modelName: string): express.E
     }
     res.json(answer);
   });
-  app.use(jsonErrors("llm", { exposeFailures: true }));
+  app.use(jsonErrors({ service: "llm", exposeFailures: true, upstreamFailure: isDownstreamError }));
   return app;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  setServiceName("llm");
-  const config = configure();
-  const app = createLlmApp(chatModel({ config, maxRetries: 2 }), config.model.name);
+  process.env.LANGSMITH_SERVICE ??= "llm";
+  const modelName = process.env.OPENAI_MODEL || "gpt-4o-mini";
+  // ChatOpenAI reads OPENAI_API_KEY; the OpenAI client it wraps reads OPENAI_BASE_URL.
+  const app = createLlmApp(new ChatOpenAI({ model: modelName, maxRetries: 2 }), modelName);
   // serve()'s flush also waits for LangChain's background callbacks, which hand the ChatOpenAI runs to the SDK.
   await serve(app, "llm");
 }

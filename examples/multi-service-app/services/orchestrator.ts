@@ -3,10 +3,11 @@
 import { fileURLToPath } from "node:url";
 import express from "express";
 import { traceable } from "langsmith/traceable";
-import { langsmithTracing } from "@tracing-patterns/example-express-middleware";
-import { configure, setServiceName } from "@tracing-patterns/setup";
-import { jsonErrors, postJson, serve, urlOf } from "./common.js";
+import { jsonErrors, langsmithTracing } from "@tracing-patterns/kit";
 import { GenerateResponseSchema, SearchResponseSchema, type RetrievedDocument } from "./contracts.js";
+import { isDownstreamError, postJson } from "./downstream.js";
+import { urlOf } from "./env.js";
+import { serve } from "./serve.js";
 
 export interface OrchestratorOptions {
   retrievalUrl: URL;
@@ -65,13 +66,12 @@ export function createOrchestratorApp(options: OrchestratorOptions): express.Exp
     res.json({ answer, sources: documents.map((d) => ({ id: d.metadata.id, title: d.metadata.title })), model });
   });
   // A DownstreamError becomes a 502 naming the service and what it answered, and the error of this request's run.
-  app.use(jsonErrors("orchestrator", { exposeFailures: true }));
+  app.use(jsonErrors({ service: "orchestrator", exposeFailures: true, upstreamFailure: isDownstreamError }));
   return app;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  setServiceName("orchestrator");
-  configure();
+  process.env.LANGSMITH_SERVICE ??= "orchestrator";
   const app = createOrchestratorApp({ retrievalUrl: urlOf("retrieval"), llmUrl: urlOf("llm"), topK: 3 });
   await serve(app, "orchestrator");
 }

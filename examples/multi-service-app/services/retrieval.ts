@@ -4,10 +4,9 @@
 import { fileURLToPath } from "node:url";
 import express from "express";
 import { traceable } from "langsmith/traceable";
-import { langsmithTracing } from "@tracing-patterns/example-express-middleware";
-import { configure, setServiceName } from "@tracing-patterns/setup";
-import { jsonErrors, serve } from "./common.js";
+import { jsonErrors, langsmithTracing } from "@tracing-patterns/kit";
 import type { RetrievedDocument } from "./contracts.js";
+import { serve } from "./serve.js";
 
 interface CorpusEntry {
   id: string;
@@ -99,12 +98,11 @@ export function createRetrievalApp(): express.Express {
     }
     res.json(await searchCorpus({ query, k }));
   });
-  app.use(jsonErrors("retrieval", { exposeFailures: true }));
+  app.use(jsonErrors({ service: "retrieval", exposeFailures: true }));
   return app;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  setServiceName("retrieval");
-  configure();
+  process.env.LANGSMITH_SERVICE ??= "retrieval";
   await serve(createRetrievalApp(), "retrieval");
 }

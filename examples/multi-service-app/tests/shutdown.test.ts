@@ -62,7 +62,8 @@ test("a service with a request that never ends exits 0 on SIGTERM within its bud
 
   const code = await llm.stop();
   assert.equal(code, 0, llm.output());
-  assert.match(llm.output(), /\[shutdown\] SIGTERM: in-flight requests cut off at the deadline; traces flushed in \d+ ms/);
+  assert.match(llm.output(), /\[shutdown\] SIGTERM: not accepting connections; finishing 1 in-flight request\(s\) within 1500 ms/);
+  assert.match(llm.output(), /\[shutdown\] in-flight requests cut off at the deadline; traces flushed in \d+ ms/);
   assert.ok((await answer) instanceof Error, "the cut-off caller sees its connection end, not an answer");
 
   const runs = await projectRuns();

@@ -1,8 +1,8 @@
 // The trace server's Express app: the LangSmith-compatible API over a TraceStore. This file
 // holds what every route shares (the request log, the browser guard, the API key, `/info`, the
 // error answers) and the route table; the routes live by concern in ingest-routes.ts,
-// read-routes.ts, project-routes.ts, share.ts, run-stats-route.ts, threads.ts, traces-query.ts
-// and v2.ts. Use: `createServer(createTraceServerApp(store, { apiKey, mount: mountViewer }))`,
+// read-routes.ts, project-routes.ts, share.ts, run-stats-route.ts, threads.ts, traces-query.ts,
+// v2.ts and otlp/routes.ts. Use: `createServer(createTraceServerApp(store, { apiKey, mount: mountViewer }))`,
 // or startTraceServer (server.ts), which does that and listens.
 import { timingSafeEqual } from "node:crypto";
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from "express";
@@ -15,6 +15,7 @@ import { createProjectRouter } from "./project-routes.js";
 import { ClientGoneError, QueryBudgetError } from "./query-budget.js";
 import { createReadRouter } from "./read-routes.js";
 import { FeedbackConflictError, ProjectConflictError, type TraceStore } from "./store.js";
+import { mountOtlp, type OtlpOptions } from "./otlp/routes.js";
 import { createShareRouter, createV2ShareRouter } from "./share.js";
 import { createRunStatsRouter } from "./run-stats-route.js";
 import { createThreadsRouter } from "./threads.js";
@@ -59,6 +60,8 @@ export interface TraceServerAppOptions {
    * when it listens on a loopback address. Default "any".
    */
   allowedHosts?: AllowedHosts;
+  /** OTLP ingest (`/otel/v1/traces`): how long a span waits for its parent before it is stored as an orphan. */
+  otlp?: OtlpOptions;
 }
 
 /**
@@ -166,6 +169,7 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
   // Self-hosted LangSmith serves the same API under /api/v1; accept both base URLs.
   app.use("/api/v1", api);
   app.use(api);
+  mountOtlp(app, { store, requireApiKey, maxBodyBytes, log }, opts.otlp);
 
   opts.mount?.(app, { store, requireApiKey, maxBodyBytes, log });
 

@@ -4,6 +4,7 @@
 import type { JsonObject, Rejection, StoredProject, StoredRun, TraceSummary } from "../trace-server/types.js";
 import type { TraceDiagnosis } from "../doctor/types.js";
 import { renderDoctorSection } from "../doctor/viewer.js";
+import { ownServiceOf } from "../service.js";
 import { formatDuration, toMs } from "../traces/tree.js";
 import {
   assignServiceColors,
@@ -432,7 +433,7 @@ function contextHtml(run: StoredRun, runs: readonly StoredRun[], layout: TraceLa
   const header = parentDottedOrder(run);
   if (parentNode && service && parentService && service !== parentService) {
     items.push(
-      `<li class="hop">Crossed a service boundary: continued by <b>${escapeHtml(service)}</b> from <b>${escapeHtml(parentService)}</b>, through propagated <code>langsmith-trace</code> and <code>baggage</code> headers.</li>`,
+      `<li class="hop">Crossed a service boundary: continued by <b>${escapeHtml(service)}</b> from <b>${escapeHtml(parentService)}</b>, through propagated ${isObject(run.extra.otel) ? "OpenTelemetry context (W3C <code>traceparent</code>)" : "<code>langsmith-trace</code> and <code>baggage</code> headers"}.</li>`,
     );
   }
   if (header) items.push(`<li><code>langsmith-trace</code> it was continued from (the parent's dotted order):<br><code class="wrap">${escapeHtml(header)}</code></li>`);
@@ -472,7 +473,7 @@ export function renderRunDetails(
   const facts: Array<[string, string]> = [
     ["Run id", `<code>${escapeHtml(run.id)}</code>`],
     ["Type", escapeHtml(badge.label)],
-    ["Service", `${serviceSwatch(color, "page")}${escapeHtml(service ?? "unknown")}${service && !metadataOf(run).LANGSMITH_SERVICE ? " <span class=\"muted\">(inherited)</span>" : ""}`],
+    ["Service", `${serviceSwatch(color, "page")}${escapeHtml(service ?? "unknown")}${service && !ownServiceOf(run) ? " <span class=\"muted\">(inherited)</span>" : ""}`],
     ["Status", `<span class="badge badge-${status}">${status}</span>`],
     ["Started", time(run.start_time)],
     ["Ended", run.end_time ? time(run.end_time) : "not yet"],

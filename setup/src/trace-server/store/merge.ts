@@ -246,6 +246,10 @@ function firstTokenTime(events: JsonObject[] | null): string | null {
 }
 
 function serviceOf(extra: JsonObject | null): string | null {
-  const v = asObject(extra?.metadata)?.LANGSMITH_SERVICE;
-  return typeof v === "string" ? v : null;
+  const metadata = asObject(extra?.metadata);
+  const v = metadata?.LANGSMITH_SERVICE;
+  if (typeof v === "string") return v;
+  // An OpenTelemetry span's resource service.name (OTLP ingest); the SDK's default names no service.
+  const otel = metadata?.["service.name"];
+  return typeof otel === "string" && otel !== "" && !otel.startsWith("unknown_service") ? otel : null;
 }

@@ -17,7 +17,7 @@ import {
   langsmithTracing,
   tracedFetch,
   type LangSmithTracingOptions,
-} from "../tracing-middleware.js";
+} from "../index.js";
 import { isolateFromLangSmithEnv, listen, segment, type Listening } from "./helpers.js";
 
 isolateFromLangSmithEnv();

@@ -7,11 +7,11 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
-import express from "express";
+import express, { type Request } from "express";
 import { Client, type Run } from "langsmith";
 import type { RunTree } from "langsmith/run_trees";
 import { startTraceServer, type TraceServerHandle } from "@tracing-patterns/setup";
-import { currentRun, getRequestRun, langsmithTracing, type InboundRejection, type TrustPolicy } from "../tracing-middleware.js";
+import { currentRun, getRequestRun, langsmithTracing, type InboundRejection, type TrustPolicy } from "../index.js";
 import { countdown, isolateFromLangSmithEnv, listen, rawRequest, segment, type Listening, type RawResponse } from "./helpers.js";
 
 isolateFromLangSmithEnv();
@@ -268,7 +268,7 @@ let traceServer: TraceServerHandle;
 let client: Client;
 const deployments = new Map<"edge" | "mesh", Deployment>();
 
-async function deploy(trust: TrustPolicy, project: string): Promise<Deployment> {
+async function deploy(trust: TrustPolicy<Request>, project: string): Promise<Deployment> {
   const warnings: string[] = [];
   const ended = countdown<RunTree>(corpus.length);
   const app = express();

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { describe, test } from "node:test";
 import { RunTree, convertToDottedOrderFormat } from "langsmith/run_trees";
-import { DEFAULT_LIMITS, parseTraceHeader, sanitizeBaggage, type BaggagePolicy } from "../tracing-middleware.js";
+import { DEFAULT_LIMITS, parseTraceHeader, sanitizeBaggage, type BaggagePolicy } from "../index.js";
 
 const strict: BaggagePolicy = { allowProjectOverride: false, allowReplicas: false, limits: DEFAULT_LIMITS };
 const permissive: BaggagePolicy = { allowProjectOverride: true, allowReplicas: true, limits: DEFAULT_LIMITS };

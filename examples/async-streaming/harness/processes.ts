@@ -9,7 +9,8 @@ import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { captureOutput, CHILD_OUTPUT_LIMIT } from "@tracing-patterns/setup";
 
-const here = dirname(fileURLToPath(import.meta.url));
+// harness/ in the example, or dist/harness/ once built.
+const here = dirname(dirname(fileURLToPath(import.meta.url)));
 /** The example's folder, whether this module runs from its source or from dist/. */
 export const EXAMPLE_DIR = basename(here) === "dist" ? dirname(here) : here;
 export const SERVER_SCRIPT = join(EXAMPLE_DIR, "server.ts");

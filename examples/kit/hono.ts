@@ -1,0 +1,55 @@
+/**
+ * LangSmith tracing for Hono: one run per request, continued from a trusted
+ * caller's headers or started as a new root, with `x-trace-id` on the response.
+ *
+ *   import { Hono } from "hono";
+ *   const app = new Hono();
+ *   app.use(langsmithHono({ trust: "mesh" }));
+ *   app.post("/shout", async (c) => c.text(await shout(await c.req.text())));   // traceable() nests
+ *
+ * Only types are imported from hono, so the kit loads without it. The run ends
+ * when the handlers have produced the response; a streamed body may still be
+ * sending then, and a client that disconnects is not seen here (Hono runs on
+ * runtimes that report it differently). On node, `tracedListener` around
+ * `getRequestListener(app.fetch)` (node-http.ts) sees both, without the route.
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import { withRunTree } from "langsmith/traceable";
+import { describeError } from "./propagator.js";
+import { endServerRun, serverTracing, startServerRun, type HttpTracingOptions } from "./server-run.js";
+
+export type HonoTracingOptions = HttpTracingOptions<Context>;
+
+export function langsmithHono(options: HonoTracingOptions = {}): MiddlewareHandler {
+  const tracing = serverTracing(options);
+  return async (c, next) => {
+    if (!tracing.enabled()) return next();
+    let started: ReturnType<typeof startServerRun>;
+    try {
+      started = startServerRun(tracing, { req: c, method: c.req.method, path: c.req.path, header: (name) => headerValues(c.req.raw.headers, name) });
+    } catch (err) {
+      tracing.warn("start-failed", `Could not start a run; serving the request untraced: ${describeError(err).split("\n")[0]}`);
+      return next();
+    }
+    if (tracing.traceIdHeader) c.header(tracing.traceIdHeader, started.run.trace_id);
+    const ownIndex = c.req.routeIndex;
+    try {
+      await withRunTree(started.run, () => next());
+    } finally {
+      // Hono's error handler has turned a thrown error into c.error and a 500 by now.
+      await endServerRun(tracing, started, {
+        status: c.res.status,
+        // The route of the handler that answered; none when only middleware ran (a 404).
+        route: c.req.routeIndex !== ownIndex ? c.req.routePath : undefined,
+        error: c.error === undefined ? undefined : describeError(c.error),
+        endTime: Date.now(),
+      }).catch((err: unknown) => tracing.warn("end-failed", `Could not finish a run: ${describeError(err).split("\n")[0]}`));
+    }
+  };
+}
+
+/** Fetch's Headers join repeated lines with ", "; a repeated langsmith-trace then fails validation, as it should. */
+function headerValues(headers: Headers, name: string): string[] | undefined {
+  const value = headers.get(name);
+  return value === null ? undefined : [value];
+}
