@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { probeWhile, PROMPT_MS } from "./fixtures/probe.js";
-import { childRun, postJson, rootRun, segment, serverFor, type WireRun } from "./fixtures/trace-server/helpers.js";
+import { childRun, nextTime, postJson, rootRun, segment, serverFor, type WireRun } from "./fixtures/trace-server/helpers.js";
 
 async function timedGet(url: string): Promise<{ status: number; text: string }> {
   const res = await fetch(url);
@@ -131,7 +131,11 @@ test("item 1: a filter over its term, depth or length limit gets a 400 at once; 
 
   // The largest filter allowed, matching nothing: 10,000 runs x 200 calls is over the budget.
   const costly = `or(${Array.from({ length: 199 }, (_, i) => `search("absent-${i}")`).join(",")})`;
-  for (const [path, body] of [["/runs/query", { session: [project.id], filter: costly }], ["/api/v2/runs/query", { project_ids: [project.id], filter: costly, min_start_time: "2000-01-01T00:00:00Z" }]] as const) {
+  for (const [path, body] of [
+    ["/runs/query", { session: [project.id], filter: costly }],
+    ["/api/v2/runs/query", { project_ids: [project.id], filter: costly, min_start_time: "2000-01-01T00:00:00Z" }],
+    ["/runs/stats", { session: [project.id], filter: costly }],
+  ] as const) {
     const { result, worstProbeMs, probes } = await probeWhile(`${server.url}/info`, query(body, path));
     assert.equal(result.status, 400, `${path}: ${result.text.slice(0, 200)}`);
     assert.match(result.text, /spent its budget of 2000000/);
@@ -150,4 +154,64 @@ test("item 1: a filter over its term, depth or length limit gets a 400 at once; 
   }
   assert.equal(found.length, needles.size);
   assert.deepEqual(new Set(found), needles);
+});
+
+test("stats and threads over a whole project scan in slices within the query budget: other requests are answered meanwhile, with the same figures", async (t) => {
+  const server = await serverFor(t);
+  const project = server.store.createProject({ name: "busy" });
+  const TRACES = 8000;
+  const THREADS = 40;
+  for (let batch = 0; batch < TRACES / 1000; batch++) {
+    const runs = Array.from({ length: 1000 }, (_, i) => {
+      const n = batch * 1000 + i;
+      const root = rootRun(`turn-${n}`, { session_name: "busy", extra: { metadata: { thread_id: `t-${n % THREADS}`, LANGSMITH_SERVICE: "gateway" } }, end_time: nextTime() });
+      const llm = childRun(root, "model", { session_name: "busy", run_type: "llm", outputs: { usage_metadata: { input_tokens: 2, output_tokens: 1, total_tokens: 3 } }, end_time: nextTime() });
+      return [{ op: "post" as const, ...root }, { op: "post" as const, ...llm }];
+    }).flat();
+    assert.equal(server.store.upsertRuns(runs, { route: "test" }).rejected.length, 0);
+  }
+  const window = { min_start_time: "2000-01-01T00:00:00Z", max_start_time: "2100-01-01T00:00:00Z" };
+  const request = (path: string, body?: unknown): Promise<{ status: number; text: string }> =>
+    fetch(`${server.url}${path}`, body === undefined ? {} : { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }).then(async (res) => ({ status: res.status, text: await res.text() }));
+
+  type Answer = { status: number; text: string };
+  const cases: Array<{ label: string; send: () => Promise<Answer>; check: (text: string) => void }> = [
+    {
+      label: "POST /runs/stats",
+      send: () => request("/runs/stats", { session: [project.id] }),
+      check: (text) => {
+        const stats = JSON.parse(text) as { run_count: number; total_tokens: number };
+        assert.equal(stats.run_count, 2 * TRACES);
+        assert.equal(stats.total_tokens, 3 * TRACES);
+      },
+    },
+    { label: "GET /stats", send: () => request("/stats?project=busy&window=all"), check: (text) => assert.match(text, new RegExp(`data-stat="Requests">${TRACES}<`)) },
+    { label: "GET /threads", send: () => request("/threads?project=busy&window=all"), check: (text) => assert.equal([...text.matchAll(/<tr class="thread-row"/g)].length, THREADS) },
+    {
+      label: "POST /api/v2/threads/query",
+      send: () => request("/api/v2/threads/query", { project_id: project.id, page_size: 100, ...window }),
+      check: (text) => {
+        const threads = (JSON.parse(text) as { items: Array<{ count: number }> }).items;
+        assert.equal(threads.length, THREADS);
+        assert.equal(threads.reduce((n, th) => n + th.count, 0), TRACES);
+      },
+    },
+    {
+      label: "POST /api/v2/threads/stats",
+      send: () => request("/api/v2/threads/stats", { project_id: project.id, select: ["THREAD_COUNT", "TRACE_COUNT", "TOTAL_TOKENS"], ...window }),
+      check: (text) => assert.deepEqual(JSON.parse(text), { thread_count: THREADS, trace_count: TRACES, total_tokens: 3 * TRACES }),
+    },
+    {
+      label: "GET /api/v2/threads/{id}/traces",
+      send: () => request(`/api/v2/threads/t-0/traces?project_id=${project.id}&page_size=100&selects=TURN_NUMBER&selects=TOTAL_TOKENS`),
+      check: (text) => assert.equal((JSON.parse(text) as { items: unknown[] }).items.length, 100),
+    },
+  ];
+  for (const { label, send, check } of cases) {
+    const { result, worstProbeMs, probes } = await probeWhile(`${server.url}/info`, send());
+    assert.equal(result.status, 200, `${label}: ${result.text.slice(0, 300)}`);
+    check(result.text);
+    assert.ok(worstProbeMs < PROMPT_MS, `${label}: a probe waited ${worstProbeMs.toFixed(0)} ms`);
+    assert.ok(probes > 1, `${label}: probes were answered during the scan`);
+  }
 });

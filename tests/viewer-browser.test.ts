@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { Client, RunTree } from "langsmith";
+import { Client, getDefaultProjectName, RunTree } from "langsmith";
 import { chromium, type Browser, type Page } from "playwright-core";
 import {
   readTrace,
@@ -254,6 +254,32 @@ describe("trace viewer in Chromium", { skip, timeout: 120_000 }, () => {
     await row.locator(".badge-ok", { hasText: /^ok$/ }).waitFor();
     assert.equal(await page.locator("tr.trace-row").count(), 1, "the page's name filter holds for the rows it swaps in");
     assert.equal(await page.evaluate(() => (window as unknown as { marker?: string }).marker), "same document");
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
+  test("the list opens on the project the SDK writes to; All projects in the picker shows the others", async () => {
+    const { page, problems } = await newPage();
+    const elsewhere = `elsewhere-${randomUUID().slice(0, 8)}`;
+    const run = new RunTree({ name: `${elsewhere} job`, run_type: "chain", inputs: {}, client, tracingEnabled: true, project_name: elsewhere });
+    await run.postRun();
+    await run.end({ done: true });
+    await run.patchRun();
+    await client.awaitPendingTraceBatches();
+    await waitForTrace(traces.url, run.trace_id, 1);
+
+    await page.goto(`${traces.url}/`);
+    await page.locator(`tr[data-trace-id="${demo.multiService}"]`).waitFor();
+    const picker = page.getByRole("combobox", { name: "Project" });
+    assert.equal(await picker.inputValue(), getDefaultProjectName(), "the SDK's project is chosen");
+    assert.equal(await page.locator(`tr[data-trace-id="${run.trace_id}"]`).count(), 0, "another project's newer trace is not listed");
+
+    await picker.selectOption({ label: "All projects" });
+    await page.getByRole("button", { name: "Filter" }).click();
+    await page.waitForURL(/\/\?project=&/);
+    await page.locator(`tr[data-trace-id="${run.trace_id}"]`).waitFor();
+    assert.equal(await page.locator(`tr[data-trace-id="${demo.multiService}"]`).count(), 1, "and the SDK project's traces too");
+    assert.equal(await page.getByRole("combobox", { name: "Project" }).inputValue(), "");
     assert.deepEqual(problems, []);
     await page.close();
   });

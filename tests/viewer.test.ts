@@ -104,7 +104,8 @@ function listedTraceIds(html: string): string[] {
 }
 
 before(async () => {
-  server = await startTraceServer({ port: 0 });
+  // The list opens on the project traced code writes to; these tests write to "viewer-tests".
+  server = await startTraceServer({ port: 0, viewerProject: "viewer-tests" });
 });
 
 after(async () => {
@@ -239,14 +240,16 @@ test("the trace list filters by project, service, status and name, newest first"
   await postOne({ name: "gamma_child", parent: c, start: 3010, end: 3020, service: `db-${tag}` });
   const ids = async (query: string): Promise<string[]> => listedTraceIds((await page(`/?${query}`)).html).filter((id) => [a, b, c].some((t) => t.traceId === id));
 
-  assert.deepEqual(await ids(`name=${tag}`), [c.traceId, b.traceId, a.traceId], "newest first");
-  assert.deepEqual(await ids(`name=ALPHA-${tag}`), [a.traceId], "name is case-insensitive");
+  // `project=` is the picker's "All projects"; without it the list shows the default project.
+  assert.deepEqual(await ids(`project=&name=${tag}`), [c.traceId, b.traceId, a.traceId], "newest first");
+  assert.deepEqual(await ids(`name=${tag}`), [c.traceId], "the default project: only gamma has a run in viewer-tests");
+  assert.deepEqual(await ids(`project=&name=ALPHA-${tag}`), [a.traceId], "name is case-insensitive");
   assert.deepEqual(await ids(`project=proj-a-${tag}`), [c.traceId, a.traceId]);
-  assert.deepEqual(await ids(`service=api-${tag}`), [b.traceId, a.traceId]);
-  assert.deepEqual(await ids(`service=db-${tag}`), [c.traceId], "a service touched by a child run");
-  assert.deepEqual(await ids(`status=error&name=${tag}`), [b.traceId]);
-  assert.deepEqual(await ids(`status=running&name=${tag}`), [c.traceId]);
-  assert.deepEqual(await ids(`status=ok&name=${tag}`), [a.traceId]);
+  assert.deepEqual(await ids(`project=&service=api-${tag}`), [b.traceId, a.traceId]);
+  assert.deepEqual(await ids(`project=&service=db-${tag}`), [c.traceId], "a service touched by a child run");
+  assert.deepEqual(await ids(`project=&status=error&name=${tag}`), [b.traceId]);
+  assert.deepEqual(await ids(`project=&status=running&name=${tag}`), [c.traceId]);
+  assert.deepEqual(await ids(`project=&status=ok&name=${tag}`), [a.traceId]);
   assert.deepEqual(await ids(`project=proj-b-${tag}&service=api-${tag}&status=error`), [b.traceId]);
   assert.deepEqual(await ids(`project=no-such-project-${tag}`), []);
 
@@ -257,6 +260,67 @@ test("the trace list filters by project, service, status and name, newest first"
   const row = html.slice(html.indexOf(`data-trace-id="${b.traceId}"`), html.indexOf("</tr>", html.indexOf(`data-trace-id="${b.traceId}"`)));
   const cells = [...row.matchAll(/<td[^>]*>(.*?)<\/td>/g)].map((m) => (m[1] ?? "").replace(/<[^>]+>/g, ""));
   assert.deepEqual(cells.slice(2), [`api-${tag}`, "1", "100 ms", "1", "error", "complete"]);
+});
+
+test("the list opens on the project the SDK writes to (LANGSMITH_PROJECT, else default); All projects shows every one", async (t) => {
+  const tag = randomUUID().slice(0, 8);
+  const home = `home-${tag}`;
+  // The server reads the SDK's project variables as it starts, as the SDK does per run.
+  const startWithProject = async (project: string | undefined): Promise<TraceServerHandle> => {
+    const saved = { LANGSMITH_PROJECT: process.env.LANGSMITH_PROJECT, LANGCHAIN_PROJECT: process.env.LANGCHAIN_PROJECT };
+    delete process.env.LANGCHAIN_PROJECT;
+    if (project === undefined) delete process.env.LANGSMITH_PROJECT;
+    else process.env.LANGSMITH_PROJECT = project;
+    try {
+      return await startTraceServer({ port: 0 });
+    } finally {
+      for (const [key, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+    }
+  };
+  const configured = await startWithProject(home);
+  const fresh = await startWithProject(undefined);
+  t.after(() => Promise.all([configured.close(), fresh.close()]));
+  const get = async (base: TraceServerHandle, path: string): Promise<string> => (await fetch(`${base.url}${path}`)).text();
+
+  // Before any trace: the default project is chosen, though no run has created it yet.
+  const empty = await get(fresh, "/");
+  assert.match(empty, /<option value="default" selected>default \(default\)<\/option>/);
+  assert.match(empty, /No traces in project default yet\. Traced code writes here unless it names another project \(LANGSMITH_PROJECT\)\. <a href="\/\?project=">All projects<\/a>/);
+
+  const ids = (html: string): string[] => listedTraceIds(html);
+  const batch = async (runs: RunSpec[]): Promise<PostedRun[]> => {
+    const built = runs.map(runBody);
+    const res = await fetch(`${configured.url}/runs/batch`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ post: built.map((b) => b.body) }) });
+    assert.equal(res.status, 202, await res.text());
+    return built.map((b) => b.posted);
+  };
+  const [mine] = await batch([{ name: "mine", start: 500, end: 600, project: home }]);
+  const others = await batch(Array.from({ length: 51 }, (_, i) => ({ name: `load-${i}`, start: 1000 + i, end: 1001 + i, project: `load-${tag}` })));
+  assert.ok(mine);
+
+  const opened = await get(configured, "/");
+  assert.deepEqual(ids(opened), [mine.traceId], "the load test's newer traces do not bury it");
+  assert.match(opened, new RegExp(`<option value="${home}" selected>${home} \\(default\\)</option>`));
+  assert.match(opened, /<option value="">All projects<\/option>/);
+
+  const all = await get(configured, "/?project=");
+  assert.deepEqual(ids(all), [...others.slice(1).reverse().map((o) => o.traceId)], "every project, newest first, one page");
+  assert.match(all, /<option value="" selected>All projects<\/option>/);
+  assert.match(all, /<a rel="next" href="\/\?project=&#38;offset=50">Older<\/a>/, "paging stays on all projects");
+  const older = await get(configured, "/?project=&offset=50");
+  assert.deepEqual(ids(older), [others[0]?.traceId, mine.traceId]);
+
+  // The live poll sends the page's own query: no project is the default one, `project=` all of them.
+  const rows = async (query: string): Promise<string[]> => {
+    const state = (await (await fetch(`${configured.url}/_viewer/list-state?${query}`)).json()) as { rows: string };
+    return [...state.rows.matchAll(/data-trace-id="([^"]+)"/g)].map((m) => m[1] ?? "");
+  };
+  assert.deepEqual(await rows(""), [mine.traceId]);
+  assert.equal((await rows("project=")).length, 50);
+  assert.deepEqual(ids(await get(configured, `/?project=load-${tag}&name=load-7`)), [others[7]?.traceId]);
 });
 
 test("the list pages through filtered traces", async () => {

@@ -127,6 +127,8 @@ async function ensureTraceServer(
     host: cfg.traceServer.host,
     port,
     dbPath: dbPath ?? ":memory:",
+    // The viewer opens on the project this configuration's traces go to.
+    viewerProject: cfg.project,
     ...(cfg.traceServer.apiKey ? { apiKey: cfg.traceServer.apiKey } : {}),
   });
   started.traceServer = handle;

@@ -1,23 +1,26 @@
-import { randomUUID, timingSafeEqual } from "node:crypto";
+// The trace server's Express app: the LangSmith-compatible API over a TraceStore. This file
+// holds what every route shares (the request log, the browser guard, the API key, `/info`, the
+// error answers) and the route table; the routes live by concern in ingest-routes.ts,
+// read-routes.ts, project-routes.ts, share.ts, run-stats-route.ts, threads.ts, traces-query.ts,
+// v2.ts and otlp/routes.ts. Use: `createServer(createTraceServerApp(store, { apiKey, mount: mountViewer }))`,
+// or startTraceServer (server.ts), which does that and listens.
+import { timingSafeEqual } from "node:crypto";
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from "express";
 import { browserRequestRefusal, type AllowedHosts } from "../http-guard.js";
-import { HttpError, readJson } from "./body.js";
+import { HttpError } from "./body.js";
 import { FilterError } from "./filter.js";
-import { MAX_IDS_PER_LIST, MAX_NAME_CHARS, MAX_TRACE_PAGE_RUNS } from "./limits.js";
-import { partsToOperations, readMultipart } from "./multipart.js";
-import { parseQuery, queryInt, queryList, queryString, redactUrl, requireUuidParam, urlBase } from "./params.js";
-import { QueryBudgetError, queryRunsWithinBudget } from "./query-budget.js";
+import { createIngestRouter } from "./ingest-routes.js";
+import { parseQuery, redactUrl } from "./params.js";
+import { createProjectRouter } from "./project-routes.js";
+import { ClientGoneError, QueryBudgetError } from "./query-budget.js";
+import { createReadRouter } from "./read-routes.js";
 import { FeedbackConflictError, ProjectConflictError, type TraceStore } from "./store.js";
 import { mountOtlp, type OtlpOptions } from "./otlp/routes.js";
-import { normalizeTime } from "./time.js";
-import type { JsonObject, RejectionInput, RejectionRule, StoredRun, RunQuery, RunUpsert, UpsertResult } from "./types.js";
 import { createShareRouter, createV2ShareRouter } from "./share.js";
 import { createRunStatsRouter } from "./run-stats-route.js";
 import { createThreadsRouter } from "./threads.js";
 import { createTracesQueryRouter } from "./traces-query.js";
 import { createV2Router } from "./v2.js";
-import { isUuid } from "./validate.js";
-import { decodeRun, isJsonObject, MAX_NESTING, tooDeepField } from "./wire.js";
 
 export const DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024;
 
@@ -71,13 +74,6 @@ export interface TraceServerAppOptions {
  */
 export const LOCAL_VERSION = "0.16.0+local";
 
-/** Body of a 202/422 ingest answer. */
-interface IngestAnswer {
-  detail?: string;
-  accepted: number;
-  rejected: UpsertResult["rejected"];
-}
-
 function keyMatches(expected: string, given: string | undefined): boolean {
   if (given === undefined) return false;
   const a = Buffer.from(expected);
@@ -95,103 +91,6 @@ function bearer(req: Request): string | undefined {
 function clientErrorStatus(err: unknown): number | undefined {
   const status = err instanceof Error ? (err as Error & { status?: unknown }).status : undefined;
   return typeof status === "number" && status >= 400 && status < 500 ? status : undefined;
-}
-
-/** `value`, unless it is longer than a name may be (see MAX_NAME_CHARS). */
-function refuseLong(value: string, what: string): string {
-  if (value.length > MAX_NAME_CHARS) throw new HttpError(422, `${what} is ${value.length} characters, over the limit of ${MAX_NAME_CHARS}`);
-  return value;
-}
-
-/** `listProjects({ metadata })` sends the wanted metadata as JSON text. */
-function parseMetadataParam(text: string): JsonObject {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new HttpError(422, `metadata must be a JSON object, got ${JSON.stringify(text)}`);
-  }
-  if (!isJsonObject(value)) throw new HttpError(422, `metadata must be a JSON object, got ${JSON.stringify(text)}`);
-  return value;
-}
-
-/** Refuse a body that could be stored but not read back (see MAX_NESTING). */
-function refuseDeep(body: JsonObject, what: string): void {
-  const deep = tooDeepField(body);
-  if (deep !== undefined) throw new HttpError(422, `${what}: ${deep} nests objects/arrays deeper than ${MAX_NESTING} levels`);
-}
-
-function pickFields(run: StoredRun, select: readonly string[] | undefined): JsonObject {
-  if (!select) return run as unknown as JsonObject;
-  const out: JsonObject = { id: run.id };
-  const source = run as unknown as JsonObject;
-  for (const key of select) if (key in source) out[key] = source[key];
-  return out;
-}
-
-function parseRunQuery(body: unknown): { query: RunQuery; select: string[] | undefined } {
-  if (!isJsonObject(body)) throw new HttpError(422, "the query must be a JSON object");
-  const str = (key: string): string | undefined => {
-    const v = body[key];
-    if (v === undefined || v === null) return undefined;
-    if (typeof v !== "string") throw new HttpError(422, `${key} must be a string`);
-    return v;
-  };
-  const bool = (key: string): boolean | undefined => {
-    const v = body[key];
-    if (v === undefined || v === null) return undefined;
-    if (typeof v !== "boolean") throw new HttpError(422, `${key} must be true or false`);
-    return v;
-  };
-  const uuidList = (key: string): string[] | undefined => {
-    const v = body[key];
-    if (v === undefined || v === null) return undefined;
-    const list = Array.isArray(v) ? v : [v];
-    if (list.length > MAX_IDS_PER_LIST) throw new HttpError(422, `${key} lists ${list.length} ids, over the limit of ${MAX_IDS_PER_LIST} per query`);
-    for (const item of list) if (!isUuid(item)) throw new HttpError(422, `${key} must be a UUID or a list of UUIDs, got ${JSON.stringify(item)}`);
-    return list as string[];
-  };
-  const uuid = (key: string): string | undefined => {
-    const v = str(key);
-    if (v !== undefined && !isUuid(v)) throw new HttpError(422, `${key} must be a UUID, got ${JSON.stringify(v)}`);
-    return v;
-  };
-  const query: RunQuery = {};
-  const set = <K extends keyof RunQuery>(key: K, value: RunQuery[K] | undefined): void => {
-    if (value !== undefined) query[key] = value;
-  };
-  set("projectIds", uuidList("session"));
-  set("runIds", uuidList("id"));
-  set("referenceExampleIds", uuidList("reference_example"));
-  set("traceId", uuid("trace"));
-  set("parentRunId", uuid("parent_run"));
-  set("isRoot", bool("is_root") ?? (body.execution_order === 1 ? true : undefined));
-  set("error", bool("error"));
-  set("runType", str("run_type"));
-  const start = str("start_time");
-  if (start !== undefined) {
-    const t = normalizeTime(start);
-    if (t === undefined) throw new HttpError(422, `start_time must be an ISO time, got ${JSON.stringify(start)}`);
-    query.startTime = t;
-  }
-  set("filter", str("filter"));
-  set("traceFilter", str("trace_filter"));
-  set("treeFilter", str("tree_filter"));
-  set("query", str("query"));
-  set("cursor", str("cursor"));
-  const order = str("order");
-  if (order !== undefined && order !== "asc" && order !== "desc") throw new HttpError(422, `order must be "asc" or "desc"`);
-  set("order", order);
-  const limit = body.limit;
-  if (limit !== undefined && limit !== null) {
-    if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 1) throw new HttpError(422, "limit must be a positive integer");
-    query.limit = limit;
-  }
-  const select = body.select;
-  if (select !== undefined && select !== null && (!Array.isArray(select) || !select.every((s) => typeof s === "string"))) {
-    throw new HttpError(422, "select must be a list of field names");
-  }
-  return { query, select: Array.isArray(select) ? (select as string[]) : undefined };
 }
 
 /**
@@ -260,255 +159,8 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
   });
 
   const api = express.Router();
-
-  const withinQuota: RequestHandler = (_req, _res, next) => {
-    const quota = opts.maxStoreBytes;
-    if (quota === undefined) return next();
-    const used = store.sizeBytes();
-    if (used <= quota) return next();
-    next(new HttpError(429, `the store uses ${used} bytes, over its quota of ${quota} (maxStoreBytes); delete projects or start an empty store to write again`, {}, { "x-should-retry": "false" }));
-  };
-
-  const answerIngest = (res: Response, result: UpsertResult, encoding: string, extra = ""): void => {
-    // Past the per-request limit the last entry of `rejected` counts the rest instead of being one.
-    const rejectedCount = result.unrecorded === undefined ? result.rejected.length : result.rejected.length - 1 + result.unrecorded;
-    res.locals.logDetail = `${result.accepted.length} ops accepted, ${rejectedCount} rejected${encoding !== "identity" ? ` (${encoding})` : ""}${extra}`;
-    if (result.rejected.length > 0) {
-      // detail first: the SDK prints the body as it comes, and this is the line people read.
-      const body: IngestAnswer = {
-        detail: `${rejectedCount} operation(s) rejected, ${result.accepted.length} accepted: ` + result.rejected.map((r) => `[${r.rule}] ${r.message}`).join("; "),
-        accepted: result.accepted.length,
-        rejected: result.rejected,
-      };
-      res.status(422).json(body);
-      return;
-    }
-    const body: IngestAnswer = { accepted: result.accepted.length, rejected: [] };
-    res.status(202).json(body);
-  };
-
-  const decodeAll = (op: "post" | "patch", items: unknown, route: string, runs: RunUpsert[], rejections: RejectionInput[]): void => {
-    if (items === undefined || items === null) return;
-    if (!Array.isArray(items)) throw new HttpError(422, `"${op}" must be a list of runs`);
-    for (const item of items) {
-      const d = decodeRun(op, item);
-      if (d.ok) runs.push(...d.runs);
-      else rejections.push({ route, ...d.failure });
-    }
-  };
-
-  api.post("/runs/multipart", requireApiKey, withinQuota, async (req, res) => {
-    const { parts, encoding } = await readMultipart(req, maxBodyBytes);
-    const ops = partsToOperations(parts, "/runs/multipart");
-    const rejections = [...ops.rejections];
-    for (const f of ops.feedback) {
-      try {
-        store.recordFeedback(f);
-      } catch (e) {
-        if (!(e instanceof FeedbackConflictError)) throw e;
-        rejections.push({ route: "/runs/multipart", op: null, run_id: typeof f.run_id === "string" ? f.run_id : null, rule: "conflict", message: `part "feedback.${String(f.id)}": ${e.message}`, payload: f });
-      }
-    }
-    const result = store.upsertRuns(ops.runs, { route: "/runs/multipart", rejections });
-    answerIngest(res, result, encoding, ops.feedback.length ? `, ${ops.feedback.length} feedback` : "");
-  });
-
-  api.post("/runs/batch", requireApiKey, withinQuota, async (req, res) => {
-    const { value, encoding } = await readJson(req, maxBodyBytes);
-    if (!isJsonObject(value)) throw new HttpError(422, 'a batch must be a JSON object {"post": [...], "patch": [...]}');
-    const runs: RunUpsert[] = [];
-    const rejections: RejectionInput[] = [];
-    decodeAll("post", value.post, "/runs/batch", runs, rejections);
-    decodeAll("patch", value.patch, "/runs/batch", runs, rejections);
-    answerIngest(res, store.upsertRuns(runs, { route: "/runs/batch", rejections }), encoding);
-  });
-
-  api.post("/runs", requireApiKey, withinQuota, async (req, res) => {
-    const { value, encoding } = await readJson(req, maxBodyBytes);
-    const runs: RunUpsert[] = [];
-    const rejections: RejectionInput[] = [];
-    // LangSmith assigns an id to a run created without one (client.createRun does not add it).
-    const withId = isJsonObject(value) && (value.id === undefined || value.id === null) ? { ...value, id: randomUUID() } : value;
-    decodeAll("post", [withId], "/runs", runs, rejections);
-    answerIngest(res, store.upsertRuns(runs, { route: "/runs", rejections }), encoding);
-  });
-
-  api.patch("/runs/:runId", requireApiKey, withinQuota, async (req, res) => {
-    const runId = requireUuidParam(req.params.runId, "run id");
-    const { value, encoding } = await readJson(req, maxBodyBytes);
-    const route = `/runs/${runId}`;
-    const d = decodeRun("patch", value, runId);
-    const result = d.ok
-      ? store.upsertRuns(d.runs, { route })
-      : store.upsertRuns([], { route, rejections: [{ route, ...d.failure }] });
-    answerIngest(res, result, encoding);
-  });
-
-  api.post("/runs/query", requireApiKey, async (req, res) => {
-    const { value } = await readJson(req, maxBodyBytes);
-    const { query, select } = parseRunQuery(value);
-    const page = await queryRunsWithinBudget(store, query, { urlBase: urlBase(req) }, () => res.closed);
-    res.locals.logDetail = `${page.runs.length} runs`;
-    res.json({ runs: page.runs.map((r) => pickFields(r, select)), cursors: { next: page.nextCursor, prev: null } });
-  });
-
-  api.get("/runs/:runId", requireApiKey, (req, res) => {
-    const runId = requireUuidParam(req.params.runId, "run id");
-    const run = store.getRun(runId, { urlBase: urlBase(req) });
-    if (!run) throw new HttpError(404, `run ${runId} not found`);
-    res.json(run);
-  });
-
-  const projectWithStats = (id: string, includeStats: boolean): JsonObject | undefined => {
-    const project = store.getProject(id);
-    if (!project) return undefined;
-    return includeStats ? { ...project, ...store.projectStats(id) } : (project as unknown as JsonObject);
-  };
-
-  api.get("/sessions", requireApiKey, (req, res) => {
-    const includeStats = queryString(req.query, "include_stats") === "true";
-    const ids = queryList(req.query, "id");
-    for (const id of ids) requireUuidParam(id, "id");
-    const filter: Parameters<TraceStore["listProjects"]>[0] = {
-      limit: Math.min(queryInt(req.query, "limit", 100), 100),
-      offset: queryInt(req.query, "offset", 0),
-    };
-    if (ids.length) filter.ids = ids.map((i) => i.toLowerCase());
-    const name = queryString(req.query, "name");
-    if (name !== undefined) filter.name = name;
-    const nameContains = queryString(req.query, "name_contains");
-    if (nameContains !== undefined) filter.nameContains = nameContains;
-    const metadata = queryString(req.query, "metadata");
-    if (metadata !== undefined) filter.metadata = parseMetadataParam(metadata);
-    res.json(store.listProjects(filter).map((p) => (includeStats ? { ...p, ...store.projectStats(p.id) } : p)));
-  });
-
-  api.get("/sessions/:projectId", requireApiKey, (req, res) => {
-    const id = requireUuidParam(req.params.projectId, "project id");
-    const project = projectWithStats(id, queryString(req.query, "include_stats") === "true");
-    if (!project) throw new HttpError(404, `project ${id} not found`);
-    res.json(project);
-  });
-
-  api.post("/sessions", requireApiKey, withinQuota, async (req, res) => {
-    const { value } = await readJson(req, maxBodyBytes);
-    if (!isJsonObject(value) || typeof value.name !== "string" || value.name === "") throw new HttpError(422, "name is required");
-    refuseLong(value.name, "name");
-    refuseDeep(value, "project");
-    const project = store.createProject({
-      name: value.name,
-      description: typeof value.description === "string" ? value.description : null,
-      extra: isJsonObject(value.extra) ? value.extra : null,
-      upsert: queryString(req.query, "upsert") === "true",
-    });
-    res.json(project);
-  });
-
-  api.patch("/sessions/:projectId", requireApiKey, async (req, res) => {
-    const id = requireUuidParam(req.params.projectId, "project id");
-    const { value } = await readJson(req, maxBodyBytes);
-    if (!isJsonObject(value)) throw new HttpError(422, "the update must be a JSON object");
-    refuseDeep(value, "project update");
-    const endTime = value.end_time === null || value.end_time === undefined ? value.end_time : normalizeTime(value.end_time);
-    if (endTime === undefined && value.end_time !== undefined) throw new HttpError(422, "end_time must be an ISO time");
-    const patch: Parameters<TraceStore["updateProject"]>[1] = {};
-    if (typeof value.name === "string") patch.name = refuseLong(value.name, "name");
-    if (typeof value.description === "string" || value.description === null) patch.description = value.description;
-    if (isJsonObject(value.extra)) patch.extra = value.extra;
-    if (endTime !== undefined) patch.end_time = endTime;
-    const project = store.updateProject(id, patch);
-    if (!project) throw new HttpError(404, `project ${id} not found`);
-    res.json(project);
-  });
-
-  api.delete("/sessions/:projectId", requireApiKey, (req, res) => {
-    const id = requireUuidParam(req.params.projectId, "project id");
-    if (!store.deleteProject(id)) throw new HttpError(404, `project ${id} not found`);
-    res.status(202).json({ message: "deleted" });
-  });
-
-  api.post("/feedback", requireApiKey, withinQuota, async (req, res) => {
-    const { value } = await readJson(req, maxBodyBytes);
-    if (!isJsonObject(value) || typeof value.key !== "string") throw new HttpError(422, "feedback needs at least a key");
-    refuseLong(value.key, "key");
-    refuseDeep(value, "feedback");
-    const id = store.recordFeedback(value);
-    res.json({ ...value, id });
-  });
-
-  api.get("/feedback", requireApiKey, (req, res) => {
-    const filter: Parameters<TraceStore["listFeedback"]>[0] = {
-      limit: Math.min(queryInt(req.query, "limit", 100), 100),
-      offset: queryInt(req.query, "offset", 0),
-    };
-    const runIds = queryList(req.query, "run");
-    if (runIds.length) filter.runIds = runIds.map((r) => r.toLowerCase());
-    const keys = queryList(req.query, "key");
-    if (keys.length) filter.keys = keys;
-    res.json(store.listFeedback(filter));
-  });
-
-  api.get("/api/rejections", requireApiKey, (req, res) => {
-    const filter: Parameters<TraceStore["listRejections"]>[0] = { limit: Math.min(queryInt(req.query, "limit", 100), 1000) };
-    const traceId = queryString(req.query, "trace_id");
-    if (traceId !== undefined) filter.traceId = traceId;
-    const runId = queryString(req.query, "run_id");
-    if (runId !== undefined) filter.runId = runId;
-    const rule = queryString(req.query, "rule");
-    if (rule !== undefined) filter.rule = rule as RejectionRule;
-    if (queryString(req.query, "after") !== undefined) filter.afterSeq = queryInt(req.query, "after", 0);
-    res.json({ rejections: store.listRejections(filter) });
-  });
-
-  api.get("/api/traces", requireApiKey, (req, res) => {
-    const filter: Parameters<TraceStore["listTraces"]>[0] = {
-      limit: Math.min(queryInt(req.query, "limit", 100), 1000),
-      offset: queryInt(req.query, "offset", 0),
-    };
-    const project = queryString(req.query, "project");
-    if (project !== undefined) {
-      if (isUuid(project)) filter.projectId = project.toLowerCase();
-      else filter.projectName = project;
-    }
-    const service = queryString(req.query, "service");
-    if (service !== undefined) filter.service = service;
-    const since = queryString(req.query, "since");
-    if (since !== undefined) {
-      const t = normalizeTime(since);
-      if (t === undefined) throw new HttpError(422, `since must be an ISO time, got ${JSON.stringify(since)}`);
-      filter.since = t;
-    }
-    res.json({ traces: store.listTraces(filter) });
-  });
-
-  api.get("/api/traces/:traceId", requireApiKey, (req, res) => {
-    const traceId = requireUuidParam(req.params.traceId, "trace id");
-    const limit = Math.min(queryInt(req.query, "limit", MAX_TRACE_PAGE_RUNS), MAX_TRACE_PAGE_RUNS);
-    const offset = queryInt(req.query, "offset", 0);
-    const runs = store.getTraceRuns(traceId, { urlBase: urlBase(req), limit, offset });
-    const runCount = runs.length < limit && (runs.length > 0 || offset === 0) ? offset + runs.length : store.countTraceRuns(traceId);
-    const rejections = store.listRejections({ traceId });
-    if (runCount === 0 && rejections.length === 0) throw new HttpError(404, `trace ${traceId} not found`);
-    // A page, not the whole trace: a trace of 25,000 runs is far more than one answer should hold.
-    const nextOffset = offset + runs.length < runCount ? offset + runs.length : null;
-    res.json({ trace_id: traceId, runs, rejections, run_count: runCount, next_offset: nextOffset });
-  });
-
-  api.get("/api/attachments/:runId/:name", requireApiKey, (req, res) => {
-    const runId = requireUuidParam(req.params.runId, "run id");
-    const name = String(req.params.name);
-    const attachment = store.getAttachment(runId, name);
-    if (!attachment) throw new HttpError(404, `attachment ${JSON.stringify(name)} of run ${runId} not found`);
-    // Anyone who can trace can store any bytes under any type, and this origin also serves the
-    // viewer: shown inline, an HTML attachment's script could read traces and delete projects.
-    // So it is always a download, never sniffed, and sandboxed (an opaque origin, no script, no
-    // loads) should a browser render it anyway. The viewer lists attachments without showing them.
-    res.attachment(name);
-    res.setHeader("X-Content-Type-Options", "nosniff");
-    res.setHeader("Content-Security-Policy", "sandbox; default-src 'none'");
-    res.type(attachment.contentType).send(Buffer.from(attachment.data));
-  });
-
+  const routeOpts = { requireApiKey, maxBodyBytes, maxStoreBytes: opts.maxStoreBytes };
+  api.use(createIngestRouter(store, routeOpts), createReadRouter(store, routeOpts), createProjectRouter(store, routeOpts));
   api.use(createShareRouter(store, { requireApiKey, maxBodyBytes }), createRunStatsRouter(store, { requireApiKey, maxBodyBytes }));
 
   // The SDK's generated client strips /api/v1 from the endpoint and calls /api/v2/... on the host.
@@ -531,7 +183,7 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
       status = err.status;
       detail = err.message;
       extra = err.extra;
-    } else if (err instanceof FilterError || err instanceof RangeError || err instanceof QueryBudgetError) {
+    } else if (err instanceof FilterError || err instanceof RangeError || err instanceof QueryBudgetError || err instanceof ClientGoneError) {
       status = 400;
       detail = err.message;
     } else if (err instanceof ProjectConflictError || err instanceof FeedbackConflictError) {

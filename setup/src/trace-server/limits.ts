@@ -110,6 +110,8 @@ export const MAX_QUERY_PAGE = 100;
  * `tree_filter` the same per run. A query over a few thousand runs with a few calls spends a few
  * thousand; 2,000,000 is 500,000 runs tested by a three-call filter. The scan runs in slices that
  * let other requests through, and a query that spends the budget before finding one run gets a
- * 400 naming it (one that found some gets them, with a cursor to go on from).
+ * 400 naming it (one that found some gets them, with a cursor to go on from). Run stats, thread
+ * listings and totals, and the viewer's stats and threads pages spend the same budget in the same
+ * slices (each run they read costs 1); they cannot answer in part, so spending it is a 400.
  */
 export const MAX_QUERY_COST = 2_000_000;

@@ -6,6 +6,7 @@
 // API router: `api.use(createRunStatsRouter(store, { requireApiKey, maxBodyBytes }))`.
 import express, { type RequestHandler, type Router } from "express";
 import { HttpError, readJson } from "./body.js";
+import { RequestBudget } from "./query-budget.js";
 import { allMatchingRuns, runStats, type RunStats } from "./stats.js";
 import type { TraceStore } from "./store.js";
 import { normalizeTime } from "./time.js";
@@ -18,10 +19,11 @@ export function createRunStatsRouter(store: TraceStore, opts: { requireApiKey: R
   router.post("/runs/stats", opts.requireApiKey, async (req, res) => {
     const { value } = await readJson(req, opts.maxBodyBytes);
     const { query, select, groupBy } = parseStatsRequest(value);
-    const runs = allMatchingRuns(store, query);
+    const budget = new RequestBudget(() => res.closed, "narrow it (start_time, end_time, filter, is_root)");
+    const runs = await allMatchingRuns(store, query, budget);
     res.locals.logDetail = `${runs.length} runs`;
     if (!groupBy) {
-      res.json(pick(runStats(store, runs), select));
+      res.json(pick(await runStats(store, runs, budget), select));
       return;
     }
     const groups = new Map<string, StoredRun[]>();
@@ -33,7 +35,10 @@ export function createRunStatsRouter(store: TraceStore, opts: { requireApiKey: R
       }
     }
     const top = [...groups].sort(([a, x], [b, y]) => y.length - x.length || a.localeCompare(b)).slice(0, groupBy.maxGroups);
-    res.json(Object.fromEntries(top.map(([key, members]) => [key, pick(runStats(store, members), select)])));
+    const answer: Array<[string, Partial<RunStats>]> = [];
+    for (const [key, members] of top) answer.push([key, pick(await runStats(store, members, budget), select)]);
+    // fromEntries: group keys are client text, "__proto__" included.
+    res.json(Object.fromEntries(answer));
   });
   return router;
 }

@@ -16,6 +16,11 @@ export interface TraceServerOptions extends TraceServerAppOptions {
   store?: TraceStore;
   /** Serve the trace viewer at "/" (after any `mount` routes). Default true. */
   viewer?: boolean;
+  /**
+   * The project the viewer's trace list opens on. Default: the one the SDK writes to when code
+   * names none (LANGSMITH_PROJECT, else "default"), read when the server starts.
+   */
+  viewerProject?: string;
 }
 
 export interface TraceServerHandle {
@@ -39,7 +44,7 @@ export async function startTraceServer(opts: TraceServerOptions = {}): Promise<T
     ...opts,
     mount: (expressApp, ctx) => {
       opts.mount?.(expressApp, ctx);
-      if (opts.viewer ?? true) mountViewer(expressApp, ctx);
+      if (opts.viewer ?? true) mountViewer(expressApp, ctx, opts.viewerProject === undefined ? {} : { defaultProject: opts.viewerProject });
     },
   });
   const server = createServer(app);

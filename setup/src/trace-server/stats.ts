@@ -1,11 +1,15 @@
 // Run statistics, the numbers behind LangSmith's monitoring charts, shared by
 // `POST /runs/stats` (run-stats-route.ts, the SDK's `client.getRunStats`), the
-// thread routes and the viewer's stats panel. Usage:
-//   const stats = runStats(store, allMatchingRuns(store, { projectIds: [id], isRoot: true }));
+// thread routes and the viewer's stats panel. Both read within the request's
+// budget (query-budget.ts), in slices that let other requests through. Usage:
+//   const budget = new RequestBudget(() => res.closed, "narrow it (start_time)");
+//   const runs = await allMatchingRuns(store, { projectIds: [id], isRoot: true }, budget);
+//   const stats = await runStats(store, runs, budget);
 // Percentiles are nearest-rank: the value at index floor(q * n) of the sorted
 // values (p50 of 1, 2, 3, 4 is 3), the same rule as the project stats of
 // `GET /sessions?include_stats=true`.
 import { HttpError } from "./body.js";
+import type { RequestBudget } from "./query-budget.js";
 import type { TraceStore } from "./store.js";
 import { timeToMs } from "./time.js";
 import type { JsonObject, RunQuery, StoredRun } from "./types.js";
@@ -44,32 +48,37 @@ export interface RunStats {
  * Statistics of the matched runs (see RunStats and the header for the
  * percentile rule). Tokens and costs are those of the LLM runs in the matched
  * runs' subtrees, each once: a root and the LLM call below it both matching
- * count the call's tokens once.
+ * count the call's tokens once. Each run read costs the budget a unit.
  */
-export function runStats(store: TraceStore, runs: readonly StoredRun[]): RunStats {
+export async function runStats(store: TraceStore, runs: readonly StoredRun[], budget: RequestBudget): Promise<RunStats> {
   const traceLlms = new Map<string, StoredRun[]>();
   for (const { trace_id: traceId } of runs) {
-    if (!traceLlms.has(traceId)) traceLlms.set(traceId, store.getTraceRuns(traceId).filter((r) => r.run_type === "llm"));
+    if (traceLlms.has(traceId)) continue;
+    const traceRuns = store.getTraceRuns(traceId);
+    traceLlms.set(traceId, traceRuns.filter((r) => r.run_type === "llm"));
+    await budget.spend(traceRuns.length);
   }
-  const subtreeLlms = (run: StoredRun): StoredRun[] => (traceLlms.get(run.trace_id) ?? []).filter((l) => inSubtree(l, run));
-
+  // Per run: the LLM runs in its subtree, and when its first token came. Matching a run against
+  // its trace's LLM runs reads nothing, so it costs no units, but it still yields between slices.
+  const subtrees: StoredRun[][] = [];
+  const firstTokens: Array<number | null> = [];
+  for (const r of runs) {
+    subtrees.push((traceLlms.get(r.trace_id) ?? []).filter((l) => inSubtree(l, r)));
+    const t = store.subtreeFirstTokenTime(r);
+    firstTokens.push(t && r.start_time ? (timeToMs(t) - timeToMs(r.start_time)) / 1000 : null);
+    await budget.spend(1);
+  }
   const seen = new Map<string, StoredRun>();
-  for (const r of runs) for (const l of subtreeLlms(r)) seen.set(l.id, l);
+  for (const subtree of subtrees) for (const l of subtree) seen.set(l.id, l);
   const llms = [...seen.values()];
   const costs = llms.map(usageCost);
   const anyCost = costs.some((c) => c !== null);
-  const perRunCost = (run: StoredRun): number | null => (anyCost ? sum(subtreeLlms(run).map((l) => usageCost(l)?.total ?? null)) : null);
-
-  const firstTokens = runs.map((r) => {
-    const t = store.subtreeFirstTokenTime(r);
-    return t && r.start_time ? (timeToMs(t) - timeToMs(r.start_time)) / 1000 : null;
-  });
   const latencies = ascending(runs.map(latencySeconds));
   const firstTokenSorted = ascending(firstTokens);
   const total = ascending(runs.map((r) => r.total_tokens ?? 0));
   const prompt = ascending(runs.map((r) => r.prompt_tokens ?? 0));
   const completion = ascending(runs.map((r) => r.completion_tokens ?? 0));
-  const runCosts = anyCost ? ascending(runs.map(perRunCost)) : [];
+  const runCosts = anyCost ? ascending(subtrees.map((subtree) => sum(subtree.map((l) => usageCost(l)?.total ?? null)))) : [];
   const n = runs.length;
   return {
     run_count: n,
@@ -88,7 +97,7 @@ export function runStats(store: TraceStore, runs: readonly StoredRun[]): RunStat
     completion_tokens_p99: quantile(completion, 0.99),
     prompt_tokens_p99: quantile(prompt, 0.99),
     last_run_start_time: runs.reduce<string | null>((max, r) => (r.start_time && (max === null || r.start_time > max) ? r.start_time : max), null),
-    feedback_stats: feedbackStats(store, runs),
+    feedback_stats: await feedbackStats(store, runs, budget),
     run_facets: null,
     error_rate: n ? runs.filter((r) => r.error !== null).length / n : null,
     streaming_rate: n ? firstTokens.filter((t) => t !== null).length / n : null,
@@ -100,17 +109,23 @@ export function runStats(store: TraceStore, runs: readonly StoredRun[]): RunStat
   };
 }
 
-/** Every run a store query matches, through its cursor; refuses more than MAX_STATS_RUNS. */
-export function allMatchingRuns(store: TraceStore, query: RunQuery, urlBase?: string): StoredRun[] {
+/**
+ * Every run a store query matches, through its cursor, scanned in the budget's slices; refuses
+ * more than MAX_STATS_RUNS, and a scan that spends the budget, since stats over part of the runs
+ * would be wrong.
+ */
+export async function allMatchingRuns(store: TraceStore, query: RunQuery, budget: RequestBudget, urlBase?: string): Promise<StoredRun[]> {
   const runs: StoredRun[] = [];
   let cursor: string | undefined;
   do {
-    const page = store.queryRuns({ ...query, ...(cursor === undefined ? {} : { cursor }), limit: 100 }, urlBase === undefined ? {} : { urlBase });
+    const page = store.queryRuns({ ...query, ...(cursor === undefined ? {} : { cursor }), limit: 100 }, { budget: budget.scan(), ...(urlBase === undefined ? {} : { urlBase }) });
     runs.push(...page.runs);
     if (runs.length > MAX_STATS_RUNS) {
       throw new HttpError(422, `the query matches more than ${MAX_STATS_RUNS} runs, more than the local server computes stats over; narrow it (start_time, end_time, filter, is_root)`);
     }
     cursor = page.nextCursor ?? undefined;
+    // Refuses a scan that spent the budget; a page cut short by its slice lets other requests in.
+    await budget.spend(0);
   } while (cursor !== undefined);
   return runs;
 }
@@ -151,11 +166,12 @@ export function usageCost(run: Pick<StoredRun, "outputs">): Cost | null {
 }
 
 /** Feedback on these runs, per key: `{ n, avg }` (avg over numeric scores, null without any). */
-export function feedbackStats(store: TraceStore, runs: readonly Pick<StoredRun, "id">[]): JsonObject | null {
+export async function feedbackStats(store: TraceStore, runs: readonly Pick<StoredRun, "id">[], budget: RequestBudget): Promise<JsonObject | null> {
   const perKey = new Map<string, { n: number; scores: number[] }>();
   const ids = runs.map((r) => r.id);
   for (let i = 0; i < ids.length; i += 500) {
-    for (const f of store.listFeedback({ runIds: ids.slice(i, i + 500), limit: -1 })) {
+    const feedback = store.listFeedback({ runIds: ids.slice(i, i + 500), limit: -1 });
+    for (const f of feedback) {
       if (typeof f.key !== "string") continue;
       const entry = perKey.get(f.key) ?? { n: 0, scores: [] };
       entry.n++;
@@ -163,6 +179,7 @@ export function feedbackStats(store: TraceStore, runs: readonly Pick<StoredRun, 
       else if (typeof f.score === "boolean") entry.scores.push(f.score ? 1 : 0);
       perKey.set(f.key, entry);
     }
+    await budget.spend(feedback.length);
   }
   if (perKey.size === 0) return null;
   return Object.fromEntries([...perKey].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, { n: v.n, avg: v.scores.length ? sum(v.scores) / v.scores.length : null }]));

@@ -3,20 +3,23 @@
 // root runs (traces, "turns") of one project whose metadata names the same
 // `thread_id`, `session_id` or `conversation_id`, the keys LangSmith's
 // threads docs define (in that order of precedence, as `StoredRun.thread_id`).
-// Usage:
-//   const threads = threadsInProject(store, projectId, { min, max });  // Map id -> roots, oldest first
-//   const turns = threadTraces(store, projectId, "chat-42");            // every turn of one thread
-//   const facts = traceFacts(store, turns[0]);                         // tokens, cost, errors of one turn
-import type { TraceStore } from "./store.js";
+// Every read that grows with the project spends the request's budget, in
+// slices that let other requests through (query-budget.ts). Usage:
+//   const budget = new RequestBudget(() => res.closed, "narrow it (a shorter window)");
+//   const threads = await threadsInProject(store, projectId, { min, max }, budget);  // Map id -> roots, oldest first
+//   const turns = await threadTraces(store, projectId, "chat-42", budget);           // every turn of one thread
+//   const facts = await factsWithin(store, turns, budget);                          // tokens, cost, errors per turn
+import type { RequestBudget } from "./query-budget.js";
+import type { ThreadRootRow, TraceStore } from "./store.js";
 import { latencySeconds, quantile, usageCost } from "./stats.js";
 import { timeToMs } from "./time.js";
 import type { JsonObject, StoredRun } from "./types.js";
 import { preview } from "./v2.js";
 
 /** The threads with at least one trace in the window, each with its traces oldest first. */
-export function threadsInProject(store: TraceStore, projectId: string, window: TimeWindow): Map<string, StoredRun[]> {
+export async function threadsInProject(store: TraceStore, projectId: string, window: TimeWindow, budget: RequestBudget): Promise<Map<string, StoredRun[]>> {
   const threads = new Map<string, StoredRun[]>();
-  for (const root of candidateRoots(store, projectId, window)) {
+  for (const root of await candidateRoots(store, projectId, window, budget)) {
     const id = root.thread_id as string;
     const turns = threads.get(id);
     if (turns) turns.push(root);
@@ -26,8 +29,19 @@ export function threadsInProject(store: TraceStore, projectId: string, window: T
 }
 
 /** Every trace of one thread, in turn order (start time, then trace id). */
-export function threadTraces(store: TraceStore, projectId: string, threadId: string): StoredRun[] {
-  return candidateRoots(store, projectId, {}, threadId).filter((r) => r.thread_id === threadId);
+export async function threadTraces(store: TraceStore, projectId: string, threadId: string, budget: RequestBudget): Promise<StoredRun[]> {
+  return (await candidateRoots(store, projectId, {}, budget, threadId)).filter((r) => r.thread_id === threadId);
+}
+
+/** traceFacts of each root, in order; each run read costs the budget a unit. */
+export async function factsWithin(store: TraceStore, roots: readonly StoredRun[], budget: RequestBudget): Promise<TraceFacts[]> {
+  const facts: TraceFacts[] = [];
+  for (const root of roots) {
+    const runs = store.getTraceRuns(root.trace_id).filter((r) => r.session_id === root.session_id);
+    facts.push(traceFacts(store, root, runs));
+    await budget.spend(runs.length);
+  }
+  return facts;
 }
 
 /** Longest thread id accepted in a URL; metadata values are free text, URLs are not. */
@@ -40,31 +54,29 @@ export interface TimeWindow {
   max?: string;
 }
 
-const THREAD_KEYS = ["thread_id", "session_id", "conversation_id"].map((k) => `json_extract(extra, '$.metadata.${k}')`);
+/** Roots read per store query: each query scans at most this many rows. */
+const ROOT_PAGE = 500;
 
 /**
- * Root runs of the project that may belong to a thread, oldest first. SQL
- * narrows to roots carrying one of the keys (equal to `threadId` when given);
- * `StoredRun.thread_id` then applies the precedence exactly.
+ * Root runs of the project that may belong to a thread (to `threadId`, when given), in turn
+ * order: start time, then id. Each root scanned costs a unit, each one read another.
  */
-function candidateRoots(store: TraceStore, projectId: string, window: TimeWindow, threadId?: string): StoredRun[] {
-  const where = ["project_id = ?", "parent_run_id IS NULL"];
-  const params: string[] = [projectId];
-  if (window.min !== undefined) {
-    where.push("start_time >= ?");
-    params.push(window.min);
+async function candidateRoots(store: TraceStore, projectId: string, window: TimeWindow, budget: RequestBudget, threadId?: string): Promise<StoredRun[]> {
+  const roots: StoredRun[] = [];
+  for (let after: ThreadRootRow | undefined, full = true; full; ) {
+    const rows = store.threadRootPage(projectId, { min: window.min, max: window.max, threadId, after, limit: ROOT_PAGE });
+    let read = 0;
+    for (const row of rows) {
+      if (!row.threaded) continue;
+      const run = store.getRun(row.id);
+      read += 1;
+      if (run !== undefined && run.thread_id !== null) roots.push(run);
+    }
+    await budget.spend(rows.length + read);
+    after = rows[rows.length - 1];
+    full = rows.length === ROOT_PAGE;
   }
-  if (window.max !== undefined) {
-    where.push("start_time < ?");
-    params.push(window.max);
-  }
-  if (threadId === undefined) where.push(`COALESCE(${THREAD_KEYS.join(", ")}) IS NOT NULL`);
-  else {
-    where.push(`? IN (${THREAD_KEYS.join(", ")})`);
-    params.push(threadId);
-  }
-  const rows = store.db.prepare(`SELECT id FROM runs WHERE ${where.join(" AND ")} ORDER BY start_time, id`).all(...params) as Array<{ id: string }>;
-  return rows.map((r) => store.getRun(r.id)).filter((r): r is StoredRun => r !== undefined && r.thread_id !== null);
+  return roots;
 }
 
 /** What a thread's listing and stats need about one trace, from all of its runs. */
@@ -172,8 +184,8 @@ export function mergedFeedback(runs: readonly StoredRun[]): Record<string, { n: 
 }
 
 /** LangSmith's `Thread` summary of a thread's traces (oldest first) in the query window. */
-export function threadSummary(store: TraceStore, threadId: string, turns: readonly StoredRun[]): JsonObject {
-  const facts = turns.map((t) => traceFacts(store, t));
+export async function threadSummary(store: TraceStore, threadId: string, turns: readonly StoredRun[], budget: RequestBudget): Promise<JsonObject> {
+  const facts = await factsWithin(store, turns, budget);
   const totals = totalsOf(facts);
   const first = turns[0];
   const last = turns[turns.length - 1];

@@ -13,7 +13,8 @@ import { HttpError, readJson } from "./body.js";
 import { compileFilter, type RunPredicate } from "./filter.js";
 import { queryList, queryString, requireUuidParam } from "./params.js";
 import type { TraceStore } from "./store.js";
-import { MAX_THREAD_ID_LENGTH, mergedFeedback, threadsInProject, threadSummary, threadTraces, totalsOf, traceFacts, type TraceFacts } from "./thread-data.js";
+import { RequestBudget } from "./query-budget.js";
+import { factsWithin, MAX_THREAD_ID_LENGTH, mergedFeedback, threadsInProject, threadSummary, threadTraces, totalsOf, type TraceFacts } from "./thread-data.js";
 import { msToIso } from "./time.js";
 import type { JsonObject, StoredRun } from "./types.js";
 import { notHere, noRetryOn501, parseTime, preview, rejectUnknown } from "./v2.js";
@@ -35,52 +36,64 @@ export function createThreadsRouter(store: TraceStore, opts: { requireApiKey: Re
     const body = await readBody(req, THREAD_QUERY_BODY, "threads query");
     const size = pageSize(body.page_size);
     const offset = decodeOffset(body.cursor);
-    const threads = queryThreads(store, body, Date.now());
+    const budget = new RequestBudget(() => res.closed, ADVICE);
+    const threads = await queryThreads(store, body, Date.now(), budget);
     const { items, next_cursor } = page(threads, offset, size);
     res.locals.logDetail = `${items.length} threads`;
-    res.json({ items: items.map((t) => threadSummary(store, t.id, t.turns)), next_cursor });
+    const summaries: JsonObject[] = [];
+    for (const t of items) summaries.push(await threadSummary(store, t.id, t.turns, budget));
+    res.json({ items: summaries, next_cursor });
   });
 
   router.post("/threads/stats", requireApiKey, async (req, res) => {
     const body = await readBody(req, AGGREGATE_BODY, "threads aggregate stats");
     if (!Array.isArray(body.select)) throw new HttpError(422, "select is required: a list of statistics");
     const select = selection(body.select, AGGREGATE_STATS, "select", true);
-    const threads = queryThreads(store, body, Date.now());
-    const facts = threads.flatMap((t) => t.turns.map((r) => traceFacts(store, r)));
+    const budget = new RequestBudget(() => res.closed, ADVICE);
+    const threads = await queryThreads(store, body, Date.now(), budget);
+    const facts = await factsWithin(store, threads.flatMap((t) => t.turns), budget);
     res.json(Object.fromEntries(select.map((s) => (AGGREGATE_STATS[s] as (typeof AGGREGATE_STATS)[string])(threads.length, facts))));
   });
 
-  router.get("/threads/:threadId/traces", requireApiKey, (req, res) => {
+  router.get("/threads/:threadId/traces", requireApiKey, async (req, res) => {
     rejectUnknown(Object.keys(req.query), LIST_TRACES_QUERY, "thread traces");
     const threadId = threadIdParam(req.params.threadId);
     const projectId = requireProject(store, queryString(req.query, "project_id"), "project_id");
     const selects = selection(queryList(req.query, "selects"), TRACE_SELECTORS, "selects", false);
     const filters = filtersOf((k) => queryString(req.query, k));
-    const all = threadTraces(store, projectId, threadId);
+    const cursor = decodeOffset(queryString(req.query, "cursor"));
+    const size = pageSize(queryString(req.query, "page_size"));
+    const budget = new RequestBudget(() => res.closed, ADVICE);
+    const all = await threadTraces(store, projectId, threadId, budget);
     const turnOf = new Map(all.map((t, i) => [t.id, i + 1]));
-    const kept = (filters.root ? all.filter(filters.root) : all).filter(
-      (t) => (!filters.trace || filters.trace(t)) && (!filters.tree || store.getTraceRuns(t.trace_id).some(filters.tree)),
-    );
-    const { items, next_cursor } = page(kept, decodeOffset(queryString(req.query, "cursor")), pageSize(queryString(req.query, "page_size")));
+    const kept: StoredRun[] = [];
+    for (const t of filters.root ? all.filter(filters.root) : all) {
+      if (filters.trace && !filters.trace(t)) continue;
+      if (filters.tree && !(await someRunMatches(store, t, filters.tree, budget))) continue;
+      kept.push(t);
+    }
+    const { items, next_cursor } = page(kept, cursor, size);
+    const facts = await factsWithin(store, items, budget);
     res.json({
-      items: items.map((root) => {
-        const facts = traceFacts(store, root);
-        const out: JsonObject = { trace_id: root.trace_id };
-        for (const s of selects) out[s.toLowerCase()] = (TRACE_SELECTORS[s] as TraceSelect)(facts, turnOf.get(root.id) ?? 0, threadId);
+      items: facts.map((f) => {
+        const out: JsonObject = { trace_id: f.root.trace_id };
+        for (const s of selects) out[s.toLowerCase()] = (TRACE_SELECTORS[s] as TraceSelect)(f, turnOf.get(f.root.id) ?? 0, threadId);
         return out;
       }),
       next_cursor,
     });
   });
 
-  router.get("/threads/:threadId/stats", requireApiKey, (req, res) => {
+  router.get("/threads/:threadId/stats", requireApiKey, async (req, res) => {
     rejectUnknown(Object.keys(req.query), STATS_QUERY, "thread stats");
     const threadId = threadIdParam(req.params.threadId);
     const projectId = requireProject(store, queryString(req.query, "session_id"), "session_id");
     const selects = selection(queryList(req.query, "selects"), THREAD_STATS, "selects", true);
     const filter = queryString(req.query, "filter");
-    const turns = threadTraces(store, projectId, threadId).filter(filter === undefined ? () => true : compileFilter(filter));
-    const facts = turns.map((t) => traceFacts(store, t));
+    const keep = filter === undefined ? () => true : compileFilter(filter);
+    const budget = new RequestBudget(() => res.closed, ADVICE);
+    const turns = (await threadTraces(store, projectId, threadId, budget)).filter(keep);
+    const facts = await factsWithin(store, turns, budget);
     res.json(Object.fromEntries(selects.map((s) => (THREAD_STATS[s] as (typeof THREAD_STATS)[string])(facts))));
   });
 
@@ -164,13 +177,23 @@ function filtersOf(get: (key: string) => unknown): ThreadFilters {
 }
 
 /** `filter` picks the turns counted; `trace_filter` / `tree_filter` keep threads with a matching trace. */
-function applyFilters(store: TraceStore, turns: StoredRun[], f: ThreadFilters): StoredRun[] {
+async function applyFilters(store: TraceStore, turns: StoredRun[], f: ThreadFilters, budget: RequestBudget): Promise<StoredRun[]> {
   const kept = f.root ? turns.filter(f.root) : turns;
   if (f.trace && !kept.some(f.trace)) return [];
-  const tree = f.tree;
-  if (tree && !kept.some((t) => store.getTraceRuns(t.trace_id).some(tree))) return [];
-  return kept;
+  if (!f.tree) return kept;
+  for (const t of kept) if (await someRunMatches(store, t, f.tree, budget)) return kept;
+  return [];
 }
+
+/** Whether a run of the root's trace matches; each run read costs the budget a unit. */
+async function someRunMatches(store: TraceStore, root: StoredRun, pred: RunPredicate, budget: RequestBudget): Promise<boolean> {
+  const runs = store.getTraceRuns(root.trace_id);
+  await budget.spend(runs.length * (1 + (pred.cost ?? 1)));
+  return runs.some(pred);
+}
+
+/** The end of the 400 a thread request gets when it spends its budget. */
+const ADVICE = "narrow it (a shorter window, a filter)";
 
 const THREAD_QUERY_BODY = new Set(["ai_search", "cursor", "filter", "max_start_time", "min_start_time", "page_size", "project_id", "thread_filter", "trace_filter", "tree_filter"]);
 const AGGREGATE_BODY = new Set(["project_id", "select", "filter", "max_start_time", "min_start_time", "thread_filter", "trace_filter", "tree_filter"]);
@@ -178,7 +201,7 @@ const LIST_TRACES_QUERY = new Set(["project_id", "filter", "selects", "trace_fil
 const STATS_QUERY = new Set(["session_id", "selects", "filter"]);
 
 /** Threads of a project with traces in [min_start_time, max_start_time), after the filters, busiest-recent first. */
-function queryThreads(store: TraceStore, body: JsonObject, nowMs: number): Array<{ id: string; turns: StoredRun[] }> {
+async function queryThreads(store: TraceStore, body: JsonObject, nowMs: number, budget: RequestBudget): Promise<Array<{ id: string; turns: StoredRun[] }>> {
   const projectId = requireProject(store, body.project_id, "project_id");
   const filters = filtersOf((k) => body[k]);
   const window = {
@@ -186,8 +209,8 @@ function queryThreads(store: TraceStore, body: JsonObject, nowMs: number): Array
     max: parseTime(body.max_start_time, "max_start_time") ?? msToIso(nowMs),
   };
   const out: Array<{ id: string; turns: StoredRun[] }> = [];
-  for (const [id, turns] of threadsInProject(store, projectId, window)) {
-    const kept = applyFilters(store, turns, filters);
+  for (const [id, turns] of await threadsInProject(store, projectId, window, budget)) {
+    const kept = await applyFilters(store, turns, filters, budget);
     if (kept.length) out.push({ id, turns: kept });
   }
   const latest = (t: { turns: StoredRun[] }): string => t.turns[t.turns.length - 1]?.start_time ?? "";

@@ -1,10 +1,12 @@
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from "express";
+import { getDefaultProjectName } from "langsmith";
 import { diagnoseStoredTrace } from "../doctor/viewer.js";
 import type { MountContext } from "../trace-server/app.js";
 import { HttpError } from "../trace-server/body.js";
 import { urlBase } from "../trace-server/params.js";
+import { QueryBudgetError } from "../trace-server/query-budget.js";
 import type { TraceStore } from "../trace-server/store.js";
 import type { RunStatus, TraceFilter, TraceSummary } from "../trace-server/types.js";
 import { isUuid } from "../trace-server/validate.js";
@@ -73,9 +75,13 @@ function one(value: unknown): string | undefined {
   return typeof v === "string" && v.trim() !== "" ? v.trim() : undefined;
 }
 
-export function parseListFilters(query: Request["query"]): ListFilters {
+/**
+ * The list's filters from its query. Without a `project` parameter the list shows `defaultProject`,
+ * as LangSmith opens on one project; `project=` (the picker's "All projects") shows every project.
+ */
+export function parseListFilters(query: Request["query"], defaultProject: string): ListFilters {
   const filters: ListFilters = {};
-  const project = one(query.project);
+  const project = query.project === undefined ? defaultProject : one(query.project);
   if (project) filters.project = project;
   const service = one(query.service);
   if (service) filters.service = service;
@@ -175,14 +181,24 @@ function traceIdParam(req: Request): string {
   return id.toLowerCase();
 }
 
+export interface ViewerOptions {
+  /**
+   * The project the trace list opens on. Default: the one the SDK writes to when code names none
+   * (its getDefaultProjectName: LANGSMITH_PROJECT, else LANGCHAIN_PROJECT, else "default").
+   */
+  defaultProject?: string;
+}
+
 /**
- * Adds the trace viewer to a trace server app: the trace list at "/", a page
- * per trace at "/traces/<traceId>" (`?run=<runId>` selects a run), the JSON
- * state those pages poll for live updates, and their script and stylesheet.
+ * Adds the trace viewer to a trace server app: the trace list at "/" (on the default project;
+ * "All projects" in its picker shows every one), a page per trace at "/traces/<traceId>"
+ * (`?run=<runId>` selects a run), the JSON state those pages poll for live updates, and their
+ * script and stylesheet.
  */
-export function mountViewer(app: Express, ctx: MountContext): void {
+export function mountViewer(app: Express, ctx: MountContext, opts: ViewerOptions = {}): void {
   const assets = loadAssets();
   const { store } = ctx;
+  const defaultProject = opts.defaultProject ?? getDefaultProjectName();
   const router = express.Router();
   router.use(securityHeaders);
 
@@ -198,12 +214,12 @@ export function mountViewer(app: Express, ctx: MountContext): void {
 
   const listState = (req: Request): { html: string; version: string; filters: ListFilters; offset: number; page: ReturnType<typeof findTraces> } => {
     const v = store.changeToken();
-    const filters = parseListFilters(req.query);
+    const filters = parseListFilters(req.query, defaultProject);
     const offsetText = one(req.query.offset);
     // SQLite refuses an OFFSET beyond 64 bits; any offset that large is past the last trace anyway.
     const offset = offsetText !== undefined && /^\d+$/.test(offsetText) ? Math.min(Number(offsetText), Number.MAX_SAFE_INTEGER) : 0;
     const page = findTraces(store, filters, offset, LIST_PAGE_SIZE);
-    const html = renderTraceRows({ traces: page.traces, filters });
+    const html = renderTraceRows({ traces: page.traces, filters, defaultProject });
     return { html, version: v, filters, offset, page };
   };
 
@@ -213,6 +229,7 @@ export function mountViewer(app: Express, ctx: MountContext): void {
       renderListPage({
         traces: page.traces,
         filters,
+        defaultProject,
         projects: store.listProjects({ limit: 100 }),
         knownServices: knownServices(store),
         offset,
@@ -266,7 +283,8 @@ export function mountViewer(app: Express, ctx: MountContext): void {
   mountSharePage(router, store);
 
   // Errors on viewer pages read as pages; the state endpoints keep JSON.
-  router.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
+  router.use((raw: unknown, req: Request, res: Response, next: NextFunction) => {
+    const err = raw instanceof QueryBudgetError ? new HttpError(400, raw.message) : raw;
     if (!(err instanceof HttpError) || req.path.endsWith("/state") || req.path.startsWith(`${ASSET_PATH}/`) || res.headersSent) return next(err);
     const title = err.status === 401 ? "API key required" : err.status === 404 ? "Not found" : "Error";
     const message =

@@ -68,6 +68,7 @@ function spanMs(start: string | null | undefined, end: string | null | undefined
 export type StatusFilter = "ok" | "error" | "running";
 
 export interface ListFilters {
+  /** Project name or id; none: every project. */
   project?: string;
   service?: string;
   status?: StatusFilter;
@@ -78,6 +79,8 @@ export interface ListFilters {
 export interface ListPageInput {
   traces: TraceSummary[];
   filters: ListFilters;
+  /** The project the list shows when its URL names none. */
+  defaultProject: string;
   projects: StoredProject[];
   knownServices: string[];
   offset: number;
@@ -108,9 +111,11 @@ function statusBadge(status: StatusFilter): string {
   return `<span class="badge badge-${status}">${status}</span>`;
 }
 
-function listQuery(filters: ListFilters, offset: number): string {
+function listQuery(filters: ListFilters, defaultProject: string, offset: number): string {
   const q = new URLSearchParams();
-  for (const key of ["project", "service", "status", "name"] as const) {
+  // No parameter is the default project, so every project needs `project=`.
+  if (filters.project !== defaultProject) q.set("project", filters.project ?? "");
+  for (const key of ["service", "status", "name"] as const) {
     const v = filters[key];
     if (v) q.set(key, v);
   }
@@ -124,11 +129,16 @@ function selectOptions(values: Array<{ value: string; label: string }>, selected
 }
 
 /** The rows of the list table; also what live updates swap in. */
-export function renderTraceRows(input: Pick<ListPageInput, "traces" | "filters">): string {
-  const { traces } = input;
+export function renderTraceRows(input: Pick<ListPageInput, "traces" | "filters" | "defaultProject">): string {
+  const { traces, filters } = input;
   if (traces.length === 0) {
-    const filtered = Object.values(input.filters).some(Boolean);
-    return `<tr><td colspan="8" class="empty">${filtered ? "No traces match these filters." : "No traces yet. Run a notebook cell or an example with tracing on; its traces appear here."}</td></tr>`;
+    const { project, ...others } = filters;
+    const message = Object.values(others).some(Boolean)
+      ? "No traces match these filters."
+      : project === undefined
+        ? "No traces yet. Run a notebook cell or an example with tracing on; its traces appear here."
+        : `No traces in project ${escapeHtml(project)} yet.${project === input.defaultProject ? " Traced code writes here unless it names another project (LANGSMITH_PROJECT)." : ""} <a href="/?project=">All projects</a>`;
+    return `<tr><td colspan="8" class="empty">${message}</td></tr>`;
   }
   const colors = assignServiceColors(traces.flatMap((t) => t.services));
   return traces
@@ -156,10 +166,13 @@ export function renderTraceRows(input: Pick<ListPageInput, "traces" | "filters">
 }
 
 export function renderListPage(input: ListPageInput): string {
-  const { filters, offset, pageSize } = input;
+  const { filters, offset, pageSize, defaultProject } = input;
+  // The chosen project stays selectable before its first trace creates it.
+  const names = input.projects.map((p) => p.name);
+  const chosen = filters.project !== undefined && !input.projects.some((p) => p.name === filters.project || p.id === filters.project) ? [filters.project] : [];
   const projectOptions = selectOptions(
-    [{ value: "", label: "all projects" }, ...input.projects.map((p) => ({ value: p.name, label: p.name }))],
-    filters.project,
+    [{ value: "", label: "All projects" }, ...[...chosen, ...names].map((name) => ({ value: name, label: name === defaultProject ? `${name} (default)` : name }))],
+    filters.project === undefined ? "" : (input.projects.find((p) => p.id === filters.project)?.name ?? filters.project),
   );
   const statusOptions = selectOptions(
     [
@@ -171,8 +184,8 @@ export function renderListPage(input: ListPageInput): string {
     filters.status,
   );
   const services = input.knownServices.map((s) => `<option value="${escapeHtml(s)}"></option>`).join("");
-  const prev = offset > 0 ? `<a rel="prev" href="${escapeHtml(listQuery(filters, Math.max(0, offset - pageSize)))}">Newer</a>` : "";
-  const next = input.hasMore ? `<a rel="next" href="${escapeHtml(listQuery(filters, offset + pageSize))}">Older</a>` : "";
+  const prev = offset > 0 ? `<a rel="prev" href="${escapeHtml(listQuery(filters, defaultProject, Math.max(0, offset - pageSize)))}">Newer</a>` : "";
+  const next = input.hasMore ? `<a rel="next" href="${escapeHtml(listQuery(filters, defaultProject, offset + pageSize))}">Older</a>` : "";
   const body = `
 <h1>Traces</h1>
 <form class="filters" method="get" action="/" role="search" aria-label="Filter traces">

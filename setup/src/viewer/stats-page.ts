@@ -8,9 +8,10 @@
 // Mounted by mountViewer: `mountStatsPage(router, store, auth)`.
 import type { RequestHandler, Router } from "express";
 import { serviceOf } from "../service.js";
+import { RequestBudget } from "../trace-server/query-budget.js";
 import { allMatchingRuns, latencySeconds, quantile, usageCost } from "../trace-server/stats.js";
 import type { TraceStore } from "../trace-server/store.js";
-import { totalsOf, traceFacts, type TraceTotals } from "../trace-server/thread-data.js";
+import { totalsOf, traceFacts, type TraceFacts, type TraceTotals } from "../trace-server/thread-data.js";
 import type { StoredProject, StoredRun } from "../trace-server/types.js";
 import type { TraceRun } from "../traces/types.js";
 import { filterForm, findProject, parseWindow, percent, seconds, usd, windowStart, type WindowName } from "./page-filters.js";
@@ -18,10 +19,11 @@ import { shell } from "./pages.js";
 import { assignServiceColors, escapeHtml, serviceSwatch, UNKNOWN_SERVICE_COLOR } from "./render-core.js";
 
 export function mountStatsPage(router: Router, store: TraceStore, auth: RequestHandler): void {
-  router.get("/stats", auth, (req, res) => {
+  router.get("/stats", auth, async (req, res) => {
     const window = parseWindow(req.query.window);
     const project = findProject(store, req.query.project) ?? latestProject(store);
-    const view = project ? projectStatsView(store, project, windowStart(window)) : undefined;
+    const budget = new RequestBudget(() => res.closed, "narrow it (a shorter window)");
+    const view = project ? await projectStatsView(store, project, windowStart(window), budget) : undefined;
     res.type("html").send(renderStatsPage({ projects: store.listProjects({ limit: 100 }), project, window, view }));
   });
 }
@@ -49,8 +51,8 @@ export interface ProjectStatsView {
 
 const asTraceRun = (r: StoredRun): TraceRun => ({ ...r, start_time: r.start_time ?? undefined });
 
-/** Per-service figures over the given traces (each: every run of one trace). */
-export function serviceStats(traces: ReadonlyArray<readonly StoredRun[]>): ServiceStats[] {
+/** Per-service figures over the given traces (each: every run of one trace), yielding between slices of the budget. */
+export async function serviceStats(traces: ReadonlyArray<readonly StoredRun[]>, budget: RequestBudget): Promise<ServiceStats[]> {
   const acc = new Map<string, { entries: StoredRun[]; llms: StoredRun[] }>();
   const slot = (service: string): { entries: StoredRun[]; llms: StoredRun[] } => {
     let s = acc.get(service);
@@ -66,6 +68,8 @@ export function serviceStats(traces: ReadonlyArray<readonly StoredRun[]>): Servi
       if (parentService !== service) slot(service).entries.push(run);
       if (run.run_type === "llm") slot(service).llms.push(run);
     }
+    // Labelling reads nothing (the runs were charged when read), but a big project takes a while.
+    await budget.spend(0);
   }
   return [...acc]
     .map(([service, { entries, llms }]) => {
@@ -88,11 +92,18 @@ export function serviceStats(traces: ReadonlyArray<readonly StoredRun[]>): Servi
     .sort((a, b) => (a.service === NO_SERVICE ? 1 : b.service === NO_SERVICE ? -1 : a.service.localeCompare(b.service)));
 }
 
-/** The panel's figures: every trace of the project whose root started in the window. */
-export function projectStatsView(store: TraceStore, project: StoredProject, since: string | undefined): ProjectStatsView {
-  const roots = allMatchingRuns(store, { projectIds: [project.id], isRoot: true, ...(since === undefined ? {} : { startTime: since }) });
-  const traces = roots.map((root) => store.getTraceRuns(root.trace_id).filter((r) => r.session_id === project.id));
-  return { totals: totalsOf(roots.map((root, i) => traceFacts(store, root, traces[i]))), services: serviceStats(traces) };
+/** The panel's figures: every trace of the project whose root started in the window, read within the budget. */
+export async function projectStatsView(store: TraceStore, project: StoredProject, since: string | undefined, budget: RequestBudget): Promise<ProjectStatsView> {
+  const roots = await allMatchingRuns(store, { projectIds: [project.id], isRoot: true, ...(since === undefined ? {} : { startTime: since }) }, budget);
+  const traces: StoredRun[][] = [];
+  const facts: TraceFacts[] = [];
+  for (const root of roots) {
+    const runs = store.getTraceRuns(root.trace_id).filter((r) => r.session_id === project.id);
+    traces.push(runs);
+    facts.push(traceFacts(store, root, runs));
+    await budget.spend(runs.length);
+  }
+  return { totals: totalsOf(facts), services: await serviceStats(traces, budget) };
 }
 
 function card(label: string, value: string, note = ""): string {

@@ -6,7 +6,8 @@
 // Mounted by mountViewer: `mountThreadPages(router, store, auth)`.
 import type { RequestHandler, Router } from "express";
 import type { TraceStore } from "../trace-server/store.js";
-import { threadsInProject, threadTraces, totalsOf, traceFacts, type TraceFacts, type TraceTotals } from "../trace-server/thread-data.js";
+import { RequestBudget } from "../trace-server/query-budget.js";
+import { factsWithin, threadsInProject, threadTraces, totalsOf, type TraceFacts, type TraceTotals } from "../trace-server/thread-data.js";
 import type { StoredProject, StoredRun } from "../trace-server/types.js";
 import { HttpError } from "../trace-server/body.js";
 import { firstLine, escapeHtml } from "./render-core.js";
@@ -14,27 +15,30 @@ import { filterForm, findProject, parseWindow, percent, seconds, usd, windowStar
 import { shell, tracePath } from "./pages.js";
 
 export function mountThreadPages(router: Router, store: TraceStore, auth: RequestHandler): void {
-  router.get("/threads", auth, (req, res) => {
+  router.get("/threads", auth, async (req, res) => {
     const window = parseWindow(req.query.window);
     const project = findProject(store, req.query.project);
     const projects = store.listProjects({ limit: 100 });
     const min = windowStart(window);
+    const budget = new RequestBudget(() => res.closed, "narrow it (one project, a shorter window)");
     const found: Array<{ project: StoredProject; id: string; turns: StoredRun[]; last: string }> = [];
     for (const p of project ? [project] : projects) {
-      for (const [id, turns] of threadsInProject(store, p.id, min === undefined ? {} : { min })) {
+      for (const [id, turns] of await threadsInProject(store, p.id, min === undefined ? {} : { min }, budget)) {
         found.push({ project: p, id, turns, last: turns[turns.length - 1]?.start_time ?? "" });
       }
     }
     found.sort((a, b) => b.last.localeCompare(a.last) || a.id.localeCompare(b.id));
-    const threads = found.slice(0, MAX_LISTED).map((t) => ({ project: t.project, id: t.id, last: t.last, totals: totalsOf(t.turns.map((r) => traceFacts(store, r))) }));
+    const threads: ListedThread[] = [];
+    for (const t of found.slice(0, MAX_LISTED)) threads.push({ project: t.project, id: t.id, last: t.last, totals: totalsOf(await factsWithin(store, t.turns, budget)) });
     res.type("html").send(renderThreadList({ projects, project, window, threads, total: found.length }));
   });
 
-  router.get("/threads/:threadId", auth, (req, res) => {
+  router.get("/threads/:threadId", auth, async (req, res) => {
     const project = findProject(store, req.query.project);
     if (!project) throw new HttpError(404, "a thread page needs ?project=<project name or id>: a thread belongs to one project");
     const threadId = String(req.params.threadId);
-    const facts = threadTraces(store, project.id, threadId).map((t) => traceFacts(store, t));
+    const budget = new RequestBudget(() => res.closed, "open the thread's traces one by one");
+    const facts = await factsWithin(store, await threadTraces(store, project.id, threadId, budget), budget);
     res.status(facts.length ? 200 : 404).type("html").send(renderThreadPage({ project, threadId, facts }));
   });
 }
