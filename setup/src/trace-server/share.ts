@@ -17,7 +17,7 @@ import { ShareTokenTakenError, shareByToken, shareOfTrace, sharedRuns, shareTrac
 import type { TraceStore } from "./store.js";
 import type { JsonObject, StoredRun } from "./types.js";
 import { isUuid } from "./validate.js";
-import { noRetryOn501, parseSelects, parseTime, rejectUnknown, toV2Run, type RunSelectField } from "./v2.js";
+import { noRetryOn501, parseSelects, parseTime, readKnownBody, rejectUnknown, toV2Run, type RunSelectField } from "./v2.js";
 import { isJsonObject } from "./wire.js";
 
 /** The v1 share routes and v1 public reads; mount inside the API router (both base URLs). */
@@ -91,12 +91,7 @@ export function createV2ShareRouter(store: TraceStore, opts: ShareRouterOptions)
   const router = express.Router();
   const { requireApiKey, maxBodyBytes } = opts;
 
-  const readBody = async (req: Request, known: ReadonlySet<string>, where: string): Promise<JsonObject> => {
-    const { value } = await readJson(req, maxBodyBytes);
-    if (!isJsonObject(value)) throw new HttpError(422, `${where}: the body must be a JSON object`);
-    rejectUnknown(Object.keys(value), known, where);
-    return value;
-  };
+  const readBody = (req: Request, known: ReadonlySet<string>, where: string): Promise<JsonObject> => readKnownBody(req, maxBodyBytes, known, where);
 
   router.post("/runs/:runId/share", requireApiKey, async (req, res) => {
     const runId = requireUuidParam(req.params.runId, "run id");

@@ -9,7 +9,7 @@
 // streaming answers) is a 501 that names it. Mount with
 // `app.use("/api/v2", createThreadsRouter(store, { requireApiKey, maxBodyBytes }))`.
 import express, { type Request, type RequestHandler, type Router } from "express";
-import { HttpError, readJson } from "./body.js";
+import { HttpError } from "./body.js";
 import { compileFilter, type RunPredicate } from "./filter.js";
 import { queryList, queryString, requireUuidParam } from "./params.js";
 import type { TraceStore } from "./store.js";
@@ -17,19 +17,13 @@ import { RequestBudget } from "./query-budget.js";
 import { factsWithin, MAX_THREAD_ID_LENGTH, mergedFeedback, threadsInProject, threadSummary, threadTraces, totalsOf, type TraceFacts } from "./thread-data.js";
 import { msToIso } from "./time.js";
 import type { JsonObject, StoredRun } from "./types.js";
-import { notHere, noRetryOn501, parseTime, preview, rejectUnknown } from "./v2.js";
-import { isJsonObject } from "./wire.js";
+import { notHere, noRetryOn501, parseTime, preview, readKnownBody, rejectUnknown } from "./v2.js";
 
 export function createThreadsRouter(store: TraceStore, opts: { requireApiKey: RequestHandler; maxBodyBytes: number }): Router {
   const router = express.Router();
   const { requireApiKey, maxBodyBytes } = opts;
 
-  const readBody = async (req: Request, known: ReadonlySet<string>, where: string): Promise<JsonObject> => {
-    const { value } = await readJson(req, maxBodyBytes);
-    if (!isJsonObject(value)) throw new HttpError(422, `${where}: the body must be a JSON object`);
-    rejectUnknown(Object.keys(value), known, where);
-    return value;
-  };
+  const readBody = (req: Request, known: ReadonlySet<string>, where: string): Promise<JsonObject> => readKnownBody(req, maxBodyBytes, known, where);
 
   router.post("/threads/query", requireApiKey, async (req, res) => {
     refuseStreaming(req, "thread queries");

@@ -143,6 +143,14 @@ export function rejectUnknown(keys: Iterable<string>, known: ReadonlySet<string>
   }
 }
 
+/** A v2 request body: a JSON object of known parameters only (422 naming `where` otherwise). */
+export async function readKnownBody(req: Request, maxBodyBytes: number, known: ReadonlySet<string>, where: string): Promise<JsonObject> {
+  const { value } = await readJson(req, maxBodyBytes);
+  if (!isJsonObject(value)) throw new HttpError(422, `${where}: the body must be a JSON object`);
+  rejectUnknown(Object.keys(value), known, where);
+  return value;
+}
+
 /** Error middleware of the v2 routers: the generated client retries a 5xx unless told not to. */
 export function noRetryOn501(err: unknown, _req: Request, res: Response, next: NextFunction): void {
   if (err instanceof HttpError && err.status === 501) res.setHeader("x-should-retry", "false");
