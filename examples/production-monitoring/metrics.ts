@@ -1,0 +1,160 @@
+/**
+ * The service's Prometheus metrics (prom-client): HTTP requests, traces
+ * started, what the SDK exported or failed to export, the failed-batch backlog
+ * and its replay, and the SDK's send queue. One registry per process, served
+ * at GET /metrics; every series carries `service`.
+ *
+ *   const metrics = createMetrics("assistant");
+ *   app.use(metrics.httpMiddleware);                      // requests, durations, traces started
+ *   new Client({ fetchImplementation: countingFetch(metrics.recordUpload) });
+ *   app.get("/metrics", metrics.handler);
+ *
+ * Names follow Prometheus conventions (`_total` counters, base units); the
+ * recording and alert rules in prometheus/rules.yml are written against them.
+ */
+import { readdir } from "node:fs/promises";
+import type { RequestHandler } from "express";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { getRequestRun } from "@tracing-patterns/kit";
+import type { Upload } from "./export-counter.js";
+
+export interface ServiceMetrics {
+  registry: Registry;
+  /** Counts each request when its response finishes: route, status, duration, and whether it started a trace. */
+  httpMiddleware: RequestHandler;
+  /** For countingFetch: one call per SDK upload attempt. */
+  recordUpload(upload: Upload): void;
+  /** After each replayFailedTraces pass. */
+  recordReplay(result: { replayed: number; failed: number }): void;
+  /** Read at scrape time: the SDK's queued bytes (undefined when unknown). */
+  queuedBytes(read: () => number | undefined): void;
+  /** GET /metrics. */
+  handler: RequestHandler;
+}
+
+export function createMetrics(service: string): ServiceMetrics {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service });
+  collectDefaultMetrics({ register: registry });
+
+  const requests = new Counter({
+    name: "http_requests_total",
+    help: "HTTP requests answered, by route and status code.",
+    labelNames: ["method", "route", "status"] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: "http_request_duration_seconds",
+    help: "Time from request to the end of the response (streamed bodies included).",
+    labelNames: ["method", "route"] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8],
+    registers: [registry],
+  });
+  const tracesStarted = new Counter({
+    name: "langsmith_traces_started_total",
+    help: "Requests that started a new trace here (a root run), as opposed to continuing a caller's.",
+    registers: [registry],
+  });
+  const serverRuns = new Counter({
+    name: "langsmith_server_runs_total",
+    help: "Requests traced by this service (roots and continued), by inbound context.",
+    labelNames: ["inbound"] as const,
+    registers: [registry],
+  });
+  const uploads = new Counter({
+    name: "langsmith_export_requests_total",
+    help: "Upload attempts to the trace backend by outcome (ok, http_error, network_error); retries count separately.",
+    labelNames: ["endpoint", "outcome"] as const,
+    registers: [registry],
+  });
+  const exportedRuns = new Counter({
+    name: "langsmith_export_runs_total",
+    help: "Run operations (create, update) in uploads the backend accepted.",
+    labelNames: ["op"] as const,
+    registers: [registry],
+  });
+  const failedRuns = new Counter({
+    name: "langsmith_export_failed_runs_total",
+    help: "Run operations in upload attempts that failed (each retry counts again).",
+    registers: [registry],
+  });
+  const exportedBytes = new Counter({
+    name: "langsmith_export_bytes_total",
+    help: "Bytes on the wire in uploads the backend accepted.",
+    registers: [registry],
+  });
+  const replays = new Counter({
+    name: "langsmith_replayed_batches_total",
+    help: "Saved batches sent again from LANGSMITH_FAILED_TRACES_DIR, by outcome (replayed, failed).",
+    labelNames: ["outcome"] as const,
+    registers: [registry],
+  });
+  const failedDir = process.env.LANGSMITH_FAILED_TRACES_DIR;
+  new Gauge({
+    name: "langsmith_failed_batches_pending",
+    help: "Batches the SDK gave up on, saved in LANGSMITH_FAILED_TRACES_DIR and not yet replayed.",
+    registers: [registry],
+    async collect() {
+      this.set(failedDir ? await countSavedBatches(failedDir) : 0);
+    },
+  });
+  let readQueued: () => number | undefined = () => undefined;
+  new Gauge({
+    name: "langsmith_sdk_queue_bytes",
+    help: "Serialized runs the SDK holds and has not sent yet (its estimate).",
+    registers: [registry],
+    collect() {
+      this.set(readQueued() ?? Number.NaN);
+    },
+  });
+
+  const httpMiddleware: RequestHandler = (req, res, next) => {
+    const started = performance.now();
+    res.once("finish", () => {
+      // The matched pattern, never the raw path: ids in paths would make a series per customer.
+      const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : "unmatched";
+      if (route === "/metrics") return;
+      requests.inc({ method: req.method, route, status: String(res.statusCode) });
+      duration.observe({ method: req.method, route }, (performance.now() - started) / 1000);
+      const run = getRequestRun(req);
+      if (run) {
+        serverRuns.inc({ inbound: String(run.metadata?.["trace.inbound"] ?? "none") });
+        if (!run.parent_run_id) tracesStarted.inc();
+      }
+    });
+    next();
+  };
+
+  return {
+    registry,
+    httpMiddleware,
+    recordUpload(upload) {
+      uploads.inc({ endpoint: upload.endpoint, outcome: upload.outcome });
+      if (upload.outcome === "ok") {
+        exportedRuns.inc({ op: "create" }, upload.creates);
+        exportedRuns.inc({ op: "update" }, upload.updates);
+        exportedBytes.inc(upload.bytes);
+      } else {
+        failedRuns.inc(upload.creates + upload.updates);
+      }
+    },
+    recordReplay({ replayed, failed }) {
+      replays.inc({ outcome: "replayed" }, replayed);
+      replays.inc({ outcome: "failed" }, failed);
+    },
+    queuedBytes(read) {
+      readQueued = read;
+    },
+    handler: async (_req, res) => {
+      res.type(registry.contentType).send(await registry.metrics());
+    },
+  };
+}
+
+async function countSavedBatches(dir: string): Promise<number> {
+  try {
+    return (await readdir(dir)).filter((name) => /^trace_\d+_[0-9a-f]+\.json$/.test(name)).length;
+  } catch {
+    return 0;
+  }
+}

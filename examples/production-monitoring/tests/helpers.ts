@@ -1,0 +1,118 @@
+// A private stack per test file: trace server (file-backed, so it can go down
+// and come back) and model endpoint in this process, the two services as child
+// processes on free loopback ports, and ways to call them and read what the
+// trace server stored.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startModelServer, startTraceServer, type ModelServerHandle, type TraceServerHandle } from "@tracing-patterns/setup";
+import { startServices, type RunningServices, type ServiceName } from "../launch.js";
+
+export interface TestStack {
+  dir: string;
+  traceServer: TraceServerHandle;
+  modelServer: ModelServerHandle;
+  services: RunningServices;
+  project: string;
+  /** Everything the services printed, prefixed with their name. */
+  output(): string;
+  /** Stops the trace server (the store stays on disk) and starts it again on the same port. */
+  traceServerDown(): Promise<void>;
+  traceServerUp(): Promise<void>;
+  close(): Promise<Record<ServiceName, number | null>>;
+}
+
+/** The developer's LangSmith and OpenAI settings stay out of the children. */
+function isolatedEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(LANGSMITH_|LANGCHAIN_|OPENAI_)/.test(k)));
+}
+
+export async function startTestStack(project: string, serviceEnv: Partial<Record<ServiceName, NodeJS.ProcessEnv>> = {}, extraEnv: NodeJS.ProcessEnv = {}): Promise<TestStack> {
+  const dir = await mkdtemp(join(tmpdir(), "production-monitoring-"));
+  const dbPath = join(dir, "traces.sqlite");
+  let traceServer = await startTraceServer({ port: 0, dbPath, log: () => undefined });
+  const modelServer = await startModelServer({ port: 0 });
+  const { port } = traceServer;
+  let output = "";
+  let services: RunningServices;
+  try {
+    services = await startServices({
+      env: {
+        ...isolatedEnv(),
+        TRACING_PATTERNS_OFFLINE: "true",
+        TRACE_SERVER_URL: traceServer.url,
+        MODEL_SERVER_URL: modelServer.url,
+        LANGSMITH_PROJECT: project,
+        LANGSMITH_FAILED_TRACES_DIR: join(dir, "failed-traces"),
+        DEMO_FAULTS: "true",
+        ...extraEnv,
+      },
+      serviceEnv,
+      onOutput: (service, line) => {
+        output += `[${service}] ${line}\n`;
+      },
+    });
+  } catch (error) {
+    await Promise.all([traceServer.close(), modelServer.close()]);
+    throw error;
+  }
+  let down = false;
+  return {
+    dir,
+    get traceServer() {
+      return traceServer;
+    },
+    modelServer,
+    services,
+    project,
+    output: () => output,
+    async traceServerDown() {
+      await traceServer.close();
+      down = true;
+    },
+    async traceServerUp() {
+      traceServer = await startTraceServer({ port, dbPath, log: () => undefined });
+      down = false;
+    },
+    async close() {
+      const codes = await services.stop();
+      if (!down) await traceServer.close();
+      await modelServer.close();
+      await rm(dir, { recursive: true, force: true });
+      return codes;
+    },
+  };
+}
+
+export interface ChatResult {
+  status: number;
+  traceId: string;
+  body: string;
+}
+
+/** POST /chat; `stream` asks for Server-Sent Events. The body is read to the end. */
+export async function chat(url: string, message: string, options: { fault?: "slow" | "fail"; stream?: boolean } = {}): Promise<ChatResult> {
+  const response = await fetch(`${url}/chat`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      accept: options.stream ? "text/event-stream" : "application/json",
+      ...(options.fault ? { "x-demo-fault": options.fault } : {}),
+    },
+    body: JSON.stringify({ message }),
+  });
+  return { status: response.status, traceId: response.headers.get("x-trace-id") ?? "", body: await response.text() };
+}
+
+/** One series' value from a Prometheus text exposition, or undefined when absent. */
+export function metricValue(exposition: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  let total: number | undefined;
+  for (const line of exposition.split("\n")) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    const match = /^([^{\s]+)(?:\{([^}]*)\})?\s+(\S+)$/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const seriesLabels = Object.fromEntries([...(match[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]));
+    if (Object.entries(labels).every(([k, v]) => seriesLabels[k] === v)) total = (total ?? 0) + Number(match[3]);
+  }
+  return total;
+}
