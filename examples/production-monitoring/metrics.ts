@@ -57,8 +57,8 @@ export function createMetrics(service: string): ServiceMetrics {
   });
   const serverRuns = new Counter({
     name: "langsmith_server_runs_total",
-    help: "Requests traced by this service (roots and continued), by inbound context.",
-    labelNames: ["inbound"] as const,
+    help: "Requests traced by this service: a new trace (new) or a caller's continued (continued).",
+    labelNames: ["trace"] as const,
     registers: [registry],
   });
   const uploads = new Counter({
@@ -118,8 +118,9 @@ export function createMetrics(service: string): ServiceMetrics {
       duration.observe({ method: req.method, route }, (performance.now() - started) / 1000);
       const run = getRequestRun(req);
       if (run) {
-        serverRuns.inc({ inbound: String(run.metadata?.["trace.inbound"] ?? "none") });
-        if (!run.parent_run_id) tracesStarted.inc();
+        const started = run.id === run.trace_id;
+        serverRuns.inc({ trace: started ? "new" : "continued" });
+        if (started) tracesStarted.inc();
       }
     });
     next();

@@ -14,9 +14,9 @@
  * (SDK default 4) and TRACE_REPLAY_INTERVAL_MS (default 30000; 0 turns the
  * background replay off).
  */
-import { Client } from "langsmith";
-import { createSecretAnonymizer, type StringNodeRule } from "langsmith/anonymizer";
-import { replayFailedTraces, type Drainable } from "@tracing-patterns/kit";
+import type { Client } from "langsmith";
+import type { StringNodeRule } from "langsmith/anonymizer";
+import { REDACTION_RULES, redactingClient, replayFailedTraces, type Drainable } from "@tracing-patterns/kit";
 import { countingFetch } from "./export-counter.js";
 import type { ServiceMetrics } from "./metrics.js";
 
@@ -29,24 +29,24 @@ export interface Tracing {
 }
 
 /**
- * What the SDK's secret rules (API keys of the common providers, bearer and
- * basic credentials, private keys, `password=`-style assignments) do not cover
- * and this service handles: customer emails and our own token format.
+ * The kit's rules (emails, the SDK's secret rules for provider keys, bearer
+ * credentials, private keys and `password=`-style assignments, long opaque
+ * keys), plus this service's own session-token format, which is all lower case
+ * and so not caught by the opaque-key rule.
  */
-export const EXTRA_RULES: StringNodeRule[] = [
-  { pattern: /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g, replace: "[email]" },
-  { pattern: /\btok_[A-Za-z0-9]{16,}\b/g, replace: "[token]" },
-];
+export const RULES: readonly StringNodeRule[] = [...REDACTION_RULES, { pattern: /\btok_[a-z0-9]{16,}\b/g, replace: "[token]" }];
 
 export function createTracing({ metrics }: { metrics: ServiceMetrics }): Tracing {
   const retries = numberFromEnv("TRACE_UPLOAD_RETRIES");
-  const client = new Client({
-    // Applied to inputs, outputs, metadata and errors of every run this client sends,
-    // LangChain's included; the SDK drops the text of streamed `new_token` events itself.
-    anonymizer: createSecretAnonymizer({ extraRules: EXTRA_RULES }),
-    fetchImplementation: countingFetch((upload) => metrics.recordUpload(upload)),
-    ...(retries === undefined ? {} : { callerOptions: { maxRetries: retries } }),
-  });
+  // Redacts inputs, outputs, metadata, errors, events and tags of every run this client sends,
+  // LangChain's included (examples/kit/redact.ts); the SDK drops the text of `new_token` events itself.
+  const client = redactingClient(
+    {
+      fetchImplementation: countingFetch((upload) => metrics.recordUpload(upload)),
+      ...(retries === undefined ? {} : { callerOptions: { maxRetries: retries } }),
+    },
+    { rules: RULES },
+  );
   metrics.queuedBytes(() => queuedBytes(client));
 
   const dir = process.env.LANGSMITH_FAILED_TRACES_DIR;
