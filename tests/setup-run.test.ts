@@ -2,7 +2,7 @@
 // whose setup/bin/run is a symlink to the real script (the script finds its root
 // from its own path), and a PATH holding only a recording `node` wrapper, an
 // `npm` that records and fails, and a few coreutils. No apt-get, jupyter,
-// redis-server or chromium is on that PATH, so the script reports which Debian
+// redis-server, chromium or prometheus is on that PATH, so the script reports which Debian
 // packages a task needs instead of installing them, and a task that needs none
 // stops at `npm` before installing anything. Plus the Jupyter URL matcher of
 // `npm start` as a unit.
@@ -66,7 +66,7 @@ function run(root: string, args: string[]): Run {
 
 const root = sandboxRoot("repo", true);
 // Examples as the script recognises them: a start.ts or a server.ts; a folder with neither is not one.
-for (const [name, entry] of [["async-streaming", "start.ts"], ["express-middleware", "server.ts"], ["multi-service-app", "start.ts"], ["shared-notes", "README.md"]] as const) {
+for (const [name, entry] of [["async-streaming", "start.ts"], ["express-middleware", "server.ts"], ["multi-service-app", "start.ts"], ["production-monitoring", "start.ts"], ["shared-notes", "README.md"]] as const) {
   mkdirSync(join(root, "examples", name), { recursive: true });
   writeFileSync(join(root, "examples", name, entry), "");
 }
@@ -87,7 +87,7 @@ describe("usage errors exit 2 before any provisioning", () => {
       assert.match(r.stderr, reason);
       assert.match(r.stderr, /^usage: setup\/bin\/run <task>/m);
       assert.match(r.stderr, /^tasks: .*\bensure-test\b.*\bpatterns\b.*\bstart\b.*\btest\b.*\btypecheck\b/m);
-      assert.match(r.stderr, /^examples: async-streaming express-middleware multi-service-app$/m);
+      assert.match(r.stderr, /^examples: async-streaming express-middleware multi-service-app production-monitoring$/m);
       assert.deepEqual(r.calls, [], "neither node nor npm ran");
     });
   }
@@ -103,12 +103,13 @@ describe("usage errors exit 2 before any provisioning", () => {
 describe("each task gets only the Debian packages it uses", () => {
   const jupyter = ["jupyter-client", "jupyter-nbconvert", "jupyter-notebook"];
   const cases: Array<[string[], string[]]> = [
-    [["test"], [...jupyter, "redis-server", "chromium"]],
-    [["ensure-test"], [...jupyter, "redis-server", "chromium"]],
+    [["test"], [...jupyter, "redis-server", "chromium", "prometheus"]],
+    [["ensure-test"], [...jupyter, "redis-server", "chromium", "prometheus"]],
     [["start"], [...jupyter, "redis-server"]],
     [["patterns"], [...jupyter, "redis-server"]],
     [["screenshots"], [...jupyter, "chromium"]],
     [["example", "async-streaming"], ["redis-server"]],
+    [["example", "production-monitoring"], ["prometheus"]],
     [["lint"], []],
     [["typecheck"], []],
     [["build"], []],
