@@ -135,6 +135,17 @@ export async function startPrometheus(options: PrometheusOptions = {}): Promise<
   };
 }
 
+/** The Prometheus graph page with these expressions, over the last 5 minutes. */
+export function graphUrl(base: string, expressions: readonly string[]): string {
+  const params = new URLSearchParams();
+  expressions.forEach((expr, i) => {
+    params.set(`g${i}.expr`, expr);
+    params.set(`g${i}.tab`, "0");
+    params.set(`g${i}.range_input`, "5m");
+  });
+  return `${base}/graph?${params}`;
+}
+
 /** Resolves once GET /-/ready answers 200; rejects if the process exits first or at the deadline. */
 async function ready(child: ChildProcess, url: string, timeoutMs: number, log: () => string): Promise<void> {
   const exited = once(child, "exit").then(([code, signal]) => {
