@@ -111,7 +111,9 @@ export function createAssistantApp(options: AssistantOptions): express.Express {
     const fault = asked === "slow" || asked === "fail" ? asked : undefined;
     const aborted = new AbortController();
     res.once("close", () => aborted.abort(new Error("client disconnected")));
-    const tokens = answer({ message: parsed.data.message, ...(fault ? { fault } : {}), signal: aborted.signal });
+    // Through Symbol.asyncIterator: traceable returns the generator with only that method wrapped,
+    // so a bare tokens.next() would bypass the run (no output, and a run never ended on error).
+    const tokens = answer({ message: parsed.data.message, ...(fault ? { fault } : {}), signal: aborted.signal })[Symbol.asyncIterator]();
     // Wait for the first token before choosing the status: a model that fails up front is a 502, not a broken stream.
     let first: IteratorResult<string>;
     try {
@@ -123,8 +125,8 @@ export function createAssistantApp(options: AssistantOptions): express.Express {
       await streamEvents(res, first, tokens, traceId);
       return;
     }
-    const parts = first.done ? [] : [first.value];
-    for await (const token of tokens) parts.push(token);
+    const parts: string[] = [];
+    for (let next = first; !next.done; next = await tokens.next()) parts.push(next.value);
     res.json({ answer: parts.join(""), traceId });
   });
   app.use(jsonErrors({ service: "assistant", upstreamFailure: (error) => error instanceof UpstreamError }));
@@ -137,16 +139,12 @@ export function demoFaultModels(modelName: string): Record<DemoFault, ChatOpenAI
   return { slow: withFault("latency-800"), fail: withFault("fail-500") };
 }
 
-async function streamEvents(res: Response, first: IteratorResult<string>, rest: AsyncGenerator<string>, traceId: string | undefined): Promise<void> {
+async function streamEvents(res: Response, first: IteratorResult<string>, rest: AsyncIterator<string>, traceId: string | undefined): Promise<void> {
   res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
   let count = 0;
   try {
-    if (!first.done) {
-      res.write(`data: ${JSON.stringify({ token: first.value })}\n\n`);
-      count++;
-    }
-    for await (const token of rest) {
-      res.write(`data: ${JSON.stringify({ token })}\n\n`);
+    for (let next = first; !next.done; next = await rest.next()) {
+      res.write(`data: ${JSON.stringify({ token: next.value })}\n\n`);
       count++;
     }
     res.end(`event: done\ndata: ${JSON.stringify({ tokens: count, traceId })}\n\n`);

@@ -116,3 +116,24 @@ export function metricValue(exposition: string, name: string, labels: Record<str
   }
   return total;
 }
+
+/** Polls `condition` every 100 ms until it holds; rejects with `describe()` at the deadline. */
+export async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs: number, describe: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${describe()}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** How many runs of the trace are stored, and whether every one of them has ended. */
+export function traceState(stack: TestStack, traceId: string): { runs: number; ended: boolean } {
+  const runs = stack.traceServer.store.getTraceRuns(traceId);
+  return { runs: runs.length, ended: runs.every((r) => Boolean(r.end_time)) };
+}
+
+/** Every column of every run the trace server stored, one JSON text per run. */
+export function storedRunTexts(stack: TestStack): Array<{ name: string; text: string }> {
+  const rows = stack.traceServer.store.db.prepare("SELECT * FROM runs").all() as Array<Record<string, unknown>>;
+  return rows.map((row) => ({ name: String(row.name), text: JSON.stringify(row) }));
+}
