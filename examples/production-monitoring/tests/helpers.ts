@@ -137,3 +137,27 @@ export function storedRunTexts(stack: TestStack): Array<{ name: string; text: st
   const rows = stack.traceServer.store.db.prepare("SELECT * FROM runs").all() as Array<Record<string, unknown>>;
   return rows.map((row) => ({ name: String(row.name), text: JSON.stringify(row) }));
 }
+
+/**
+ * Waits until each trace has runs, all of them ended, and nothing new has arrived for a second
+ * (runs of one request come from two processes, each sending in its own batches).
+ */
+export async function waitForSettledTraces(stack: TestStack, traceIds: readonly string[], timeoutMs = 60_000): Promise<Array<{ runs: number; ended: boolean }>> {
+  let last = "";
+  let stableSince = Date.now();
+  let states: Array<{ runs: number; ended: boolean }> = [];
+  await waitUntil(
+    () => {
+      states = traceIds.map((id) => traceState(stack, id));
+      const now = JSON.stringify(states);
+      if (now !== last) {
+        last = now;
+        stableSince = Date.now();
+      }
+      return states.every((s) => s.runs > 0 && s.ended) && Date.now() - stableSince >= 1_000;
+    },
+    timeoutMs,
+    () => last,
+  );
+  return states;
+}

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { findAccount } from "../accounts.js";
-import { chat, startTestStack, storedRunTexts, traceState, waitUntil, type TestStack } from "./helpers.js";
+import { chat, startTestStack, storedRunTexts, waitForSettledTraces, type TestStack } from "./helpers.js";
 
 let stack: TestStack;
 
@@ -46,18 +46,7 @@ test("no secret of a request, or of the downstream account it looked up, is in a
 
   // Each trace is complete (its runs all ended, none still arriving) before it is searched.
   const ids = answers.map((a) => a.traceId);
-  let last = "";
-  await waitUntil(
-    () => {
-      const states = ids.map((id) => traceState(stack, id));
-      const now = JSON.stringify(states);
-      const settled = now === last && states.every((s) => s.runs > 1 && s.ended);
-      last = now;
-      return settled;
-    },
-    60_000,
-    () => last,
-  );
+  await waitForSettledTraces(stack, ids);
 
   const rows = storedRunTexts(stack);
   const names = new Set(rows.map((r) => r.name));
