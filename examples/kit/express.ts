@@ -25,6 +25,7 @@ import type { RunTree } from "langsmith/run_trees";
 import { withRunTree } from "langsmith/traceable";
 import { nodeTracing, traceNodeRequest, type NodeTracingOptions } from "./node-http.js";
 import { describeError } from "./propagator.js";
+import { droppedRun } from "./sampling.js";
 
 export type LangSmithTracingOptions = NodeTracingOptions<Request, Response>;
 
@@ -45,7 +46,8 @@ export function langsmithTracing(options: LangSmithTracingOptions = {}): Request
       next();
       return;
     }
-    requestRuns.set(req, run);
+    // A sampled-out request has no run of its own: getRequestRun stays undefined.
+    if (run !== droppedRun()) requestRuns.set(req, run);
     // withRunTree keeps the run current for everything the rest of the chain
     // awaits: traceable() calls, getCurrentRunTree(), tracedFetch().
     withRunTree(run, () => next()).catch((err: unknown) => next(err));

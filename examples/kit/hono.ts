@@ -16,6 +16,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { withRunTree } from "langsmith/traceable";
 import { describeError } from "./propagator.js";
+import { droppedRun } from "./sampling.js";
 import { endServerRun, serverTracing, startServerRun, type HttpTracingOptions } from "./server-run.js";
 
 export type HonoTracingOptions = HttpTracingOptions<Context>;
@@ -24,13 +25,16 @@ export function langsmithHono(options: HonoTracingOptions = {}): MiddlewareHandl
   const tracing = serverTracing(options);
   return async (c, next) => {
     if (!tracing.enabled()) return next();
-    let started: ReturnType<typeof startServerRun>;
+    let maybeStarted: ReturnType<typeof startServerRun>;
     try {
-      started = startServerRun(tracing, { req: c, method: c.req.method, path: c.req.path, header: (name) => headerValues(c.req.raw.headers, name) });
+      maybeStarted = startServerRun(tracing, { req: c, method: c.req.method, path: c.req.path, header: (name) => headerValues(c.req.raw.headers, name) });
     } catch (err) {
       tracing.warn("start-failed", `Could not start a run; serving the request untraced: ${describeError(err).split("\n")[0]}`);
       return next();
     }
+    // Sampled out: no run; the shared one keeps tracing off for the handlers.
+    if (maybeStarted === undefined) return withRunTree(droppedRun(), () => next());
+    const started = maybeStarted;
     if (tracing.traceIdHeader) c.header(tracing.traceIdHeader, started.run.trace_id);
     const ownIndex = c.req.routeIndex;
     try {

@@ -16,6 +16,7 @@ export {
 } from "./headers.js";
 export {
   BAGGAGE_HEADER,
+  SAMPLING_HEADER,
   TRACE_HEADER,
   continueInbound,
   currentRun,
@@ -49,6 +50,21 @@ export {
   type SignatureRejection,
   type SignedTrust,
 } from "./signing.js";
+
+// One decision per request, carried to every service: keep, drop (pass-through) or tail.
+export {
+  Sampler,
+  createSampler,
+  droppedRun,
+  parseDecision,
+  traced,
+  tracingOffHere,
+  type SamplingDecision,
+  type SamplingEvent,
+  type SamplingListener,
+  type SamplingOptions,
+  type SamplingStats,
+} from "./sampling.js";
 
 // One run per HTTP request: the shared part, then one adapter per framework.
 export {

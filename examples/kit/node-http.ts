@@ -16,6 +16,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { RunTree } from "langsmith/run_trees";
 import { withRunTree } from "langsmith/traceable";
 import { describeError, type Warn } from "./propagator.js";
+import { droppedRun } from "./sampling.js";
 import { endServerRun, serverTracing, startServerRun, type HttpTracingOptions, type ServerTracing } from "./server-run.js";
 
 export interface NodeTracingOptions<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse> extends HttpTracingOptions<Req> {
@@ -84,8 +85,9 @@ export function nodeTracing<Req extends IncomingMessage, Res extends ServerRespo
 
 /**
  * Starts the request's run and arranges for it to end with the response.
- * Returns the run to make current for the handler, or undefined when tracing
- * is off or the run could not start (the request is then served untraced).
+ * Returns the run to make current for the handler (`droppedRun()` when the
+ * request is sampled out), or undefined when tracing is off or the run could
+ * not start (the request is then served untraced).
  */
 export function traceNodeRequest<Req extends IncomingMessage, Res extends ServerResponse>(
   tracing: NodeTracing<Req, Res>,
@@ -94,14 +96,17 @@ export function traceNodeRequest<Req extends IncomingMessage, Res extends Server
   hooks: NodeRequestHooks,
 ): RunTree | undefined {
   if (!tracing.enabled()) return undefined;
-  let started: ReturnType<typeof startServerRun>;
+  let maybeStarted: ReturnType<typeof startServerRun>;
   try {
-    started = startServerRun(tracing, { req, method: req.method ?? "GET", path: hooks.url, header: (name) => req.headersDistinct[name] });
+    maybeStarted = startServerRun(tracing, { req, method: req.method ?? "GET", path: hooks.url, header: (name) => req.headersDistinct[name] });
   } catch (err) {
     // Tracing is an observer: if it cannot start (say, a bad LANGSMITH_RUNS_ENDPOINTS), serve untraced.
     tracing.warn("start-failed", `Could not start a run; serving the request untraced: ${describeError(err).split("\n")[0]}`);
     return undefined;
   }
+  // Sampled out: no run to end, nothing to send; the shared run keeps tracing off below.
+  if (maybeStarted === undefined) return droppedRun();
+  const started = maybeStarted;
   const { run } = started;
   // Before the handler runs, so the id is present on errors and streamed responses too.
   if (tracing.traceIdHeader) res.setHeader(tracing.traceIdHeader, run.trace_id);
