@@ -12,8 +12,7 @@
 import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import express from "express";
-import { traceable } from "langsmith/traceable";
-import { jsonErrors, langsmithTracing } from "@tracing-patterns/kit";
+import { jsonErrors, langsmithTracing, traced } from "@tracing-patterns/kit";
 import { createMetrics, type ServiceMetrics } from "./metrics.js";
 import { serve, wholeNumber } from "./serve.js";
 import { createTracing, type Tracing } from "./tracing.js";
@@ -44,7 +43,7 @@ export function findAccount(id: string): Account | undefined {
 }
 
 export function createAccountsApp({ metrics, tracing }: { metrics: ServiceMetrics; tracing: Tracing }): express.Express {
-  const loadAccount = traceable(async (id: string) => findAccount(id) ?? null, { name: "load_account", run_type: "retriever", client: tracing.client });
+  const loadAccount = traced(async (id: string) => findAccount(id) ?? null, { name: "load_account", run_type: "retriever", client: tracing.client });
 
   const app = express();
   app.get("/metrics", metrics.handler);
@@ -53,7 +52,7 @@ export function createAccountsApp({ metrics, tracing }: { metrics: ServiceMetric
   });
   app.use(metrics.httpMiddleware);
   // Only the assistant calls this service: continue its trace.
-  app.use(langsmithTracing({ trust: "mesh", client: tracing.client }));
+  app.use(langsmithTracing({ trust: "mesh", client: tracing.client, sampling: tracing.sampler, enabled: tracing.enabled }));
   app.get("/accounts/:id", async (req, res) => {
     const account = await loadAccount(req.params.id);
     if (!account) {

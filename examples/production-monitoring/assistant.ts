@@ -22,9 +22,8 @@ import { ChatOpenAI } from "@langchain/openai";
 import type { AIMessageChunk, BaseMessage } from "@langchain/core/messages";
 import { HumanMessage, SystemMessage } from "@langchain/core/messages";
 import { tool } from "@langchain/core/tools";
-import { traceable } from "langsmith/traceable";
 import { z } from "zod";
-import { getRequestRun, jsonErrors, langsmithTracing, tracedFetch } from "@tracing-patterns/kit";
+import { getRequestRun, jsonErrors, langsmithTracing, traced, tracedFetch } from "@tracing-patterns/kit";
 import { createMetrics, type ServiceMetrics } from "./metrics.js";
 import { serve, wholeNumber } from "./serve.js";
 import { createTracing, type Tracing } from "./tracing.js";
@@ -68,7 +67,7 @@ export function createAssistantApp(options: AssistantOptions): express.Express {
   };
 
   // A traced generator: its run's output is the whole answer, the two model calls and the tool nest under it.
-  const answer = traceable(
+  const answer = traced(
     async function* answer(input: { message: string; fault?: DemoFault; signal: AbortSignal }): AsyncGenerator<string> {
       const model = (input.fault && models[input.fault]) || models.normal;
       const callOptions = { signal: input.signal };
@@ -99,7 +98,7 @@ export function createAssistantApp(options: AssistantOptions): express.Express {
   });
   app.use(metrics.httpMiddleware);
   // Public: never continue a caller's trace.
-  app.use(langsmithTracing({ trust: "edge", client: tracing.client }));
+  app.use(langsmithTracing({ trust: "edge", client: tracing.client, sampling: tracing.sampler, enabled: tracing.enabled }));
   app.post("/chat", express.json({ limit: "16kb" }), async (req, res) => {
     const parsed = ChatRequest.safeParse(req.body);
     const traceId = getRequestRun(req)?.trace_id;

@@ -15,7 +15,7 @@
 import { readdir } from "node:fs/promises";
 import type { RequestHandler } from "express";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import { getRequestRun } from "@tracing-patterns/kit";
+import { getRequestRun, type Sampler } from "@tracing-patterns/kit";
 import type { Upload } from "./export-counter.js";
 
 export interface ServiceMetrics {
@@ -26,6 +26,8 @@ export interface ServiceMetrics {
   recordUpload(upload: Upload): void;
   /** After each replayFailedTraces pass. */
   recordReplay(result: { replayed: number; failed: number }): void;
+  /** Counts the sampler's decisions as they happen. */
+  watchSampler(sampler: Sampler): void;
   /** Read at scrape time: the SDK's queued bytes (undefined when unknown). */
   queuedBytes(read: () => number | undefined): void;
   /** GET /metrics. */
@@ -98,6 +100,12 @@ export function createMetrics(service: string): ServiceMetrics {
       this.set(failedDir ? await countSavedBatches(failedDir) : 0);
     },
   });
+  const decisions = new Counter({
+    name: "langsmith_sampling_decisions_total",
+    help: "Requests by sampling decision (keep, drop, tail) and who made it (own: this service, caller: a trusted caller).",
+    labelNames: ["decision", "source"] as const,
+    registers: [registry],
+  });
   let readQueued: () => number | undefined = () => undefined;
   new Gauge({
     name: "langsmith_sdk_queue_bytes",
@@ -142,6 +150,11 @@ export function createMetrics(service: string): ServiceMetrics {
     recordReplay({ replayed, failed }) {
       replays.inc({ outcome: "replayed" }, replayed);
       replays.inc({ outcome: "failed" }, failed);
+    },
+    watchSampler(sampler) {
+      sampler.on((event) => {
+        if (event.type === "decision") decisions.inc({ decision: event.decision, source: event.source });
+      });
     },
     queuedBytes(read) {
       readQueued = read;

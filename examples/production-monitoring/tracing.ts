@@ -1,27 +1,33 @@
 /**
  * The tracing configuration of every service in this example, in one place:
- * one LangSmith Client that redacts secrets before anything leaves the
- * process, counts its uploads for Prometheus, saves the batches it gives up on
- * (LANGSMITH_FAILED_TRACES_DIR) and replays them in the background.
+ * the sampling policy (one decision per request, made at the edge and followed
+ * downstream), and one LangSmith Client that redacts secrets before anything
+ * leaves the process, counts its uploads for Prometheus, saves the batches it
+ * gives up on (LANGSMITH_FAILED_TRACES_DIR) and replays them in the background.
  *
  *   const metrics = createMetrics("assistant");
  *   const tracing = createTracing({ metrics });
- *   app.use(langsmithTracing({ trust: "edge", client: tracing.client }));   // every run of the request uses this client
+ *   app.use(langsmithTracing({ trust: "edge", client: tracing.client, sampling: tracing.sampler }));
  *   installShutdown({ timeoutMs: 10_000, drain: [server, tracing.replay], client: tracing.client });
  *
  * Environment: the SDK's own variables (LANGSMITH_ENDPOINT, LANGSMITH_API_KEY,
- * LANGSMITH_PROJECT, LANGSMITH_FAILED_TRACES_DIR), plus TRACE_UPLOAD_RETRIES
+ * LANGSMITH_PROJECT, LANGSMITH_FAILED_TRACES_DIR), plus TRACE_SAMPLE_RATE (the
+ * share of requests traced, 0 to 1, default 1; only the edge's counts), TRACE_UPLOAD_RETRIES
  * (SDK default 4) and TRACE_REPLAY_INTERVAL_MS (default 30000; 0 turns the
  * background replay off).
  */
 import type { Client } from "langsmith";
 import type { StringNodeRule } from "langsmith/anonymizer";
-import { REDACTION_RULES, redactingClient, replayFailedTraces, type Drainable } from "@tracing-patterns/kit";
+import { REDACTION_RULES, createSampler, redactingClient, replayFailedTraces, tracingEnabledFromEnv, type Drainable, type Sampler } from "@tracing-patterns/kit";
 import { countingFetch } from "./export-counter.js";
 import type { ServiceMetrics } from "./metrics.js";
 
 export interface Tracing {
+  /** For the adapter's `enabled` option: tracing is switched on per request, not per process (see perRequestTracing). */
+  enabled: boolean;
   client: Client;
+  /** For the adapter's `sampling` option; its decisions are counted in metrics. */
+  sampler: Sampler;
   /** One replay pass now (the background loop calls the same). Resolves with what it sent. */
   replayNow(): Promise<{ replayed: number; failed: number }>;
   /** The background replay, for installShutdown's `drain`: stops the loop and waits for a pass in progress. */
@@ -37,6 +43,7 @@ export interface Tracing {
 export const RULES: readonly StringNodeRule[] = [...REDACTION_RULES, { pattern: /\btok_[a-z0-9]{16,}\b/g, replace: "[token]" }];
 
 export function createTracing({ metrics }: { metrics: ServiceMetrics }): Tracing {
+  const enabled = perRequestTracing();
   const retries = numberFromEnv("TRACE_UPLOAD_RETRIES");
   // Redacts inputs, outputs, metadata, errors, events and tags of every run this client sends,
   // LangChain's included (examples/kit/redact.ts); the SDK drops the text of `new_token` events itself.
@@ -48,6 +55,8 @@ export function createTracing({ metrics }: { metrics: ServiceMetrics }): Tracing
     { rules: RULES },
   );
   metrics.queuedBytes(() => queuedBytes(client));
+  const sampler = createSampler({ rate: rateFromEnv("TRACE_SAMPLE_RATE") });
+  metrics.watchSampler(sampler);
 
   const dir = process.env.LANGSMITH_FAILED_TRACES_DIR;
   let running: Promise<{ replayed: number; failed: number }> | undefined;
@@ -94,7 +103,26 @@ export function createTracing({ metrics }: { metrics: ServiceMetrics }): Tracing
     },
     outcome: (drained) => (drained ? "replay stopped" : "replay pass cut off (its files stay for the next start)"),
   };
-  return { client, replayNow, replay };
+  return { enabled, client, sampler, replayNow, replay };
+}
+
+/**
+ * Whether LANGSMITH_TRACING asks for tracing, and then the process-wide switch
+ * turned off, so that only the adapter's per-request run turns it on. Why: a
+ * sampled-out request runs under a `tracingEnabled: false` RunTree, but
+ * LangChain's streaming (`.stream()`, AsyncGeneratorWithSetup in
+ * @langchain/core 1.4) runs each step with that context replaced by none, and
+ * with none it falls back to the environment: every streamed model call of a
+ * dropped request became a root run of its own. With the environment off, a
+ * kept request still traces everything (its RunTree says so) and a dropped one
+ * nothing (tests/sampling.test.ts).
+ */
+function perRequestTracing(): boolean {
+  const enabled = tracingEnabledFromEnv();
+  for (const name of ["LANGSMITH_TRACING", "LANGSMITH_TRACING_V2", "LANGCHAIN_TRACING", "LANGCHAIN_TRACING_V2"]) {
+    if (process.env[name] !== undefined) process.env[name] = "false";
+  }
+  return enabled;
 }
 
 /** The SDK's own estimate of what it has not sent yet; a private field, so undefined if a release renames it. */
@@ -109,4 +137,12 @@ function numberFromEnv(name: string): number | undefined {
   const value = Number(raw);
   if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a whole number >= 0, got ${JSON.stringify(raw)}`);
   return value;
+}
+
+function rateFromEnv(name: string): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === "") return 1;
+  const rate = Number(raw);
+  if (!Number.isFinite(rate) || rate < 0 || rate > 1) throw new Error(`${name} must be a number from 0 to 1 (the share of requests traced), got ${JSON.stringify(raw)}`);
+  return rate;
 }

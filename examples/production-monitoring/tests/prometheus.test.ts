@@ -12,7 +12,7 @@ let stack: TestStack;
 let prom: Prometheus;
 
 before(async () => {
-  stack = await startTestStack("production-monitoring-prometheus");
+  stack = await startTestStack("production-monitoring-prometheus", {}, { TRACE_SAMPLE_RATE: "0.5" });
   prom = await startPrometheus({ targets: { services: [stack.services.urls.assistant, stack.services.urls.accounts] } });
 });
 
@@ -24,35 +24,47 @@ after(async () => {
 
 const sum = (promql: string): string => `sum(${promql})`;
 
-test("Prometheus scrapes both services, and PromQL returns the requests, failures, traces and exported runs", { timeout: 120_000 }, async () => {
+test("Prometheus scrapes both services, and PromQL returns the requests, failures, sampling decisions, traces and exported runs", { timeout: 120_000 }, async () => {
   const url = stack.services.urls.assistant;
+  const lookups = Array.from({ length: 16 }, (_, i) => `cust-${i + 1}`);
   const results = await Promise.all([
-    ...["cust-1", "cust-2", "cust-3", "cust-4"].map((id) => chat(url, `What plan is account ${id} on?`)),
-    ...["cust-5", "cust-6"].map((id) => chat(url, `Which email does account ${id} use?`, { stream: true })),
-    ...[1, 2].map(() => chat(url, "What plan is account cust-9 on?", { fault: "fail" })),
+    ...lookups.slice(0, 12).map((id) => chat(url, `What plan is account ${id} on?`)),
+    ...lookups.slice(12).map((id) => chat(url, `Which email does account ${id} use?`, { stream: true })),
+    ...[1, 2].map(() => chat(url, "What plan is account cust-99 on?", { fault: "fail" })),
   ]);
-  assert.deepEqual(results.map((r) => r.status), [200, 200, 200, 200, 200, 200, 502, 502]);
+  assert.deepEqual(results.map((r) => r.status), [...Array(16).fill(200), 502, 502]);
+  // At rate 0.5 the assistant traced about half; a traced request is the one with an x-trace-id.
+  const kept = results.filter((r) => r.traceId !== "");
+  const keptLookups = results.slice(0, 16).filter((r) => r.traceId !== "").length;
+  const total = async (promql: string): Promise<number> => (await prom.query(`sum(${promql}) or vector(0)`))[0]?.value ?? Number.NaN;
 
   await prom.waitFor('sum(up{job="services"})', (v) => v === 2);
-  assert.equal(await prom.waitFor(sum('http_requests_total{service="assistant",route="/chat"}'), (v) => v === 8), 8);
-  assert.equal((await prom.query(sum('http_requests_total{service="assistant",route="/chat",status="502"}')))[0]?.value, 2);
-  // Six answers looked an account up; the two failures stopped at the model, before the tool.
-  assert.equal(await prom.waitFor(sum('http_requests_total{service="accounts",route="/accounts/:id",status="200"}'), (v) => v === 6), 6);
-  assert.equal((await prom.query(sum('langsmith_traces_started_total{service="assistant"}')))[0]?.value, 8);
+  assert.equal(await prom.waitFor(sum('http_requests_total{service="assistant",route="/chat"}'), (v) => v === 18), 18);
+  assert.equal(await total('http_requests_total{service="assistant",route="/chat",status="502"}'), 2);
+  // Sixteen answers looked an account up; the two failures stopped at the model, before the tool.
+  assert.equal(await prom.waitFor(sum('http_requests_total{service="accounts",route="/accounts/:id",status="200"}'), (v) => v === 16), 16);
+
+  // The edge decided every request itself; accounts followed the assistant's decision for each lookup.
+  assert.equal(await total('langsmith_sampling_decisions_total{service="assistant",source="own",decision="keep"}'), kept.length);
+  assert.equal(await total('langsmith_sampling_decisions_total{service="assistant",source="own",decision="drop"}'), 18 - kept.length);
+  assert.equal(await total('langsmith_sampling_decisions_total{service="accounts",source="caller",decision="keep"}'), keptLookups);
+  assert.equal(await total('langsmith_sampling_decisions_total{service="accounts",source="caller",decision="drop"}'), 16 - keptLookups);
+  assert.equal(await total('langsmith_sampling_decisions_total{source="own",service="accounts"}'), 0, "accounts never decided on its own");
+  assert.equal(await total('langsmith_traces_started_total{service="assistant"}'), kept.length);
   // The accounts service continues the assistant's traces: it starts none of its own.
-  assert.equal((await prom.query(sum('langsmith_traces_started_total{service="accounts"}')))[0]?.value, 0);
-  assert.equal((await prom.query(sum('langsmith_server_runs_total{service="accounts",trace="continued"}')))[0]?.value, 6);
+  assert.equal(await total('langsmith_traces_started_total{service="accounts"}'), 0);
+  assert.equal(await total('langsmith_server_runs_total{service="accounts",trace="continued"}'), keptLookups);
 
   // Every run is created once (a create and its update in one batch travel as one create), so
-  // the creates the services counted in accepted uploads are the runs the trace server stored.
-  const stored = (): number => stack.traceServer.store.counts().runs;
-  const exported = await prom.waitFor(sum("langsmith_export_runs_total{op=\"create\"}"), (v) => v !== undefined && v > 0 && v === stored());
-  const traces = new Set(results.map((r) => r.traceId));
-  assert.equal(traces.size, 8);
-  const perTrace = [...traces].map((id) => stack.traceServer.store.getTraceRuns(id).length);
-  assert.equal(exported, perTrace.reduce((a, b) => a + b, 0), `runs per trace: ${perTrace.join(", ")}`);
-  assert.equal((await prom.query(`${sum('langsmith_export_requests_total{outcome!="ok"}')} or vector(0)`))[0]?.value, 0);
-  assert.ok(((await prom.query(sum("langsmith_export_bytes_total")))[0]?.value ?? 0) > 0);
+  // the creates the services counted in accepted uploads are the runs of the kept traces that the
+  // trace server stored. (Runs of sampled-out requests are tests/sampling.test.ts's subject.)
+  const traces = [...new Set(kept.map((r) => r.traceId))];
+  assert.equal(traces.length, kept.length);
+  const storedKept = (): number => traces.reduce((n, id) => n + stack.traceServer.store.getTraceRuns(id).length, 0);
+  const exported = await prom.waitFor(sum('langsmith_export_runs_total{op="create"}'), (v) => v !== undefined && v > 0 && v === storedKept());
+  assert.equal(exported, storedKept());
+  assert.equal(await total('langsmith_export_requests_total{outcome!="ok"}'), 0);
+  assert.ok((await total("langsmith_export_bytes_total")) > 0);
 
   // The recording rules evaluate against the scraped series: a rate needs the counter to move
   // between two scrapes, and every request above came before the first one.
