@@ -23,7 +23,7 @@ import { subscribe } from "node:diagnostics_channel";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { RunTree } from "langsmith/run_trees";
 import { withRunTree } from "langsmith/traceable";
-import { nodeTracing, traceNodeRequest, type NodeTracingOptions } from "./node-http.js";
+import { answerTailNotice, nodeTracing, traceNodeRequest, type NodeTracingOptions } from "./node-http.js";
 import { describeError } from "./propagator.js";
 import { droppedRun } from "./sampling.js";
 
@@ -37,6 +37,7 @@ export function langsmithTracing(options: LangSmithTracingOptions = {}): Request
   const tracing = nodeTracing(options);
   observeRouter();
   return (req: Request, res: Response, next: NextFunction): void => {
+    if (answerTailNotice(tracing, req, res)) return;
     const run = traceNodeRequest(tracing, req, res, {
       url: req.originalUrl,
       route: () => requestRoutes.get(req) ?? currentRoute(req),

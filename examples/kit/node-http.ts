@@ -17,7 +17,8 @@ import type { RunTree } from "langsmith/run_trees";
 import { withRunTree } from "langsmith/traceable";
 import { describeError, type Warn } from "./propagator.js";
 import { droppedRun } from "./sampling.js";
-import { endServerRun, serverTracing, startServerRun, type HttpTracingOptions, type ServerTracing } from "./server-run.js";
+import { endServerRun, noticeAllowed, serverTracing, settleTail, startServerRun, type HttpTracingOptions, type ServerTracing } from "./server-run.js";
+import { TAIL_ROUTE } from "./tail.js";
 
 export interface NodeTracingOptions<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse> extends HttpTracingOptions<Req> {
   /**
@@ -57,6 +58,7 @@ export function tracedListener<Req extends IncomingMessage = IncomingMessage, Re
 ): (req: Req, res: Res) => void {
   const tracing = nodeTracing(options);
   return (req, res) => {
+    if (answerTailNotice(tracing, req, res)) return;
     let thrown: string | undefined;
     const run = traceNodeRequest(tracing, req, res, { url: req.url ?? "/", error: () => thrown });
     const call = (): unknown => handler(req, res);
@@ -137,6 +139,9 @@ export function traceNodeRequest<Req extends IncomingMessage, Res extends Server
   let flushed: Promise<void> | undefined;
   response.end = function (this: ServerResponse, ...args: unknown[]) {
     respondedAt ??= Date.now();
+    // Tail requests tell their caller keep or held in the response head, which goes out in this call.
+    const tailHeaders = settleTail(tracing, started, { status: this.statusCode, error: hooks.error?.() });
+    if (!this.headersSent) for (const [name, value] of Object.entries(tailHeaders)) this.setHeader(name, value);
     const flush = tracing.flushBeforeEnd;
     if (flush === undefined) return originalEnd.apply(this, args);
     // A second end() waits behind the first, so the calls keep their order.
@@ -149,6 +154,45 @@ export function traceNodeRequest<Req extends IncomingMessage, Res extends Server
   res.once("close", () => void finish(!res.writableFinished));
   return run;
 }
+
+/**
+ * Answers a tail root's keep notice (`POST /.well-known/langsmith-tail`, tail.ts)
+ * when the adapter has a sampler; true when it did, and the request is then
+ * not passed on. The trust policy decides who may send one: never anyone at an
+ * edge, only signed notices under `{ signedBy }`.
+ */
+export function answerTailNotice<Req extends IncomingMessage, Res extends ServerResponse>(tracing: ServerTracing<Req>, req: Req, res: Res): boolean {
+  const sampler = tracing.sampler;
+  if (sampler === undefined || req.method !== "POST" || (req.url ?? "").split("?")[0] !== TAIL_ROUTE) return false;
+  const reply = (status: number, body: Record<string, unknown>): void => {
+    if (res.headersSent) return;
+    res.statusCode = status;
+    res.setHeader("content-type", "application/json");
+    res.end(JSON.stringify(body));
+  };
+  let body = "";
+  req.setEncoding("utf8");
+  req.on("data", (chunk: string) => {
+    body += chunk;
+    // A notice is one trace id; anything larger is not one.
+    if (body.length > MAX_NOTICE_BYTES) {
+      reply(413, { error: "notice too large" });
+      req.destroy();
+    }
+  });
+  req.on("error", () => undefined);
+  req.on("end", () => {
+    if (!noticeAllowed(tracing.trust, req, body, req.headersDistinct["x-langsmith-context-signature"])) {
+      reply(403, { error: "keep notices are accepted only from trusted callers" });
+      return;
+    }
+    const answer = sampler.receiveNotice(body);
+    reply(answer.status, answer.body);
+  });
+  return true;
+}
+
+const MAX_NOTICE_BYTES = 1024;
 
 /** Sends what the run's client has queued (this run, its children, anything else pending), giving up after `ms`. */
 async function flushWithin(run: RunTree, ms: number, warn: Warn): Promise<void> {

@@ -37,6 +37,8 @@ export const SAMPLING_HEADER = "x-langsmith-sampling";
 /** A client that knows what this service decided for a trace (tail.ts); any other client is keep. */
 interface SamplingAwareClient {
   samplingDecision?(traceId: string): "keep" | "tail" | undefined;
+  /** Reads a callee's answer for its tail headers (keep, held). */
+  observeResponse?(traceId: string, url: string, headers: Headers): void;
 }
 
 /**
@@ -267,7 +269,14 @@ export async function tracedFetch(input: string | URL | Request, init: NonNullab
     // fetch itself reports headers that are invalid on their own, as it would without tracing.
     return fetch(input, init);
   }
-  return fetch(input, { ...init, headers });
+  const response = await fetch(input, { ...init, headers });
+  // A tail trace learns from each answer whether the callee kept it or still holds runs.
+  const run = currentRun();
+  if (run !== undefined) {
+    const url = input instanceof Request ? input.url : String(input);
+    (run.client as SamplingAwareClient).observeResponse?.(run.trace_id, url, response.headers);
+  }
+  return response;
 }
 
 /**

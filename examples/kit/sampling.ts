@@ -14,8 +14,8 @@
  *   the request under one shared `tracingEnabled: false` RunTree (LangChain and
  *   LangGraph then trace nothing either), `traced` calls the function itself,
  *   and `tracedFetch` sends `x-langsmith-sampling: drop` without `langsmith-trace`.
- * - `tail`: see tail.ts (with `tail: { slowMs }`, requests not sampled in are
- *   recorded and sent only if they fail or are slow).
+ * - `tail`: with `tail: { slowMs }`, requests not sampled in are recorded and
+ *   sent only if they fail or are slow, by every service they crossed (tail.ts).
  *
  * An edge (`trust: "edge"`) decides itself and ignores what the caller sent: a
  * public caller cannot force a trace. Other services take a trusted caller's
@@ -28,6 +28,7 @@ import type { ClientConfig } from "langsmith";
 import { isRunTree, RunTree } from "langsmith/run_trees";
 import { getCurrentRunTree, traceable, type TraceableFunction } from "langsmith/traceable";
 import { SAMPLING_HEADER, tracingEnabledFromEnv } from "./propagator.js";
+import { TailBuffer, TailClient, type KeepReason, type TailEvent, type TailLimits, type TailStats } from "./tail.js";
 
 /** What happens to one request's runs. */
 export type SamplingDecision = "keep" | "drop" | "tail";
@@ -37,6 +38,14 @@ export { SAMPLING_HEADER };
 export interface SamplingOptions {
   /** Share of requests traced in full, decided where the request enters (0 to 1). Default 1. */
   rate?: number;
+  /**
+   * Requests not sampled in get `tail` instead of `drop`: recorded, and sent
+   * only if they fail (5xx or thrown; always) or take longer than `slowMs`
+   * (tail.ts). Costs a traced request's CPU, no network unless kept.
+   */
+  tail?: { slowMs?: number; limits?: Partial<TailLimits> };
+  /** Signs the keep notices this service sends as a tail root; receivers check them under their trust policy. */
+  signingKey?: string;
   /** Client settings for this service's runs (the sampler makes its own client). Default: from env. */
   clientConfig?: ClientConfig;
   /** Where the edge draws its numbers; a test can make it deterministic. Default Math.random. */
@@ -47,26 +56,46 @@ export interface SamplingOptions {
 export interface SamplingStats {
   /** Requests per decision this service applied (`langsmith_sampling_requests_total{decision}`). */
   requests: Record<SamplingDecision, number>;
+  /** The tail buffer: kept by reason, discarded, held now, overflow, expired, notices (tail.ts). */
+  tail: TailStats;
 }
 
-export type SamplingEvent = { type: "decision"; decision: SamplingDecision; source: "own" | "caller" };
+export type SamplingEvent = { type: "decision"; decision: SamplingDecision; source: "own" | "caller" } | TailEvent;
+
+/** What a request did, for the tail rule. */
+export interface RequestOutcome {
+  status: number | undefined;
+  error?: string;
+  elapsedMs: number;
+}
 
 export type SamplingListener = (event: SamplingEvent) => void;
 
 /** One service's sampling policy, counters and client. Pass it as `sampling` to an adapter. */
 export class Sampler {
   readonly rate: number;
-  readonly clientConfig: ClientConfig | undefined;
+  /** Writes this service's runs; holds those of tail traces. Adapters use it for every run. */
+  readonly client: TailClient;
+  readonly tail: TailBuffer;
+  private readonly slowMs: number | undefined;
+  private readonly tailDecisions: boolean;
   private readonly random: () => number;
   private readonly listeners = new Set<SamplingListener>();
-  private readonly counts: SamplingStats = { requests: { keep: 0, drop: 0, tail: 0 } };
+  private readonly requests: Record<SamplingDecision, number> = { keep: 0, drop: 0, tail: 0 };
 
   constructor(options: SamplingOptions = {}) {
     const rate = options.rate ?? 1;
     if (typeof rate !== "number" || !(rate >= 0 && rate <= 1)) throw new RangeError(`sampling rate must be a number from 0 to 1, got ${String(rate)}`);
+    const slowMs = options.tail?.slowMs;
+    if (slowMs !== undefined && !(Number.isFinite(slowMs) && slowMs >= 0)) throw new RangeError(`tail.slowMs must be a number >= 0, got ${String(slowMs)}`);
     this.rate = rate;
-    this.clientConfig = options.clientConfig;
+    this.slowMs = slowMs;
+    this.tailDecisions = options.tail !== undefined;
     this.random = options.random ?? Math.random;
+    // Every sampler can hold a trace a caller marked tail; only one with `tail` decides tail itself.
+    this.tail = new TailBuffer(options.tail?.limits ?? {}, (event) => this.emit(event), options.signingKey);
+    this.client = new TailClient(this.tail, options.clientConfig);
+    this.tail.client = this.client;
   }
 
   /**
@@ -76,17 +105,57 @@ export class Sampler {
    * follow this decision instead of deciding again, so they always agree.
    */
   decide(): SamplingDecision {
-    return this.rate >= 1 || this.random() < this.rate ? "keep" : "drop";
+    if (this.rate >= 1 || this.random() < this.rate) return "keep";
+    return this.tailDecisions ? "tail" : "drop";
+  }
+
+  /** Starts holding a tail trace; false when the buffer is full (the request is then dropped). */
+  hold(traceId: string, root: boolean): boolean {
+    return this.tail.hold(traceId, root);
+  }
+
+  /**
+   * Applies the tail rule to a request that has answered and returns the
+   * headers that tell its caller: keep (errors always, slow when `slowMs` is
+   * set, or a callee kept), else held. Call once, before the response head goes out.
+   */
+  settle(traceId: string, outcome: RequestOutcome): Record<string, string> {
+    const failed = outcome.error !== undefined || (outcome.status !== undefined && outcome.status >= 500) || outcome.status === undefined;
+    const reason: KeepReason | undefined = failed ? "error" : this.slowMs !== undefined && outcome.elapsedMs > this.slowMs ? "slow" : undefined;
+    if (reason !== undefined) this.tail.keep(traceId, reason);
+    return this.tail.responseHeaders(traceId);
+  }
+
+  /** A root's keep notice (TAIL_ROUTE), once the adapter has checked who sent it. */
+  receiveNotice(body: string): { status: number; body: Record<string, unknown> } {
+    let traceId: unknown;
+    try {
+      traceId = (JSON.parse(body) as { traceId?: unknown } | null)?.traceId;
+    } catch {
+      traceId = undefined;
+    }
+    if (typeof traceId !== "string" || !UUID.test(traceId)) return { status: 400, body: { error: 'expected {"traceId": "<uuid>"}' } };
+    return { status: 200, body: { kept: this.tail.keep(traceId.toLowerCase(), "notified") } };
+  }
+
+  /** The request's last run update is queued: a root discards what it did not keep, or tells the others it kept. */
+  ended(traceId: string): void {
+    this.tail.ended(traceId);
   }
 
   /** Counts a decision applied to a request and tells the listeners. */
   record(decision: SamplingDecision, source: "own" | "caller"): void {
-    this.counts.requests[decision] += 1;
+    this.requests[decision] += 1;
     if (this.listeners.size > 0) this.emit({ type: "decision", decision, source });
   }
 
   stats(): SamplingStats {
-    return { requests: { ...this.counts.requests } };
+    return { requests: { ...this.requests }, tail: this.tail.stats() };
+  }
+
+  /** Stops the tail buffer's timer (it is unref'd, so a process exits without this). */
+  close(): void {
+    this.tail.close();
   }
 
   /** Calls `listener` on every event (for a metrics library that counts without polling). Returns the unsubscribe. */
@@ -95,7 +164,7 @@ export class Sampler {
     return () => this.listeners.delete(listener);
   }
 
-  protected emit(event: SamplingEvent): void {
+  private emit(event: SamplingEvent): void {
     for (const listener of this.listeners) {
       try {
         listener(event);
@@ -163,6 +232,7 @@ export function tracingOffHere(): boolean {
 }
 
 let dropped: RunTree | undefined;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function callDirectly(fn: (...args: never[]) => unknown, args: unknown[]): unknown {
   let result: unknown;

@@ -103,6 +103,10 @@ export interface ServerRun {
   posted: Promise<void>;
   method: string;
   decision: SamplingDecision;
+  /** performance.now() at the start, for the tail rule's slowMs. */
+  startedAt: number;
+  /** The tail rule was applied (settleTail). */
+  settled: boolean;
 }
 
 export interface ServerRunEnd {
@@ -122,6 +126,10 @@ export function serverTracing<Req>(options: HttpTracingOptions<Req>): ServerTrac
   const limits: HeaderLimits = { ...DEFAULT_LIMITS, ...options.limits };
   // A missing or short key must stop the service at start-up, not silently restart every trace.
   if (typeof options.trust === "object") assertSigningKey(options.trust.signedBy, "trust.signedBy");
+  // The sampler's client is the one that can hold tail runs; a second one would send them.
+  if (options.sampling !== undefined && options.client !== undefined && options.client !== options.sampling.client) {
+    throw new Error("langsmithTracing: pass either `client` or `sampling` (give the client's settings to createSampler({ clientConfig }))");
+  }
   return {
     enabled: () => options.enabled ?? tracingEnabledFromEnv(),
     trust: options.trust ?? "edge",
@@ -129,7 +137,7 @@ export function serverTracing<Req>(options: HttpTracingOptions<Req>): ServerTrac
       allowProjectOverride: options.allowProjectOverride ?? false,
       allowReplicas: options.allowReplicas ?? false,
       limits,
-      client: options.client,
+      client: options.sampling?.client ?? options.client,
       projectName: options.projectName,
       warn,
     },
@@ -198,12 +206,37 @@ export function startServerRun<Req>(tracing: ServerTracing<Req>, request: HttpRe
         decision = sampler.decide();
       }
     }
+    // A full tail buffer (counted there) means this request is not recorded at all.
+    if (decision === "tail" && !sampler.hold(run.trace_id, source === "own")) decision = "drop";
     sampler.record(decision, source);
     // The run was built but is never posted: nothing of it reaches the backend.
     if (decision === "drop") return undefined;
   }
   // postRun logs its own failures.
-  return { run, context, posted: run.postRun(), method: request.method, decision: decision ?? "keep" };
+  return { run, context, posted: run.postRun(), method: request.method, decision: decision ?? "keep", startedAt: performance.now(), settled: false };
+}
+
+/**
+ * For a tail request: applies the tail rule once (see Sampler.settle) and
+ * returns the headers that tell the caller. Call before the response head
+ * goes out; endServerRun applies it if nothing did (a client that left).
+ */
+export function settleTail<Req>(tracing: ServerTracing<Req>, started: ServerRun, outcome: { status: number | undefined; error?: string }): Record<string, string> {
+  if (started.decision !== "tail" || started.settled || tracing.sampler === undefined) return {};
+  started.settled = true;
+  return tracing.sampler.settle(started.run.trace_id, { ...outcome, elapsedMs: performance.now() - started.startedAt });
+}
+
+/** May this keep notice (TAIL_ROUTE) be followed? Never at an edge; under `{ signedBy }` only when its body is signed. */
+export function noticeAllowed<Req>(trust: TrustPolicy<Req>, req: Req, body: string, signature: readonly string[] | undefined): boolean {
+  if (trust === "edge") return false;
+  if (trust === "mesh") return true;
+  if (typeof trust === "object") return verifyContext({ trace: [body], baggage: undefined, signature }, trust).ok;
+  try {
+    return trust(req) === true;
+  } catch {
+    return false;
+  }
 }
 
 /** Ends the run with the response's outcome and queues its final update after its create. */
@@ -217,9 +250,12 @@ export async function endServerRun<Req>(tracing: ServerTracing<Req>, started: Se
   if (end.status !== undefined) metadata["http.status_code"] = end.status;
   if (end.disconnected) metadata["http.client_disconnected"] = true;
   await run.end(end.status === undefined ? {} : { status_code: end.status }, error, end.endTime, metadata);
+  // Too late for headers here; it matters only when nothing settled it before (a client that left).
+  settleTail(tracing, started, { status: end.status, error });
   // Both go through the same batch queue, so awaiting the create first keeps the order.
   await started.posted;
   await run.patchRun();
+  if (started.decision === "tail") tracing.sampler?.ended(run.trace_id);
 }
 
 /** A trust policy applied to one request, in the form continueInbound takes. */

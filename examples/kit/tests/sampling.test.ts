@@ -17,6 +17,7 @@ import {
   SIGNATURE_HEADER,
   createSampler,
   droppedRun,
+  flushTraces,
   getRequestRun,
   injectTraceHeaders,
   langsmithTracing,
@@ -48,7 +49,8 @@ after(async () => {
 
 /** Every run in the project; none when nothing ever created the project. */
 async function projectRuns(project: string): Promise<Run[]> {
-  await client.awaitPendingTraceBatches();
+  // The samplers' own clients hold the runs; flushTraces flushes those too.
+  assert.equal((await flushTraces({ timeoutMs: 10_000 })).flushed, true);
   const runs: Run[] = [];
   try {
     for await (const run of client.listRuns({ projectName: project })) runs.push(run);
@@ -74,8 +76,9 @@ interface Pair {
 
 /** An edge (public) calling an internal service (signed trust) that runs a LangChain runnable and a traced step. */
 async function pair(project: string, rate: number, internalTrust: "signed" | "mesh" = "signed"): Promise<Pair> {
-  const edgeSampler = createSampler({ rate, random: alternating() });
-  const internalSampler = createSampler({ rate: 1 });
+  const clientConfig = { apiUrl: traceServer.url, apiKey: "local" };
+  const edgeSampler = createSampler({ rate, random: alternating(), clientConfig });
+  const internalSampler = createSampler({ rate: 1, clientConfig });
   const seen: Pair["seen"] = [];
   const lookup = traced(async (q: string) => ({ q, hits: q.length }), { name: "lookup" });
   const summarize = RunnableLambda.from(async (text: string) => text.toUpperCase()).withConfig({ runName: "summarize" });
@@ -86,7 +89,7 @@ async function pair(project: string, rate: number, internalTrust: "signed" | "me
     next();
   });
   inner.use(
-    langsmithTracing({ trust: internalTrust === "signed" ? { signedBy: KEY } : "mesh", client, projectName: project, enabled: true, sampling: internalSampler, service: "internal" }),
+    langsmithTracing({ trust: internalTrust === "signed" ? { signedBy: KEY } : "mesh", projectName: project, enabled: true, sampling: internalSampler, service: "internal" }),
   );
   inner.post("/work", async (_req, res) => {
     const found = await lookup("question");
@@ -97,7 +100,7 @@ async function pair(project: string, rate: number, internalTrust: "signed" | "me
 
   const step = traced(async (n: number) => n + 1, { name: "edge_step" });
   const outer = express();
-  outer.use(langsmithTracing({ trust: "edge", client, projectName: project, enabled: true, sampling: edgeSampler, service: "edge" }));
+  outer.use(langsmithTracing({ trust: "edge", projectName: project, enabled: true, sampling: edgeSampler, service: "edge" }));
   outer.post("/chat", async (req, res) => {
     await step(1);
     const answer = await tracedFetch(`${internal.url}/work`, { method: "POST" }, { signingKey: KEY });
@@ -126,10 +129,10 @@ describe("edge sampling", () => {
     assert.deepEqual(edgeSampler.stats().requests, { keep: 10, drop: 10, tail: 0 });
     assert.deepEqual(internalSampler.stats().requests, { keep: 10, drop: 10, tail: 0 });
     assert.deepEqual(
-      events.map((e) => `${e.decision}/${e.source}`),
+      events.map((e) => (e.type === "decision" ? `${e.decision}/${e.source}` : e.type)),
       Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? "keep/caller" : "drop/caller")),
     );
-    // The dropped requests reached the internal service as a signed decision, without a trace header.
+    // Keep is the trace header alone; drop reached the internal service signed, without a trace header.
     assert.deepEqual(
       seen.map((s) => [s.sampling ?? null, s.trace === undefined ? "no trace" : "trace"]),
       Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? [null, "trace"] : ["drop", "no trace"])),

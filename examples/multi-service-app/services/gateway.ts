@@ -121,7 +121,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     rateLimit: { burst: numberFromEnv("RATE_LIMIT_BURST", 10), perSecond: numberFromEnv("RATE_LIMIT_PER_SECOND", 2) },
     maxMessageLength: numberFromEnv("MAX_MESSAGE_LENGTH", 2000),
     contextKey: contextKeyFromEnv(),
-    sampling: samplerFromEnv(),
+    sampling: samplerFromEnv(contextKeyFromEnv()),
   });
   await serve(app, "gateway");
 }

@@ -67,7 +67,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   process.env.LANGSMITH_SERVICE ??= "llm";
   const modelName = process.env.OPENAI_MODEL || "gpt-4o-mini";
   // ChatOpenAI reads OPENAI_API_KEY; the OpenAI client it wraps reads OPENAI_BASE_URL.
-  const app = createLlmApp(new ChatOpenAI({ model: modelName, maxRetries: 2 }), modelName, contextKeyFromEnv(), samplerFromEnv());
+  const app = createLlmApp(new ChatOpenAI({ model: modelName, maxRetries: 2 }), modelName, contextKeyFromEnv(), samplerFromEnv(contextKeyFromEnv()));
   // serve()'s flush also waits for LangChain's background callbacks, which hand the ChatOpenAI runs to the SDK.
   await serve(app, "llm");
 }

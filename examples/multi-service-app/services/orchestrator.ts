@@ -80,6 +80,6 @@ export function createOrchestratorApp(options: OrchestratorOptions): express.Exp
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   process.env.LANGSMITH_SERVICE ??= "orchestrator";
-  const app = createOrchestratorApp({ retrievalUrl: urlOf("retrieval"), llmUrl: urlOf("llm"), topK: 3, contextKey: contextKeyFromEnv(), sampling: samplerFromEnv() });
+  const app = createOrchestratorApp({ retrievalUrl: urlOf("retrieval"), llmUrl: urlOf("llm"), topK: 3, contextKey: contextKeyFromEnv(), sampling: samplerFromEnv(contextKeyFromEnv()) });
   await serve(app, "orchestrator");
 }

@@ -107,5 +107,5 @@ export function createRetrievalApp(contextKey: string, sampling?: Sampler): expr
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   process.env.LANGSMITH_SERVICE ??= "retrieval";
-  await serve(createRetrievalApp(contextKeyFromEnv(), samplerFromEnv()), "retrieval");
+  await serve(createRetrievalApp(contextKeyFromEnv(), samplerFromEnv(contextKeyFromEnv())), "retrieval");
 }

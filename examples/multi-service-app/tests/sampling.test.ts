@@ -4,58 +4,11 @@
 // complete trace, and a dropped one leaves no run on any service: no orphans.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { Run } from "langsmith";
-import type { RunSelectField } from "langsmith/resources";
-import { runFromV2 } from "@tracing-patterns/setup";
 import { spawnService } from "../launch.js";
-import { EXPECTED_SHAPE, chat, shape, startTestStack, type TestStack } from "./helpers.js";
+import { EXPECTED_SHAPE, drive, orphans, runsByTrace, shape, startTestStack, type TestStack } from "./helpers.js";
 
 const COUNT = 1000;
 const RATE = 0.3;
-const SELECTS: RunSelectField[] = ["ID", "NAME", "TRACE_ID", "PARENT_RUN_IDS", "EXTRA", "METADATA"];
-
-/** Every run of the stack's project (none if nothing created it), by trace id. */
-export async function runsByTrace(stack: TestStack): Promise<Map<string, Run[]>> {
-  const byTrace = new Map<string, Run[]>();
-  let projectId: string;
-  try {
-    projectId = (await stack.client.readProject({ projectName: stack.project })).id;
-  } catch (error) {
-    if (/not found/i.test(String(error))) return byTrace;
-    throw error;
-  }
-  for await (const item of stack.client.runs.query({ project_ids: [projectId], selects: SELECTS, page_size: 1000 })) {
-    const run = runFromV2(item);
-    const key = run.trace_id ?? "(none)";
-    byTrace.set(key, [...(byTrace.get(key) ?? []), run]);
-  }
-  return byTrace;
-}
-
-/** Runs whose parent is not among the runs of the same trace. */
-export function orphans(byTrace: ReadonlyMap<string, readonly Run[]>): Run[] {
-  const found: Run[] = [];
-  for (const runs of byTrace.values()) {
-    const ids = new Set(runs.map((r) => r.id));
-    for (const run of runs) if (run.parent_run_id && !ids.has(run.parent_run_id)) found.push(run);
-  }
-  return found;
-}
-
-/** Sends `count` requests, `concurrency` at a time, and returns what each answered. */
-export async function drive(gatewayUrl: string, count: number, concurrency: number, message: (i: number) => string): Promise<Array<Awaited<ReturnType<typeof chat>>>> {
-  const results: Array<Awaited<ReturnType<typeof chat>>> = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < count) {
-        const i = next++;
-        results[i] = await chat(gatewayUrl, { message: message(i) });
-      }
-    }),
-  );
-  return results;
-}
 
 describe(`edge sampling at TRACE_SAMPLE_RATE=${RATE}`, () => {
   let stack: TestStack;
