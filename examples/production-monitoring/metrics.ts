@@ -1,7 +1,8 @@
 /**
  * The service's Prometheus metrics (prom-client): HTTP requests, traces
- * started, what the SDK exported or failed to export, the failed-batch backlog
- * and its replay, and the SDK's send queue. One registry per process, served
+ * started, sampling decisions and the tail buffer, what the SDK exported or
+ * failed to export, the failed-batch backlog and its replay, and the SDK's
+ * send queue. One registry per process, served
  * at GET /metrics; every series carries `service`.
  *
  *   const metrics = createMetrics("assistant");
@@ -106,6 +107,49 @@ export function createMetrics(service: string): ServiceMetrics {
     labelNames: ["decision", "source"] as const,
     registers: [registry],
   });
+  const tailKept = new Counter({
+    name: "langsmith_tail_kept_total",
+    help: "Tail traces kept, by reason: error, slow, downstream (a service it called kept), notified (the root kept).",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+  });
+  const tailDiscarded = new Counter({
+    name: "langsmith_tail_discarded_total",
+    help: "Tail traces discarded at the end of a request that neither failed nor was slow.",
+    registers: [registry],
+  });
+  const droppedRuns = new Counter({
+    name: "langsmith_dropped_runs_total",
+    help: "Run operations discarded before they could be sent, by cause (overflow: a tail trace or the buffer was full).",
+    labelNames: ["cause"] as const,
+    registers: [registry],
+  });
+  const tailUnrecorded = new Counter({
+    name: "langsmith_tail_unrecorded_traces_total",
+    help: "Tail requests not recorded at all because the buffer already held its maximum number of traces.",
+    registers: [registry],
+  });
+  const tailExpired = new Counter({
+    name: "langsmith_tail_expired_traces_total",
+    help: "Tail traces discarded undecided when their TTL ran out.",
+    registers: [registry],
+  });
+  let readTail: () => { heldTraces: number; heldRuns: number; heldBytes: number; limitBytes: number } | undefined = () => undefined;
+  for (const [name, help, field] of [
+    ["langsmith_tail_held_traces", "Tail traces held now, waiting for their decision.", "heldTraces"],
+    ["langsmith_tail_held_runs", "Run operations held now in the tail buffer.", "heldRuns"],
+    ["langsmith_tail_held_bytes", "Serialized bytes held now in the tail buffer.", "heldBytes"],
+    ["langsmith_tail_limit_bytes", "The tail buffer's byte limit (maxBytes).", "limitBytes"],
+  ] as const) {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(readTail()?.[field] ?? 0);
+      },
+    });
+  }
   let readQueued: () => number | undefined = () => undefined;
   new Gauge({
     name: "langsmith_sdk_queue_bytes",
@@ -154,7 +198,13 @@ export function createMetrics(service: string): ServiceMetrics {
     watchSampler(sampler) {
       sampler.on((event) => {
         if (event.type === "decision") decisions.inc({ decision: event.decision, source: event.source });
+        else if (event.type === "tail-kept") tailKept.inc({ reason: event.reason });
+        else if (event.type === "tail-discarded") tailDiscarded.inc();
+        else if (event.type === "tail-overflow" && event.what === "run") droppedRuns.inc({ cause: "overflow" });
+        else if (event.type === "tail-overflow") tailUnrecorded.inc();
+        else if (event.type === "tail-expired") tailExpired.inc();
       });
+      readTail = () => ({ ...sampler.stats().tail, limitBytes: sampler.tail.limits.maxBytes });
     },
     queuedBytes(read) {
       readQueued = read;

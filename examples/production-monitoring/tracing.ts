@@ -7,18 +7,20 @@
  *
  *   const metrics = createMetrics("assistant");
  *   const tracing = createTracing({ metrics });
- *   app.use(langsmithTracing({ trust: "edge", client: tracing.client, sampling: tracing.sampler }));
+ *   app.use(langsmithTracing({ trust: "edge", sampling: tracing.sampler, enabled: tracing.enabled }));   // the sampler's client writes every run
  *   installShutdown({ timeoutMs: 10_000, drain: [server, tracing.replay], client: tracing.client });
  *
  * Environment: the SDK's own variables (LANGSMITH_ENDPOINT, LANGSMITH_API_KEY,
  * LANGSMITH_PROJECT, LANGSMITH_FAILED_TRACES_DIR), plus TRACE_SAMPLE_RATE (the
- * share of requests traced, 0 to 1, default 1; only the edge's counts), TRACE_UPLOAD_RETRIES
+ * share of requests traced, 0 to 1, default 1; only the edge's counts), TRACE_SLOW_MS (a
+ * request slower than this is kept; unset: no slow rule), TRACE_TAIL=off (requests not
+ * sampled in are dropped rather than held for the tail decision), TRACE_UPLOAD_RETRIES
  * (SDK default 4) and TRACE_REPLAY_INTERVAL_MS (default 30000; 0 turns the
  * background replay off).
  */
 import type { Client } from "langsmith";
 import type { StringNodeRule } from "langsmith/anonymizer";
-import { REDACTION_RULES, createSampler, redactingClient, replayFailedTraces, tracingEnabledFromEnv, type Drainable, type Sampler } from "@tracing-patterns/kit";
+import { REDACTION_RULES, createRedactor, createSampler, redactRunFields, replayFailedTraces, tracingEnabledFromEnv, type Drainable, type Sampler } from "@tracing-patterns/kit";
 import { countingFetch } from "./export-counter.js";
 import type { ServiceMetrics } from "./metrics.js";
 
@@ -26,7 +28,7 @@ export interface Tracing {
   /** For the adapter's `enabled` option: tracing is switched on per request, not per process (see perRequestTracing). */
   enabled: boolean;
   client: Client;
-  /** For the adapter's `sampling` option; its decisions are counted in metrics. */
+  /** For the adapter's `sampling` option; its decisions and tail buffer are in metrics. */
   sampler: Sampler;
   /** One replay pass now (the background loop calls the same). Resolves with what it sent. */
   replayNow(): Promise<{ replayed: number; failed: number }>;
@@ -45,17 +47,25 @@ export const RULES: readonly StringNodeRule[] = [...REDACTION_RULES, { pattern: 
 export function createTracing({ metrics }: { metrics: ServiceMetrics }): Tracing {
   const enabled = perRequestTracing();
   const retries = numberFromEnv("TRACE_UPLOAD_RETRIES");
-  // Redacts inputs, outputs, metadata, errors, events and tags of every run this client sends,
-  // LangChain's included (examples/kit/redact.ts); the SDK drops the text of `new_token` events itself.
-  const client = redactingClient(
-    {
+  const redact = createRedactor({ rules: RULES });
+  const slowMs = numberFromEnv("TRACE_SLOW_MS");
+  // The sampler owns the client (it holds tail traces' runs until the decision); the settings are ours.
+  const sampler = createSampler({
+    rate: rateFromEnv("TRACE_SAMPLE_RATE"),
+    // Requests not sampled in are held and kept if they fail (always) or are slower than
+    // TRACE_SLOW_MS; TRACE_TAIL=off drops them instead (pass-through, the cheapest).
+    ...(process.env.TRACE_TAIL === "off" ? {} : { tail: slowMs === undefined ? {} : { slowMs } }),
+    clientConfig: {
+      // Inputs, outputs, metadata and errors; redactRunFields below adds events and tags.
+      anonymizer: redact,
       fetchImplementation: countingFetch((upload) => metrics.recordUpload(upload)),
       ...(retries === undefined ? {} : { callerOptions: { maxRetries: retries } }),
     },
-    { rules: RULES },
-  );
+  });
+  // Every run this client sends is redacted, LangChain's included (examples/kit/redact.ts); the
+  // SDK drops the text of `new_token` events itself.
+  const client = redactRunFields(sampler.client, redact);
   metrics.queuedBytes(() => queuedBytes(client));
-  const sampler = createSampler({ rate: rateFromEnv("TRACE_SAMPLE_RATE") });
   metrics.watchSampler(sampler);
 
   const dir = process.env.LANGSMITH_FAILED_TRACES_DIR;

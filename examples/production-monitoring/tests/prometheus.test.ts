@@ -33,9 +33,6 @@ test("Prometheus scrapes both services, and PromQL returns the requests, failure
     ...[1, 2].map(() => chat(url, "What plan is account cust-99 on?", { fault: "fail" })),
   ]);
   assert.deepEqual(results.map((r) => r.status), [...Array(16).fill(200), 502, 502]);
-  // At rate 0.5 the assistant traced about half; a traced request is the one with an x-trace-id.
-  const kept = results.filter((r) => r.traceId !== "");
-  const keptLookups = results.slice(0, 16).filter((r) => r.traceId !== "").length;
   const total = async (promql: string): Promise<number> => (await prom.query(`sum(${promql}) or vector(0)`))[0]?.value ?? Number.NaN;
 
   await prom.waitFor('sum(up{job="services"})', (v) => v === 2);
@@ -44,25 +41,29 @@ test("Prometheus scrapes both services, and PromQL returns the requests, failure
   // Sixteen answers looked an account up; the two failures stopped at the model, before the tool.
   assert.equal(await prom.waitFor(sum('http_requests_total{service="accounts",route="/accounts/:id",status="200"}'), (v) => v === 16), 16);
 
-  // The edge decided every request itself; accounts followed the assistant's decision for each lookup.
-  assert.equal(await total('langsmith_sampling_decisions_total{service="assistant",source="own",decision="keep"}'), kept.length);
-  assert.equal(await total('langsmith_sampling_decisions_total{service="assistant",source="own",decision="drop"}'), 18 - kept.length);
-  assert.equal(await total('langsmith_sampling_decisions_total{service="accounts",source="caller",decision="keep"}'), keptLookups);
-  assert.equal(await total('langsmith_sampling_decisions_total{service="accounts",source="caller",decision="drop"}'), 16 - keptLookups);
-  assert.equal(await total('langsmith_sampling_decisions_total{source="own",service="accounts"}'), 0, "accounts never decided on its own");
-  assert.equal(await total('langsmith_traces_started_total{service="assistant"}'), kept.length);
-  // The accounts service continues the assistant's traces: it starts none of its own.
+  // At rate 0.5 the assistant sampled about half in (keep); the others were held for the tail
+  // decision (tail). accounts followed the assistant's decision for each lookup, never its own.
+  const keep = await total('langsmith_sampling_decisions_total{service="assistant",source="own",decision="keep"}');
+  assert.equal(keep + (await total('langsmith_sampling_decisions_total{service="assistant",source="own",decision="tail"}')), 18);
+  assert.equal(await total('langsmith_sampling_decisions_total{service="accounts",source="caller"}'), 16);
+  assert.equal(await total('langsmith_sampling_decisions_total{service="accounts",source="own"}'), 0);
+  assert.equal(await total('langsmith_sampling_decisions_total{decision="drop"}'), 0, "with the tail decision on, nothing is dropped untraced");
+  // Every request started a trace at the assistant (held or not); accounts continued them.
+  assert.equal(await total('langsmith_traces_started_total{service="assistant"}'), 18);
   assert.equal(await total('langsmith_traces_started_total{service="accounts"}'), 0);
-  assert.equal(await total('langsmith_server_runs_total{service="accounts",trace="continued"}'), keptLookups);
+  assert.equal(await total('langsmith_server_runs_total{service="accounts",trace="continued"}'), 16);
+  // Errors are always kept: the failures that were held came back as kept for "error"; the successful held ones were discarded.
+  const keptErrors = await total('langsmith_tail_kept_total{service="assistant",reason="error"}');
+  assert.equal(keptErrors + (await total('langsmith_tail_discarded_total{service="assistant"}')), 18 - keep);
+  for (const failed of results.slice(16)) assert.ok(stack.traceServer.store.getTraceRuns(failed.traceId).length >= 3, "every failed request's trace is stored");
 
   // Every run is created once (a create and its update in one batch travel as one create), so
-  // the creates the services counted in accepted uploads are the runs of the kept traces that the
-  // trace server stored. (Runs of sampled-out requests are tests/sampling.test.ts's subject.)
-  const traces = [...new Set(kept.map((r) => r.traceId))];
-  assert.equal(traces.length, kept.length);
-  const storedKept = (): number => traces.reduce((n, id) => n + stack.traceServer.store.getTraceRuns(id).length, 0);
-  const exported = await prom.waitFor(sum('langsmith_export_runs_total{op="create"}'), (v) => v !== undefined && v > 0 && v === storedKept());
-  assert.equal(exported, storedKept());
+  // the creates the services counted in accepted uploads are the runs the trace server stored:
+  // those of the sampled-in requests and of the kept tail ones, nothing of the discarded.
+  const stored = (): number => stack.traceServer.store.counts().runs;
+  const exported = await prom.waitFor(sum('langsmith_export_runs_total{op="create"}'), (v) => v !== undefined && v > 0 && v === stored());
+  const storedTraces = new Set((stack.traceServer.store.db.prepare("SELECT trace_id FROM runs").all() as Array<{ trace_id: string }>).map((r) => r.trace_id));
+  assert.equal(storedTraces.size, keep + keptErrors, `${exported} runs in ${storedTraces.size} traces`);
   assert.equal(await total('langsmith_export_requests_total{outcome!="ok"}'), 0);
   assert.ok((await total("langsmith_export_bytes_total")) > 0);
 
