@@ -4,19 +4,25 @@
 // where everything is; Ctrl-C stops it all, services first so they flush.
 //
 //   -- --load 60     load for 60 s after start (default 30; --load 0: none)
-//   -- --once        20 s of load, the PromQL figures, then stop
+//   -- --once        20 s of load (or --load's), the PromQL figures, then stop
+//   -- --screenshot docs/images/production-monitoring-prometheus.png   after the load, the graphs as PNG
+//
+// Sampling for the demo: TRACE_SAMPLE_RATE=0.25 and TRACE_SLOW_MS=1500 unless set.
 import { join } from "node:path";
 import { ensureLocalStack, findRepoRoot } from "@tracing-patterns/setup";
 import { graphUrl, startPrometheus } from "./harness/prometheus.js";
+import { screenshotGraphs } from "./harness/screenshot.js";
 import { SERVICE_NAMES, startServices } from "./launch.js";
 import { runLoad } from "./load.js";
 
 const args = process.argv.slice(2);
 const once = args.includes("--once");
 const loadIndex = args.indexOf("--load");
-const loadSeconds = once ? 20 : loadIndex >= 0 ? Number(args[loadIndex + 1] ?? 30) : 30;
-if (!Number.isFinite(loadSeconds) || loadSeconds < 0) {
-  console.error("usage: start.ts [--load <seconds>] [--once]");
+const loadSeconds = loadIndex >= 0 ? Number(args[loadIndex + 1] ?? 30) : once ? 20 : 30;
+const screenshotIndex = args.indexOf("--screenshot");
+const screenshotPath = screenshotIndex >= 0 ? args[screenshotIndex + 1] : undefined;
+if (!Number.isFinite(loadSeconds) || loadSeconds < 0 || (screenshotIndex >= 0 && !screenshotPath)) {
+  console.error("usage: start.ts [--load <seconds>] [--once] [--screenshot <file.png>]");
   process.exit(2);
 }
 
@@ -28,6 +34,9 @@ const services = await startServices({
     DEMO_FAULTS: "true",
     LANGSMITH_FAILED_TRACES_DIR: process.env.LANGSMITH_FAILED_TRACES_DIR ?? join(root ?? ".", ".data", "failed-traces"),
     TRACE_REPLAY_INTERVAL_MS: process.env.TRACE_REPLAY_INTERVAL_MS ?? "10000",
+    // A quarter sampled in; of the rest, the failing and the slow ones kept by the tail decision.
+    TRACE_SAMPLE_RATE: process.env.TRACE_SAMPLE_RATE ?? "0.25",
+    TRACE_SLOW_MS: process.env.TRACE_SLOW_MS ?? "1500",
   },
   ports: { assistant: Number(process.env.ASSISTANT_PORT ?? 4100), accounts: Number(process.env.ACCOUNTS_PORT ?? 4101) },
   onOutput: (service, line) => {
@@ -66,6 +75,8 @@ for (const service of SERVICE_NAMES) {
 
 const GRAPHS = [
   'sum by (service, status) (rate(http_requests_total{route!="unmatched"}[30s]))',
+  'sum by (decision) (rate(langsmith_sampling_decisions_total{service="assistant"}[30s]))',
+  "sum by (service, reason) (rate(langsmith_tail_kept_total[30s]))",
   "sum by (service, op) (rate(langsmith_export_runs_total[30s]))",
   "sum by (service, outcome) (rate(langsmith_export_requests_total[30s]))",
 ];
@@ -85,6 +96,16 @@ if (loadSeconds > 0) {
   console.log(`load: ${JSON.stringify(summary)}`);
 }
 
+if (screenshotPath) {
+  // A scrape after the load, so its last seconds are on the graphs.
+  const loadEnded = Date.now() / 1000;
+  await prom.waitFor('min(timestamp(up{job="services"}))', (v) => v !== undefined && v > loadEnded + 1);
+  // Requests by status, what the tail decision kept and why, and the runs each service exported.
+  const pictured = [GRAPHS[0]!, GRAPHS[2]!, GRAPHS[3]!];
+  await screenshotGraphs(graphUrl(prom.url, pictured, `${Math.max(1, Math.ceil(loadSeconds / 60))}m`), screenshotPath);
+  console.log(`screenshot: ${screenshotPath}`);
+}
+
 if (once) {
   // Until Prometheus has scraped every answered request (it scrapes every second).
   const served = await prom.waitFor('sum(http_requests_total{service="assistant",route="/chat"})', (v) => v !== undefined && v >= answered);
@@ -96,6 +117,9 @@ if (once) {
   console.log(`\nPromQL after the load (assistant served ${served} chat requests):`);
   await show("requests by status", 'sum by (status) (http_requests_total{service="assistant",route="/chat"})');
   await show("traces started", "sum by (service) (langsmith_traces_started_total)");
+  await show("sampling decisions (assistant)", 'sum by (decision) (langsmith_sampling_decisions_total{service="assistant"})');
+  await show("tail kept by reason", "sum by (service, reason) (langsmith_tail_kept_total)");
+  await show("tail discarded", "sum by (service) (langsmith_tail_discarded_total)");
   await show("runs exported (create/update)", "sum by (service, op) (langsmith_export_runs_total)");
   await show("upload attempts by outcome", "sum by (service, outcome) (langsmith_export_requests_total)");
   await show("saved batches pending replay", "sum by (service) (langsmith_failed_batches_pending)");

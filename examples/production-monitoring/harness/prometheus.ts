@@ -135,13 +135,13 @@ export async function startPrometheus(options: PrometheusOptions = {}): Promise<
   };
 }
 
-/** The Prometheus graph page with these expressions, over the last 5 minutes. */
-export function graphUrl(base: string, expressions: readonly string[]): string {
+/** The Prometheus graph page with these expressions, over the last `range` (default 5m). */
+export function graphUrl(base: string, expressions: readonly string[], range = "5m"): string {
   const params = new URLSearchParams();
   expressions.forEach((expr, i) => {
     params.set(`g${i}.expr`, expr);
     params.set(`g${i}.tab`, "0");
-    params.set(`g${i}.range_input`, "5m");
+    params.set(`g${i}.range_input`, range);
   });
   return `${base}/graph?${params}`;
 }
