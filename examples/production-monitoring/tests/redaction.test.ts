@@ -4,18 +4,15 @@
 // and not, but none of them reaches any column of any run the trace server
 // stored: inputs, outputs, metadata, errors, events (streamed tokens) and tags.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { afterEach, test } from "node:test";
 import { findAccount } from "../accounts.js";
 import { chat, startTestStack, storedRunTexts, waitForSettledTraces, type TestStack } from "./helpers.js";
 
-let stack: TestStack;
+let stack: TestStack | undefined;
 
-before(async () => {
-  stack = await startTestStack("production-monitoring-redaction");
-});
-
-after(async () => {
+afterEach(async () => {
   assert.deepEqual(await stack?.close(), { assistant: 0, accounts: 0 });
+  stack = undefined;
 });
 
 const SECRETS = {
@@ -27,14 +24,26 @@ const SECRETS = {
   accountEmail: findAccount("cust-4242")!.email,
 };
 
-test("no secret of a request, or of the downstream account it looked up, is in any stored run, streamed token events included", { timeout: 120_000 }, async () => {
+for (const [what, env] of [
+  ["sampled in (rate 1)", {}],
+  // Every request held for the tail decision, then kept as slow: the runs go out through the tail buffer.
+  ["held, then kept by the tail decision (rate 0, TRACE_SLOW_MS=0)", { TRACE_SAMPLE_RATE: "0", TRACE_SLOW_MS: "0" }],
+] as const) {
+  test(`${what}: no secret of a request, or of the downstream account it looked up, is in any stored run, streamed token events included`, { timeout: 120_000 }, async () => {
+    await checkNoSecretStored(await startTestStack("production-monitoring-redaction", {}, env));
+  });
+}
+
+async function checkNoSecretStored(started: TestStack): Promise<void> {
+  stack = started;
+  const s = started;
   const message =
     `What plan is account cust-4242 on? I am ${SECRETS.email}; my key is ${SECRETS.openaiKey}, ` +
     `github ${SECRETS.githubToken}, Authorization: Bearer ${SECRETS.jwt}, session ${SECRETS.sessionToken}.`;
   const answers = await Promise.all([
-    chat(stack.services.urls.assistant, message),
-    chat(stack.services.urls.assistant, message, { stream: true }),
-    chat(stack.services.urls.assistant, message, { fault: "fail" }),
+    chat(s.services.urls.assistant, message),
+    chat(s.services.urls.assistant, message, { stream: true }),
+    chat(s.services.urls.assistant, message, { fault: "fail" }),
   ]);
   assert.deepEqual(answers.map((a) => a.status), [200, 200, 502]);
   // The model echoes the question and the tool result: the client does get the secrets back.
@@ -46,9 +55,9 @@ test("no secret of a request, or of the downstream account it looked up, is in a
 
   // Each trace is complete (its runs all ended, none still arriving) before it is searched.
   const ids = answers.map((a) => a.traceId);
-  await waitForSettledTraces(stack, ids);
+  await waitForSettledTraces(s, ids);
 
-  const rows = storedRunTexts(stack);
+  const rows = storedRunTexts(s);
   const names = new Set(rows.map((r) => r.name));
   for (const name of ["POST /chat", "answer", "ChatOpenAI", "lookup_account", "GET /accounts/:id", "load_account"]) assert.ok(names.has(name), `${name} stored: ${[...names].join(", ")}`);
   for (const row of rows) {
@@ -60,4 +69,4 @@ test("no secret of a request, or of the downstream account it looked up, is in a
   const all = rows.map((r) => r.text).join("\n");
   for (const placeholder of ["[email]", "[SECRET_DETECTED]", "[token]"]) assert.ok(all.includes(placeholder), `${placeholder} in the stored runs`);
   assert.ok(rows.some((r) => r.name === "ChatOpenAI" && r.text.includes("new_token")), "the model runs recorded streamed token events");
-});
+}
