@@ -27,7 +27,8 @@ const processor =
         },
       }).DEFAULT_LANGSMITH_SPAN_PROCESSOR
     : undefined;
-const client = new Client({ tracingMode: mode });
+// The SDK calls its native mode "langsmith".
+const client = new Client({ tracingMode: mode === "otel" ? "otel" : "langsmith" });
 
 const documents = Array.from({ length: 3 }, (_, i) => ({ id: `doc-${i}`, text: `Document ${i}: ${"tracing costs what it sends. ".repeat(6)}` }));
 const retrieve = traceable(async (query: string) => documents.map((d) => ({ ...d, query })), { name: "retrieve", run_type: "retriever", client });

@@ -104,7 +104,7 @@ async function forward(url: string, method: string, headers: IncomingHttpHeaders
     if (value === undefined || ["host", "connection", "content-length", "transfer-encoding", "keep-alive"].includes(name)) continue;
     outgoing.set(name, Array.isArray(value) ? value.join(", ") : value);
   }
-  const response = await fetch(url, { method, headers: outgoing, body: method === "GET" || method === "HEAD" ? undefined : body });
+  const response = await fetch(url, { method, headers: outgoing, body: method === "GET" || method === "HEAD" ? undefined : new Uint8Array(body) });
   const answer = Buffer.from(await response.arrayBuffer());
   const answerHeaders: Record<string, string> = {};
   response.headers.forEach((value, name) => {
