@@ -21,3 +21,15 @@ export {
 export { percentile, median, round, durationMs, timePerCall, compareLatency, type LatencyComparison } from "./timing.js";
 export { countTraces, projectNamesOf, type CountTracesOptions } from "./projects.js";
 export { expectDiagnosis, type DiagnosisCheck } from "./doctor.js";
+export {
+  sendRequests,
+  sdkSamples,
+  predictShapes,
+  traceShapes,
+  tallyShapes,
+  shapeMismatches,
+  startBackendDoor,
+  type BackendDoor,
+  type RequestOutcome,
+  type TraceShape,
+} from "./production.js";
