@@ -8,7 +8,9 @@
 //   TRUST=edge|mesh          the middleware's trust (default mesh; the first service is the edge)
 //   SHUTDOWN=kit|none        kit: installShutdown drains requests and flushes on SIGTERM (default);
 //                            none: Node's default, the process dies at once
+//   SHUTDOWN_TIMEOUT_MS=<ms> the shutdown budget (default 10000)
 //   TRACE_MAX_RETRIES=<n>    the SDK client's retries per batch (the SDK's default otherwise)
+//   LOG_REQUESTS=true        prints "started <request_id>" when a request's work starts
 //   LANGSMITH_FAILED_TRACES_DIR, LANGSMITH_TRACING_SAMPLING_RATE, LANGSMITH_ENDPOINT, ...: read by
 //                            the SDK's Client as usual
 import express from "express";
@@ -49,6 +51,7 @@ app.use(langsmithTracing({ client, service, trust: process.env.TRUST === "edge" 
 app.use(express.json());
 app.post("/work", async (req, res) => {
   const input = { request_id: String(req.body?.request_id ?? "") };
+  if (process.env.LOG_REQUESTS === "true") console.log(`started ${input.request_id}`);
   await work(input);
   res.json({ service, downstream: next ? await callNext(input) : null });
 });
@@ -59,4 +62,4 @@ const server = app.listen(0, "127.0.0.1", () => {
   const port = typeof address === "object" && address ? address.port : 0;
   console.log(`${service} listening on http://127.0.0.1:${port}`);
 });
-if (process.env.SHUTDOWN !== "none") installShutdown({ timeoutMs: 10_000, drain: [server], client });
+if (process.env.SHUTDOWN !== "none") installShutdown({ timeoutMs: Number(process.env.SHUTDOWN_TIMEOUT_MS ?? 10_000), drain: [server], client });

@@ -29,7 +29,10 @@ export {
   tallyShapes,
   shapeMismatches,
   startBackendDoor,
+  traceCompleteness,
+  findSecrets,
   type BackendDoor,
+  type SecretFound,
   type RequestOutcome,
   type TraceShape,
 } from "./production.js";

@@ -11,7 +11,7 @@
 import net from "node:net";
 import type { AddressInfo } from "node:net";
 import { Client, type Run } from "langsmith";
-import { readTrace } from "../traces/read.js";
+import { runFromV2 } from "../traces/read.js";
 
 export interface RequestOutcome {
   requestId: string;
@@ -78,21 +78,20 @@ function shapeOf(upstreamKept: boolean, downstreamKept: boolean): TraceShape {
 }
 
 /**
- * Reads each trace once and names its shape from the services whose runs are in it. Call it after
- * the services have flushed (stopping them with the kit's shutdown does), so one read is final.
+ * Names each trace's shape from the services whose runs are stored. Call it after the services
+ * have flushed (stopping them with the kit's shutdown does), so one read is final.
  */
 export async function traceShapes(
   traceIds: readonly string[],
   options: { upstream: string; downstream: string; projectName?: string; client?: Client },
 ): Promise<Map<string, TraceShape>> {
-  const read = async (id: string): Promise<[string, TraceShape]> => {
-    const runs: Run[] = await readTrace(id, { projectName: options.projectName, client: options.client, timeoutMs: 400, settleMs: 0 }).catch(() => []);
-    const services = new Set(runs.map((r) => r.extra?.metadata?.LANGSMITH_SERVICE as string | undefined));
-    return [id, shapeOf(services.has(options.upstream), services.has(options.downstream))];
-  };
-  const shapes = new Map<string, TraceShape>();
-  for (let i = 0; i < traceIds.length; i += 16) for (const [id, shape] of await Promise.all(traceIds.slice(i, i + 16).map(read))) shapes.set(id, shape);
-  return shapes;
+  const stored = await storedTraces(traceIds, options);
+  return new Map(
+    traceIds.map((id) => {
+      const services = new Set((stored.get(id) ?? []).map((r) => r.extra?.metadata?.LANGSMITH_SERVICE as string | undefined));
+      return [id, shapeOf(services.has(options.upstream), services.has(options.downstream))];
+    }),
+  );
 }
 
 /** Count per shape, every shape listed (0 included), for console.table. */
@@ -162,4 +161,62 @@ export async function startBackendDoor(backendUrl: string): Promise<BackendDoor>
     stats: () => ({ bytesToBackend, connections }),
     close,
   };
+}
+
+/** How many of the traces are stored whole (`runs` runs, all ended), partly, or not at all; one read, after the services flushed. */
+export async function traceCompleteness(
+  traceIds: readonly string[],
+  options: { runs: number; projectName?: string; client?: Client },
+): Promise<{ complete: number; partial: number; missing: number }> {
+  const stored = await storedTraces(traceIds, options);
+  const counts = { complete: 0, partial: 0, missing: 0 };
+  for (const id of traceIds) {
+    const runs = stored.get(id) ?? [];
+    if (runs.length === 0) counts.missing++;
+    else if (runs.length >= options.runs && runs.every((r) => r.end_time != null)) counts.complete++;
+    else counts.partial++;
+  }
+  return counts;
+}
+
+/**
+ * The stored runs of the given traces, by trace id, in one scan of the project (from the earliest
+ * trace's start, read from its UUIDv7 id) instead of one read per trace: load sections ask about
+ * hundreds of traces, most of them deliberately absent.
+ */
+async function storedTraces(traceIds: readonly string[], options: { projectName?: string; client?: Client }): Promise<Map<string, Run[]>> {
+  const client = options.client ?? new Client();
+  const projectName = options.projectName ?? process.env.LANGSMITH_PROJECT ?? "default";
+  const byTrace = new Map<string, Run[]>();
+  let projectId: string | undefined;
+  for await (const project of client.listProjects({ name: projectName })) projectId = project.id;
+  if (projectId === undefined || traceIds.length === 0) return byTrace;
+  const wanted = new Set(traceIds);
+  const starts = traceIds.map((id) => parseInt(id.slice(0, 8) + id.slice(9, 13), 16)).filter(Number.isFinite);
+  const since = starts.length > 0 ? Math.min(...starts) - 60_000 : Date.now() - 86_400_000;
+  const pages = client.runs.query({ project_ids: [projectId], min_start_time: new Date(since).toISOString(), selects: ["ID", "NAME", "TRACE_ID", "END_TIME", "METADATA", "EXTRA", "PARENT_RUN_IDS"] });
+  for await (const item of pages) {
+    const run = runFromV2(item);
+    if (run.trace_id === undefined || !wanted.has(run.trace_id)) continue;
+    byTrace.set(run.trace_id, [...(byTrace.get(run.trace_id) ?? []), run]);
+  }
+  return byTrace;
+}
+
+export interface SecretFound {
+  run: string;
+  field: string;
+  secret: string;
+}
+
+/** Every place one of `secrets` (name -> value) occurs in the runs, field by field, events and tags included. */
+export function findSecrets(runs: readonly Run[], secrets: Record<string, string>): SecretFound[] {
+  const found: SecretFound[] = [];
+  for (const run of runs) {
+    for (const [field, value] of Object.entries(run)) {
+      const text = typeof value === "string" ? value : JSON.stringify(value ?? null);
+      for (const [secret, needle] of Object.entries(secrets)) if (text.includes(needle)) found.push({ run: run.name, field, secret });
+    }
+  }
+  return found;
 }
