@@ -86,3 +86,6 @@ export {
   type TrackedConnections,
 } from "./shutdown.js";
 export { replayFailedTraces, type ReplayFailure, type ReplayOptions, type ReplayResult } from "./replay.js";
+
+// Keeping secrets out of runs: the SDK's anonymizer plus the fields it does not reach.
+export { REDACTION_RULES, createRedactor, redactRunFields, redactingClient, type RedactionOptions } from "./redact.js";
