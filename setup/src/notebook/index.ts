@@ -21,3 +21,4 @@ export {
 export { percentile, median, round, durationMs, timePerCall, compareLatency, type LatencyComparison } from "./timing.js";
 export { countTraces, projectNamesOf, type CountTracesOptions } from "./projects.js";
 export { expectDiagnosis, type DiagnosisCheck } from "./doctor.js";
+export type { FindingAllowance } from "./healthy.js";
