@@ -34,7 +34,10 @@ export interface TraceCheck extends TraceExpectations {
    * problem the doctor finds fails the cell.
    */
   allowFindings?: FindingAllowance;
-  /** expectBrokenTrace: the kinds of problem the trace doctor must find, exactly. Default: at least one. */
+  /**
+   * expectBrokenTrace: the kinds of problem the trace doctor must find on the broken trace, exactly
+   * (`[]`: a break the doctor cannot see, such as a callee that traces nothing at all).
+   */
   diagnosis?: FindingKind[];
   /**
    * What the cell shows: the inline view and the report ("view", the default), the text tree and
@@ -71,9 +74,9 @@ export async function expectTrace(traceId: string, check: TraceCheck = {}): Prom
 
 /**
  * For the broken variant of a pattern: reads what arrived of the trace (nothing at all is a finding
- * too), shows it, and throws unless the check fails with a problem matching `problem` and the trace
- * doctor finds a problem too (the kinds of `diagnosis`, when given). Returns the trace so the cell
- * can show more of it.
+ * too), shows it, and throws unless the check fails with a problem matching `problem` and, when
+ * `diagnosis` is given, the trace doctor finds exactly those kinds of problem. Returns the trace so
+ * the cell can show more of it.
  */
 export async function expectBrokenTrace(traceId: string, check: TraceCheck & { problem: string | RegExp }): Promise<CheckedTrace> {
   if (!traceId) throw new Error("expectBrokenTrace: no trace id (did the call make a trace? is tracing on?)");
@@ -92,7 +95,7 @@ export async function expectBrokenTrace(traceId: string, check: TraceCheck & { p
   if (!trace.report.problems.some((p) => matches(p, check.problem))) {
     throw new Error(`expected a problem matching ${String(check.problem)}; the report says:\n${formatReport(trace.report)}`);
   }
-  await doctorAgreesBroken(traceId, runs, { helper: "expectBrokenTrace", ...doctorOptions(check), ...(check.diagnosis ? { diagnosis: check.diagnosis } : {}) });
+  if (check.diagnosis) await doctorAgreesBroken(traceId, runs, { helper: "expectBrokenTrace", ...doctorOptions(check), diagnosis: check.diagnosis });
   return trace;
 }
 

@@ -1,9 +1,10 @@
 /**
  * The trace doctor behind the notebooks' verifying helpers: every trace a cell verifies as healthy
  * (expectTrace, expectIsolated) is also diagnosed, and a problem the doctor finds on it fails the
- * cell, naming the findings; every trace a cell breaks on purpose (expectBrokenTrace) must give the
- * doctor a problem to report. So the doctor raises no false alarm on a trace the notebooks call
- * healthy, and misses no trace they call broken. Silent when it agrees, so cells print what they did.
+ * cell, naming the findings; a trace a cell breaks on purpose (expectBrokenTrace with `diagnosis`)
+ * must give the doctor exactly the problems the cell names. So the doctor raises no false alarm on a
+ * trace the notebooks call healthy, and finds what they break. Silent when it agrees, so cells print
+ * what they did.
  *
  *   await doctorAgreesHealthy(new Map([[traceId, runs]]), { helper: "expectTrace", allow: { oversized: "the cell uploads a 1.5 MB document on purpose" } });
  *   await doctorAgreesBroken(traceId, runs, { helper: "expectBrokenTrace", diagnosis: ["split"] });
@@ -63,21 +64,21 @@ export async function doctorAgreesHealthy(traces: ReadonlyMap<string, Run[]>, op
 }
 
 /**
- * Diagnoses a trace a cell broke on purpose and throws unless the doctor finds a problem: exactly
- * the kinds of `diagnosis` when given (as expectDiagnosis checks them), any problem otherwise.
+ * Diagnoses a trace a cell broke on purpose and throws unless the kinds of problem the doctor finds
+ * are exactly `diagnosis` (as expectDiagnosis checks them).
  */
-export async function doctorAgreesBroken(traceId: string, runs: Run[], options: DoctorCheckOptions & { diagnosis?: readonly FindingKind[] }): Promise<void> {
+export async function doctorAgreesBroken(traceId: string, runs: Run[], options: DoctorCheckOptions & { diagnosis: readonly FindingKind[] }): Promise<void> {
   const started = performance.now();
   const diagnoses = await diagnose(new Map([[traceId, runs]]), options);
   const d = diagnoses?.[0];
   if (d === undefined) return;
   const found = [...new Set(problemKinds(d))].sort();
   log(options.helper, 1, started, found, []);
-  const wanted = options.diagnosis ? [...new Set(options.diagnosis)].sort() : undefined;
-  if (wanted ? found.join() !== wanted.join() : found.length === 0) {
+  const wanted = [...new Set(options.diagnosis)].sort();
+  if (found.join() !== wanted.join()) {
     throw new Error(
-      `${options.helper}: the trace is broken as the cell expects, but the trace doctor ${found.length ? `reports ${found.join(", ")}` : "finds no problem"}` +
-        `${wanted ? `, not ${wanted.join(", ")}` : ""}: a diagnosis the doctor misses (fix it in setup/src/doctor, with a test).\n${formatDiagnosis(d)}`,
+      `${options.helper}: the trace is broken as the cell expects, but the trace doctor ${found.length ? `reports ${found.join(", ")}` : "finds no problem"}, ` +
+        `not ${wanted.join(", ") || "no problem"}: fix the doctor's diagnosis in setup/src/doctor (with a test), or the cell's.\n${formatDiagnosis(d)}`,
     );
   }
 }
