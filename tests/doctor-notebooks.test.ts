@@ -1,7 +1,7 @@
 // The trace doctor behind the notebook helpers (setup/src/notebook/healthy.ts), against real traces
 // in an in-process trace server: a trace expectTrace or expectIsolated verifies must give the doctor
 // no problem (unless the cell names it in allowFindings), and expectBrokenTrace's `diagnosis` must
-// be what the doctor finds. Also the false alarms the notebooks' healthy traces raised, each
+// be what the doctor reports. Also the false alarms the notebooks' healthy traces raised, each
 // reproduced with the pattern that raised it.
 import assert from "node:assert/strict";
 import { after, before, describe, test, type TestContext } from "node:test";
@@ -106,7 +106,7 @@ describe("the doctor behind the notebook helpers", () => {
     );
   });
 
-  test("expectBrokenTrace: `diagnosis` is what the doctor must find, exactly", async (t) => {
+  test("expectBrokenTrace: `diagnosis` is what the doctor must report, exactly", async (t) => {
     quiet(t);
     const big = await traceRoot("upload_document", () => summarize({ text: "tracing ".repeat(200_000) }));
     const check = { rootName: "upload_document", runNames: ["chunk_document"], problem: 'no run named "chunk_document"' };
@@ -117,6 +117,6 @@ describe("the doctor behind the notebook helpers", () => {
     );
     const small = await traceRoot("upload_document", () => summarize({ text: "tracing" }));
     await expectBrokenTrace(small.traceId, { ...check, diagnosis: [] });
-    await assert.rejects(expectBrokenTrace(small.traceId, { ...check, diagnosis: ["flat"] }), /the trace doctor finds no problem, not flat/);
+    await assert.rejects(expectBrokenTrace(small.traceId, { ...check, diagnosis: ["flat"] }), /the trace doctor reports nothing, not flat/);
   });
 });

@@ -35,8 +35,8 @@ export interface TraceCheck extends TraceExpectations {
    */
   allowFindings?: FindingAllowance;
   /**
-   * expectBrokenTrace: the kinds of problem the trace doctor must find on the broken trace, exactly
-   * (`[]`: a break the doctor cannot see, such as a callee that traces nothing at all).
+   * expectBrokenTrace: the kinds of finding (problems and notes) the trace doctor must report on the
+   * broken trace, exactly (`[]`: a break the doctor cannot see, such as a callee that traces nothing).
    */
   diagnosis?: FindingKind[];
   /**
@@ -75,8 +75,8 @@ export async function expectTrace(traceId: string, check: TraceCheck = {}): Prom
 /**
  * For the broken variant of a pattern: reads what arrived of the trace (nothing at all is a finding
  * too), shows it, and throws unless the check fails with a problem matching `problem` and, when
- * `diagnosis` is given, the trace doctor finds exactly those kinds of problem. Returns the trace so
- * the cell can show more of it.
+ * `diagnosis` is given, the trace doctor reports exactly those kinds of finding. Returns the trace
+ * so the cell can show more of it.
  */
 export async function expectBrokenTrace(traceId: string, check: TraceCheck & { problem: string | RegExp }): Promise<CheckedTrace> {
   if (!traceId) throw new Error("expectBrokenTrace: no trace id (did the call make a trace? is tracing on?)");
