@@ -77,7 +77,10 @@ def main():
     doctored, doctor_ms = 0, 0
     with open(doctor_log.name, encoding="utf-8") as lines:
         for line in lines:
-            entry = json.loads(line)
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue  # a kernel that died mid-write leaves half a line
             doctored += entry["traces"]
             doctor_ms += entry["ms"]
     os.unlink(doctor_log.name)
