@@ -37,3 +37,4 @@ export {
   type RequestOutcome,
   type TraceShape,
 } from "./production.js";
+export type { FindingAllowance } from "./healthy.js";
