@@ -35,6 +35,8 @@ describe("notebooks", { concurrency: 1 }, () => {
         `${result.notebook} failed at cell ${result.failedCell} (executed copy: ${result.executedPath})\n${result.log}`,
       );
       assert.ok(result.verified > 0, `${result.notebook} ran but verified no trace`);
+      // The helpers that verify a trace have the trace doctor examine it too (setup/src/notebook/healthy.ts).
+      assert.ok(result.doctored > 0, `${result.notebook} verified traces that the trace doctor never examined`);
     });
   }
 });

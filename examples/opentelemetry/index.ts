@@ -7,3 +7,5 @@ export { langsmithRunId, serverSpan } from "./ids.js";
 export { currentOtelRunId, setupLangSmithOtel, type LangSmithOtel } from "./langsmith-otel.js";
 export { startService, EXAMPLE_DIR, INSTRUMENT_SCRIPT, OTEL_MODE_SERVICE_SCRIPT, SERVICE_SCRIPT } from "./harness/processes.js";
 export type { ServiceOptions, RunningService } from "./harness/processes.js";
+export { measureTracingCost, type CostSample } from "./harness/cost.js";
+export { redactSecrets, REDACTED } from "./redact.js";

@@ -35,7 +35,7 @@ try {
     });
     if (!r.ok) failed++;
     console.log(
-      `${r.ok ? "pass" : "FAIL"}  ${r.notebook.padEnd(52)} ${r.seconds.toFixed(1).padStart(6)}s  ${r.verified} trace(s) verified`,
+      `${r.ok ? "pass" : "FAIL"}  ${r.notebook.padEnd(52)} ${r.seconds.toFixed(1).padStart(6)}s  ${r.verified} trace(s) verified, ${r.doctored} examined by the doctor (${r.doctorSeconds.toFixed(1)}s)`,
     );
     if (!r.ok) console.log(r.log);
     if (save && r.ok) {

@@ -1,11 +1,11 @@
 // What the example's express services share: JSON errors that carry the trace
-// id, and listening on loopback with a "<service> listening on <url>" line
+// id (the kit's), and listening on loopback with a "<service> listening on <url>" line
 // (the launcher waits for it) and a shutdown that flushes the last runs.
 import { once } from "node:events";
 import type { AddressInfo } from "node:net";
 import type { ErrorRequestHandler, Express } from "express";
 import { portFromEnv, PORT_ENV, type ServiceName } from "./env.js";
-import { getRequestRun, installShutdown } from "./tracing.js";
+import { installShutdown, jsonErrors } from "./tracing.js";
 
 /** A request the service refuses (400); the error handler answers it with its message. */
 export class InvalidRequest extends Error {
@@ -24,26 +24,14 @@ export class AgentCallError extends Error {
   }
 }
 
-/** The last handler: JSON with the trace id for every error; client errors keep their status, an agent's failure is a 502. */
-export function jsonErrors(service: ServiceName): ErrorRequestHandler {
-  return (err: unknown, req, res, next) => {
-    if (res.headersSent) {
-      next(err);
-      return;
-    }
-    const traceId = getRequestRun(req)?.trace_id;
-    const { status, expose } = (typeof err === "object" && err !== null ? err : {}) as { status?: unknown; expose?: unknown };
-    if (expose === true && typeof status === "number" && status >= 400 && status < 500 && err instanceof Error) {
-      res.status(status).json({ error: err.message, traceId });
-      return;
-    }
-    if (err instanceof AgentCallError) {
-      res.status(502).json({ error: err.message, traceId });
-      return;
-    }
-    console.error(`[${service}] ${req.method} ${req.path} failed:`, err);
-    res.status(500).json({ error: `internal error in ${service}`, traceId });
-  };
+/**
+ * The last handler: the kit's JSON errors with the trace id. Client errors keep
+ * their status; an agent's failure is a 502 with its message; anything else a
+ * 500 naming the service (this example's callers are its own services, so the
+ * message helps more than it reveals).
+ */
+export function agentErrors(service: ServiceName): ErrorRequestHandler {
+  return jsonErrors({ service, exposeFailures: true, upstreamFailure: (err) => err instanceof AgentCallError });
 }
 
 /** Listens on 127.0.0.1 (SERVICE_HOST), announces the URL, and stops cleanly on SIGTERM/SIGINT within 8 s. */

@@ -14,7 +14,7 @@ import type { BaseChatModel } from "@langchain/core/language_models/chat_models"
 import { HumanMessage, type BaseMessage } from "@langchain/core/messages";
 import { buildResearchAgent, researchResult } from "./research-agent.js";
 import { chatModelFromEnv } from "./env.js";
-import { InvalidRequest, jsonErrors, serve } from "./http.js";
+import { InvalidRequest, agentErrors, serve } from "./http.js";
 import { inheritedConfig } from "./run-config.js";
 import { langsmithTracing } from "./tracing.js";
 
@@ -55,7 +55,7 @@ export function createResearchApp(model: BaseChatModel): express.Express {
     const state = await agent.invoke(input, config);
     res.json(researchResult(state.messages));
   });
-  app.use(jsonErrors("research-agent"));
+  app.use(agentErrors("research-agent"));
   return app;
 }
 

@@ -18,7 +18,7 @@ import { fileURLToPath } from "node:url";
 import express from "express";
 import type { BaseChatModel } from "@langchain/core/language_models/chat_models";
 import { chatModelFromEnv, DEFAULT_PORTS, numberFromEnv, URL_ENV, urlFromEnv } from "./env.js";
-import { InvalidRequest, jsonErrors, serve } from "./http.js";
+import { InvalidRequest, agentErrors, serve } from "./http.js";
 import { inheritedConfig } from "./run-config.js";
 import { researchOverHttp } from "./research-client.js";
 import { buildSupervisor, type SupervisorAgents } from "./supervisor-graph.js";
@@ -50,7 +50,7 @@ export function createSupervisorApp(model: BaseChatModel, agents: SupervisorAgen
     const state = await supervisor.invoke({ message }, { ...inheritedConfig(), configurable: { thread_id: threadId } });
     res.json({ answer: state.answer, route: state.route, sources: state.sources, thread_id: threadId, user_id: userId, traceId: run?.trace_id });
   });
-  app.use(jsonErrors("supervisor"));
+  app.use(agentErrors("supervisor"));
   return app;
 }
 

@@ -9,5 +9,6 @@ export {
   injectTraceHeaders,
   langsmithTracing,
   installShutdown,
+  jsonErrors,
   tracedFetch,
 } from "@tracing-patterns/kit";

@@ -2,13 +2,17 @@
 // trace server: one connected LangSmith trace across both (HTTP server spans as chains labelled
 // by service, the model call an LLM run with tokens); without fetch instrumentation the caller
 // sends no traceparent and the downstream service's spans form a trace of their own.
+// A second backend (SECOND_OTLP_*) gets the same spans, and LangSmith's key with them only when it
+// sits in the shared OTEL_EXPORTER_OTLP_HEADERS; redactSecrets masks span attributes before export.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, test, type TestContext } from "node:test";
-import { startModelServer, startTraceServer, verifyTrace, type TraceServerHandle } from "@tracing-patterns/setup";
+import { startModelServer, startOtlpReceiver, startTraceServer, verifyTrace, type TraceServerHandle } from "@tracing-patterns/setup";
 import { Client } from "langsmith";
 import type { Run } from "langsmith/schemas";
 import { startService, type RunningService } from "../harness/processes.js";
+import { langsmithRunId } from "../ids.js";
+import { REDACTED, redactSecrets } from "../redact.js";
 
 let traces: TraceServerHandle;
 let model: { url: string; close(): Promise<void> };
@@ -145,3 +149,52 @@ for (const linked of [false, true]) {
     }
   });
 }
+
+for (const slot of ["shared", "second"] as const) {
+  test(`a second backend gets the same spans; LangSmith's key ${slot === "shared" ? "in OTEL_EXPORTER_OTLP_HEADERS reaches it too" : "in SECOND_OTLP_HEADERS does not"}`, async (t) => {
+    const project = `otel-two-${slot}-${randomUUID().slice(0, 8)}`;
+    const apm = await startOtlpReceiver();
+    t.after(() => apm.close());
+    const langsmith = serviceEnv(project);
+    const env: NodeJS.ProcessEnv =
+      slot === "shared"
+        ? { ...langsmith, SECOND_OTLP_TRACES_ENDPOINT: `${apm.url}/v1/traces` }
+        : {
+            ...langsmith,
+            OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${apm.url}/v1/traces`,
+            OTEL_EXPORTER_OTLP_HEADERS: "",
+            SECOND_OTLP_TRACES_ENDPOINT: langsmith.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+            SECOND_OTLP_HEADERS: langsmith.OTEL_EXPORTER_OTLP_HEADERS,
+          };
+    const llm = await startService({ name: "llm-service", role: "llm", env });
+    t.after(() => llm.stop());
+    const frontend = await startService({ name: "frontend", role: "frontend", downstream: llm.url, env });
+    t.after(() => frontend.stop());
+    const res = await fetch(`${frontend.url}/ask`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ question: "two backends?" }) });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { trace_id: string };
+
+    const runs = await projectRuns(project, [frontend, llm]);
+    const atApm = apm.spans.filter((span) => span.traceId === body.trace_id).map((span) => langsmithRunId(span.spanId));
+    assert.ok(runs.length >= 7, `${runs.length} runs in LangSmith`);
+    assert.deepEqual(atApm.sort(), runs.map((r) => r.id).sort(), "the same spans in both backends");
+    assert.ok(apm.requests.length > 0);
+    const keys = apm.requests.map((r) => r.headers["x-api-key"]);
+    if (slot === "shared") assert.ok(keys.every((key) => key === "local"), `keys at the APM: ${JSON.stringify(keys)}`);
+    else assert.deepEqual(keys.filter((key) => key !== undefined), [], "no LangSmith key at the APM");
+  });
+}
+
+test("redactSecrets masks every match in string and string-array attributes, in place, and leaves the rest", () => {
+  const attributes: Record<string, unknown> = {
+    "gen_ai.prompt": JSON.stringify({ email: "jane.doe@example.com", key: "sk-live-4f9a8b7c6d5e4f3a" }),
+    "langsmith.span.tags": ["sk-live-4f9a8b7c6d5e4f3a", "beta"],
+    "gen_ai.usage.input_tokens": 12,
+  };
+  const span = { name: "lookup", attributes } as unknown as Parameters<ReturnType<typeof redactSecrets>>[0];
+  const out = redactSecrets([/sk-[A-Za-z0-9-]{10,}/g, /[\w.+-]+@[\w-]+\.[A-Za-z]{2,}/g])(span);
+  assert.equal(out, span);
+  assert.equal(attributes["gen_ai.prompt"], JSON.stringify({ email: REDACTED, key: REDACTED }));
+  assert.deepEqual(attributes["langsmith.span.tags"], [REDACTED, "beta"]);
+  assert.equal(attributes["gen_ai.usage.input_tokens"], 12);
+});

@@ -11,6 +11,9 @@ export interface NotebookResult {
   seconds: number;
   cells: number;
   verified: number;
+  /** Traces the notebook's helpers had the trace doctor examine, and the seconds it took. */
+  doctored: number;
+  doctorSeconds: number;
   failedCell: number | null;
   /** The runner's stderr: on failure, the failing cell's source and outputs. */
   log: string;
@@ -62,6 +65,8 @@ export function runNotebook(
         seconds: summary.seconds ?? 0,
         cells: summary.cells ?? 0,
         verified: summary.verified ?? 0,
+        doctored: summary.doctored ?? 0,
+        doctorSeconds: summary.doctorSeconds ?? 0,
         failedCell: summary.failedCell ?? null,
         log: stderr,
         executedPath,

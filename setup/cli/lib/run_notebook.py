@@ -5,11 +5,15 @@ diagnostic or a thrown error) is in the cell's stderr stream, so on failure this
 prints the cell's source and every output it produced, not just the reply.
 
 Exit status 0 = every cell ran. The last stdout line is a JSON summary that the
-Node side parses: {"ok", "seconds", "cells", "failedCell", "verified"}.
+Node side parses: {"ok", "seconds", "cells", "failedCell", "verified", "doctored",
+"doctorSeconds"}: the last two count the traces the notebook helpers had the trace
+doctor examine, and the time it took (setup/src/notebook/healthy.ts logs each).
 """
 import json
+import os
 import re
 import sys
+import tempfile
 import time
 
 import nbformat
@@ -45,6 +49,10 @@ def main():
         record_timing=False,
         resources={"metadata": {"path": path.rsplit("/", 1)[0] if "/" in path else "."}},
     )
+    # The kernel inherits this environment: the helpers append a line per doctor check to the file.
+    doctor_log = tempfile.NamedTemporaryFile(prefix="doctor-", suffix=".jsonl", delete=False)
+    doctor_log.close()
+    os.environ["TRACING_PATTERNS_DOCTOR_LOG"] = doctor_log.name
     started = time.time()
     failed = None
     error = None
@@ -66,6 +74,17 @@ def main():
         for output in cell.get("outputs", []):
             verified += len(VERIFIED.findall(text_of(output)))
 
+    doctored, doctor_ms = 0, 0
+    with open(doctor_log.name, encoding="utf-8") as lines:
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue  # a kernel that died mid-write leaves half a line
+            doctored += entry["traces"]
+            doctor_ms += entry["ms"]
+    os.unlink(doctor_log.name)
+
     if error is not None:
         cell = nb.cells[failed] if failed is not None else None
         print("=" * 78, file=sys.stderr)
@@ -86,6 +105,8 @@ def main():
         "cells": len(code_cells),
         "failedCell": failed,
         "verified": verified,
+        "doctored": doctored,
+        "doctorSeconds": round(doctor_ms / 1000, 1),
     }))
     sys.exit(0 if error is None else 1)
 

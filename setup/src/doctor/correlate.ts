@@ -226,6 +226,9 @@ function windowMatches(ctx: Context, others: Other[], linked: Set<string>, hops:
     if (caller.service === callee.service) {
       // Same service: work that lost its context became a root of its own while the caller waited.
       if (isEntryRun(callee.run) || callee.startMs === undefined || caller.startMs === undefined || callee.startMs < caller.startMs + 1) continue;
+      // A root like the caller's own (same name, same service) is a concurrent peer request of the same process.
+      const callerRoot = upstream ? root : other.root;
+      if (callerRoot && callee.run.name === callerRoot.run.name && callee.service === callerRoot.service) continue;
       linked.add(other.traceId);
       out.push(
         finding({

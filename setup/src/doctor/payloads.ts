@@ -20,7 +20,7 @@ export function duplicateRuns(ctx: Context): Finding[] {
     for (const group of groups.values()) {
       const first = group[0] as TraceNode;
       const same = group.filter((n) => sameWork(first, n));
-      if (same.length < 2) continue;
+      if (same.length < 2 || startedTogether(same)) continue;
       const worked = same.filter(didWork);
       const failed = same.filter((n) => n.run.error);
       const firstError = failed[0]?.run.error?.split("\n")[0];
@@ -86,6 +86,20 @@ function json(value: unknown): string {
     return "";
   }
 }
+
+/**
+ * A retry is sent once an attempt failed or its caller gave up waiting, so it starts later; calls
+ * started within a few milliseconds of each other are a fan-out (Promise.all over the same call),
+ * not retries.
+ */
+function startedTogether(attempts: readonly TraceNode[]): boolean {
+  const starts = attempts.map((n) => n.startMs);
+  if (starts.some((s) => s === undefined)) return false;
+  const ms = starts as number[];
+  return Math.max(...ms) - Math.min(...ms) < PARALLEL_MS;
+}
+
+const PARALLEL_MS = 10;
 
 /** Whether this attempt got work done: it, or something under it, ended without an error. */
 function didWork(node: TraceNode): boolean {

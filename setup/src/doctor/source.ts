@@ -46,7 +46,7 @@ export const DOCTOR_SELECTS: RunSelectField[] = [
   "ID", "NAME", "RUN_TYPE", "STATUS", "START_TIME", "END_TIME", "ERROR", "INPUTS", "OUTPUTS", "EXTRA", "METADATA",
   "EVENTS", "TAGS", "PARENT_RUN_IDS", "PROJECT_ID", "TRACE_ID", "DOTTED_ORDER",
 ];
-const ROOT_SELECTS: RunSelectField[] = ["ID", "NAME", "RUN_TYPE", "START_TIME", "END_TIME", "ERROR", "INPUTS", "EXTRA", "METADATA", "PARENT_RUN_IDS", "PROJECT_ID", "TRACE_ID", "DOTTED_ORDER"];
+export const ROOT_SELECTS: RunSelectField[] = ["ID", "NAME", "RUN_TYPE", "START_TIME", "END_TIME", "ERROR", "INPUTS", "EXTRA", "METADATA", "PARENT_RUN_IDS", "PROJECT_ID", "TRACE_ID", "DOTTED_ORDER"];
 const HOUR_MS = 60 * 60 * 1000;
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
 
@@ -100,7 +100,7 @@ export async function traceOfRun(client: Client, projectIds: string[], runId: st
 }
 
 /** Whether the endpoint is this repository's trace server, which records rejections (its /info version ends in "+local"). */
-async function isLocalTraceServer(apiUrl: string, apiKey: string | undefined): Promise<boolean> {
+export async function isLocalTraceServer(apiUrl: string, apiKey: string | undefined): Promise<boolean> {
   try {
     const response = await fetch(`${apiUrl}/info`, { headers: apiKey ? { "x-api-key": apiKey } : {}, signal: AbortSignal.timeout(5000) });
     if (!response.ok) return false;
@@ -111,7 +111,7 @@ async function isLocalTraceServer(apiUrl: string, apiKey: string | undefined): P
   }
 }
 
-async function fetchRejections(apiUrl: string, apiKey: string | undefined, query: Record<string, string>): Promise<DoctorRejection[]> {
+export async function fetchRejections(apiUrl: string, apiKey: string | undefined, query: Record<string, string>): Promise<DoctorRejection[]> {
   const url = `${apiUrl}/api/rejections?${new URLSearchParams({ ...query, limit: "1000" }).toString()}`;
   const response = await fetch(url, { headers: apiKey ? { "x-api-key": apiKey } : {}, signal: AbortSignal.timeout(10_000) });
   if (!response.ok) throw new DoctorReadError(`GET ${url.replace(/\?.*/, "")} answered ${response.status}`);
@@ -128,18 +128,22 @@ async function fetchRejections(apiUrl: string, apiKey: string | undefined, query
  */
 export async function readRejections(apiUrl: string, apiKey: string | undefined, traceId: string, runIds: string[] = []): Promise<DoctorRejection[] | undefined> {
   if (!(await isLocalTraceServer(apiUrl, apiKey))) return undefined;
+  return rejectionsOf(apiUrl, apiKey, traceId, runIds, await fetchRejections(apiUrl, apiKey, { rule: "child_trace_id" }));
+}
+
+/** readRejections for a server known to record them, given its child_trace_id rejections (read once for many traces). */
+export async function rejectionsOf(apiUrl: string, apiKey: string | undefined, traceId: string, runIds: string[], claimed: DoctorRejection[]): Promise<DoctorRejection[]> {
   const found = new Map<string, DoctorRejection>();
   const add = (list: DoctorRejection[]): void => {
     for (const r of list) found.set(String(r.seq ?? `${r.run_id}:${r.message}`), r);
   };
   add(await fetchRejections(apiUrl, apiKey, { trace_id: traceId }));
   for (const runId of runIds) add(await fetchRejections(apiUrl, apiKey, { run_id: runId }));
-  const claimed = await fetchRejections(apiUrl, apiKey, { rule: "child_trace_id" });
   add(claimed.filter((r) => r.message.toLowerCase().includes(`segment names run ${traceId.toLowerCase()},`)));
   return [...found.values()];
 }
 
-function rootWindow(runs: Run[], now: number): { start: number; end: number } | undefined {
+export function rootWindow(runs: Run[], now: number): { start: number; end: number } | undefined {
   let start: number | undefined;
   let end: number | undefined;
   for (const run of runs) {
@@ -199,7 +203,6 @@ export async function readRelated(client: Client, projectIds: string[], traceId:
 export async function readDoctorInput(traceId: string, options: DoctorReadOptions = {}): Promise<DiagnoseInput & { source: string }> {
   const { apiUrl, apiKey, client } = doctorClient(options);
   const projectNames = await listProjectNames(client, apiUrl);
-  const projectIds = [...projectNames.keys()];
   const waitMs = options.waitMs ?? 3000;
   let runs: Run[] = [];
   try {
@@ -207,12 +210,32 @@ export async function readDoctorInput(traceId: string, options: DoctorReadOption
   } catch {
     // readTrace throws when nothing is visible; the rejections may still say why.
   }
+  return readAround(traceId, runs, { ...options, apiUrl, apiKey, client }, projectNames);
+}
+
+/**
+ * What diagnoseTrace needs besides runs already read (by readTrace, as expectTrace does): the
+ * project names, the rejections and the related traces, read as readDoctorInput reads them. Saves
+ * reading the trace a second time.
+ */
+export async function readDoctorContext(traceId: string, runs: Run[], options: DoctorReadOptions = {}): Promise<DiagnoseInput & { source: string }> {
+  const { apiUrl, apiKey, client } = doctorClient(options);
+  return readAround(traceId, runs, { ...options, apiUrl, apiKey, client }, await listProjectNames(client, apiUrl));
+}
+
+async function readAround(
+  traceId: string,
+  runs: Run[],
+  options: DoctorReadOptions & { apiUrl: string; client: Client },
+  projectNames: Map<string, string>,
+): Promise<DiagnoseInput & { source: string }> {
+  const { apiUrl, apiKey, client } = options;
   const missingParents = [...new Set(runs.flatMap((r) => (r.parent_run_id && !runs.some((p) => p.id === r.parent_run_id) ? [r.parent_run_id] : [])))];
   let rejections: DoctorRejection[] | undefined;
   let related: RelatedTrace[];
   try {
     rejections = await readRejections(apiUrl, apiKey, traceId, missingParents);
-    related = await readRelated(client, projectIds, traceId, runs, options);
+    related = await readRelated(client, [...projectNames.keys()], traceId, runs, options);
   } catch (error) {
     throw error instanceof DoctorReadError ? error : new DoctorReadError(`could not read at ${apiUrl}: ${error instanceof Error ? error.message : String(error)}`);
   }

@@ -12,10 +12,12 @@
  * The report's first line, `trace <id>: OK`, is what the notebook runner counts as a verified trace.
  */
 import { inspect, isDeepStrictEqual } from "node:util";
-import type { Run } from "langsmith";
+import type { Client, Run } from "langsmith";
 import { readTrace, type ReadTraceOptions } from "../traces/read.js";
 import { displayTrace, renderTraceText } from "../traces/render.js";
 import { formatReport, verifyTrace, type TraceExpectations, type TraceReport } from "../traces/verify.js";
+import type { FindingKind } from "../doctor/types.js";
+import { doctorAgreesBroken, doctorAgreesHealthy, type FindingAllowance } from "./healthy.js";
 
 export interface TraceCheck extends TraceExpectations {
   /** Metadata values by run name: every run of that name must carry each of them. */
@@ -26,6 +28,17 @@ export interface TraceCheck extends TraceExpectations {
   project?: string;
   /** Passed to readTrace; `expectRuns` defaults to `minRuns`. */
   read?: ReadTraceOptions;
+  /**
+   * expectTrace: problems the trace doctor may find on this verified trace, each with the reason the
+   * cell causes it on purpose (`{ oversized: "the cell traces a whole document" }`). Any other
+   * problem the doctor finds fails the cell.
+   */
+  allowFindings?: FindingAllowance;
+  /**
+   * expectBrokenTrace: the kinds of finding (problems and notes) the trace doctor must report on the
+   * broken trace, exactly (`[]`: a break the doctor cannot see, such as a callee that traces nothing).
+   */
+  diagnosis?: FindingKind[];
   /**
    * What the cell shows: the inline view and the report ("view", the default), the text tree and
    * the report ("tree"), the report alone ("report"), its first line ("line"), or nothing ("none").
@@ -46,7 +59,8 @@ export interface CheckedTrace {
 /**
  * Reads the trace, shows it, and throws the full report unless it verifies: one root, no orphans,
  * one trace id, the expected root, run names and services, children inside their parents' time
- * windows, every run ended, plus the `metadata` and `errors` of named runs.
+ * windows, every run ended, plus the `metadata` and `errors` of named runs. Then the trace doctor
+ * must find no problem on it but the ones `allowFindings` names (notebook/healthy.ts).
  */
 export async function expectTrace(traceId: string, check: TraceCheck = {}): Promise<CheckedTrace> {
   if (!traceId) throw new Error("expectTrace: no trace id (did the call make a trace? is tracing on?)");
@@ -54,13 +68,15 @@ export async function expectTrace(traceId: string, check: TraceCheck = {}): Prom
   const trace = checked(traceId, runs, check);
   show(trace, check.show ?? "view");
   if (!trace.report.ok) throw new Error(formatReport(trace.report));
+  await doctorAgreesHealthy(new Map([[traceId, runs]]), { helper: "expectTrace", ...doctorOptions(check) });
   return trace;
 }
 
 /**
  * For the broken variant of a pattern: reads what arrived of the trace (nothing at all is a finding
- * too), shows it, and throws unless the check fails with a problem matching `problem`. Returns the
- * trace so the cell can show more of it.
+ * too), shows it, and throws unless the check fails with a problem matching `problem` and, when
+ * `diagnosis` is given, the trace doctor reports exactly those kinds of finding. Returns the trace
+ * so the cell can show more of it.
  */
 export async function expectBrokenTrace(traceId: string, check: TraceCheck & { problem: string | RegExp }): Promise<CheckedTrace> {
   if (!traceId) throw new Error("expectBrokenTrace: no trace id (did the call make a trace? is tracing on?)");
@@ -79,6 +95,7 @@ export async function expectBrokenTrace(traceId: string, check: TraceCheck & { p
   if (!trace.report.problems.some((p) => matches(p, check.problem))) {
     throw new Error(`expected a problem matching ${String(check.problem)}; the report says:\n${formatReport(trace.report)}`);
   }
+  if (check.diagnosis) await doctorAgreesBroken(traceId, runs, { helper: "expectBrokenTrace", ...doctorOptions(check), diagnosis: check.diagnosis });
   return trace;
 }
 
@@ -125,6 +142,14 @@ function readOptions(check: TraceCheck, minRuns: number | undefined): ReadTraceO
   if (options.expectRuns === undefined && minRuns !== undefined) options.expectRuns = minRuns;
   if (check.project !== undefined) options.projectName = check.project;
   return options;
+}
+
+function doctorOptions(check: TraceCheck): { allow?: FindingAllowance; client?: Client; project?: string } {
+  return {
+    ...(check.allowFindings ? { allow: check.allowFindings } : {}),
+    ...(check.read?.client ? { client: check.read.client } : {}),
+    ...(check.project !== undefined ? { project: check.project } : {}),
+  };
 }
 
 function checked(traceId: string, runs: Run[], check: TraceCheck): CheckedTrace {

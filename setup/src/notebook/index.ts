@@ -21,3 +21,20 @@ export {
 export { percentile, median, round, durationMs, timePerCall, compareLatency, type LatencyComparison } from "./timing.js";
 export { countTraces, projectNamesOf, type CountTracesOptions } from "./projects.js";
 export { expectDiagnosis, type DiagnosisCheck } from "./doctor.js";
+export { startOtlpReceiver, type OtlpReceiver, type RecordedRequest } from "./otlp-receiver.js";
+export {
+  sendRequests,
+  sdkSamples,
+  predictShapes,
+  traceShapes,
+  tallyShapes,
+  shapeMismatches,
+  startBackendDoor,
+  traceCompleteness,
+  findSecrets,
+  type BackendDoor,
+  type SecretFound,
+  type RequestOutcome,
+  type TraceShape,
+} from "./production.js";
+export type { FindingAllowance } from "./healthy.js";

@@ -18,6 +18,7 @@ import { readTrace, type ReadTraceOptions } from "../traces/read.js";
 import { formatReport, verifyTrace, type TraceExpectations } from "../traces/verify.js";
 import { postJson } from "./calls.js";
 import { shownAs } from "./expect.js";
+import { doctorAgreesHealthy } from "./healthy.js";
 
 /** The shape of examples/async-streaming's IsolationReport that the judges read. */
 export interface IsolationResult {
@@ -122,6 +123,7 @@ export async function expectIsolated<R extends IsolationResult>(traces: Map<stri
   if (first) throw new Error(`${failed.length} of ${verdicts.length} requests failed; the first:\n${first.report}\n${first.isolation}`);
   const shown = verdicts[0];
   if (shown) console.log(`${shown.report}\n${shown.isolation}`);
+  await doctorAgreesHealthy(new Map(verdicts.map((v) => [v.traceId, v.runs])), { helper: "expectIsolated", ...(checks.read?.client ? { client: checks.read.client } : {}) });
 }
 
 /**
