@@ -21,6 +21,7 @@ import {
   type TraceServerHandle,
 } from "@tracing-patterns/setup";
 import { startProcess, type StartedProcess } from "@tracing-patterns/example-async-streaming";
+import type { SamplingStats } from "@tracing-patterns/kit";
 
 const SERVICE = join(import.meta.dirname, "..", "notebooks", "services", "production-service.ts");
 const REQUESTS = 60;
@@ -43,6 +44,13 @@ function env(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 
 async function start(service: string, extra: NodeJS.ProcessEnv): Promise<StartedProcess> {
   return startProcess(SERVICE, { env: env({ LANGSMITH_SERVICE: service, ...extra }), ready: /listening on (\S+)/ });
+}
+
+/** The sampler's stats() a stopped service printed at exit. */
+function statsAtExit(service: StartedProcess): SamplingStats {
+  const line = service.output().split("\n").find((l) => l.startsWith("sampling stats "));
+  assert.ok(line, `no sampling stats in the output:\n${service.output()}`);
+  return JSON.parse(line.slice("sampling stats ".length)) as SamplingStats;
 }
 
 /** Runs REQUESTS requests through front -> back at the two rates; returns what was stored and what the SDK predicts. */
@@ -106,17 +114,19 @@ describe("the kit's sampler across two service processes", { concurrency: 1 }, (
 
   test("tail at rate 0: a downstream failure and a slow request kept whole on both services, fast successes not stored", async () => {
     const project = "sampling-tail";
-    const tail = { LANGSMITH_PROJECT: project, SAMPLE_RATE: "0", TAIL_SLOW_MS: "300", SLOW_WORK_MS: "600" };
+    const tail = { LANGSMITH_PROJECT: project, SAMPLE_RATE: "0", TAIL_SLOW_MS: "1000", SLOW_WORK_MS: "1500" };
     const back = await start("back", tail);
     const front = await start("front", { ...tail, TRUST: "edge", NEXT_URL: back.ready });
     const kind = (i: number) => (i % 5 === 1 ? "fail" : i % 5 === 3 ? "slow" : "fast");
+    // A generous slow threshold: on a loaded machine a fast request must not pass for a slow one.
     const sent = await sendRequests(`${front.ready}/work`, 15, {
       concurrency: 5,
       body: (i) => (kind(i) === "fail" ? { fail_in: "back" } : kind(i) === "slow" ? { slow_in: "front" } : {}),
     });
-    type Stats = { sampling: { tail: { kept: Record<string, number>; discarded: number; heldTraces: number; notificationsSent: number } } };
-    const [frontStats, backStats] = await Promise.all([front, back].map(async (s) => (await (await fetch(`${s.ready}/stats`)).json()) as Stats));
-    assert.deepEqual(await Promise.all([front.stop(), back.stop()]), [0, 0]);
+    // Caller first: its shutdown waits for the keep notices it still sends to back.
+    assert.equal(await front.stop(), 0);
+    assert.equal(await back.stop(), 0);
+    const [frontStats, backStats] = [front, back].map(statsAtExit);
     const ids = (k: string) => sent.filter((_, i) => kind(i) === k).map((r) => r.traceId);
     assert.deepEqual(sent.map((r) => r.status), sent.map((_, i) => (kind(i) === "fail" ? 500 : 200)));
     assert.ok(sent.every((r) => r.traceId !== ""), "a tail request has a trace id");
@@ -126,9 +136,9 @@ describe("the kit's sampler across two service processes", { concurrency: 1 }, (
     assert.deepEqual(await completeness("fast"), { complete: 0, partial: 0, missing: 9 });
     // The root (front) discards the fast ones as they end and tells back about each slow one it kept;
     // back, which had answered before, keeps those on notice and holds the fast ones until ttlMs.
-    assert.equal(frontStats.sampling.tail.discarded, 9, JSON.stringify(frontStats.sampling));
-    assert.equal(frontStats.sampling.tail.notificationsSent, 3, JSON.stringify(frontStats.sampling));
-    assert.equal(backStats.sampling.tail.kept.notified, 3, JSON.stringify(backStats.sampling));
-    assert.equal(backStats.sampling.tail.heldTraces, 9, JSON.stringify(backStats.sampling));
+    assert.equal(frontStats.tail.discarded, 9, JSON.stringify(frontStats));
+    assert.equal(frontStats.tail.notificationsSent, 3, JSON.stringify(frontStats));
+    assert.equal(backStats.tail.kept.notified, 3, JSON.stringify(backStats));
+    assert.equal(backStats.tail.heldTraces, 9, JSON.stringify(backStats));
   });
 });

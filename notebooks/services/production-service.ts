@@ -5,7 +5,8 @@
 //     node --conditions=source --import tsx notebooks/services/production-service.ts
 // Prints "<service> listening on <url>". POST /work answers { service, downstream } after WORK_MS
 // (default 20) of traced work; GET /stats answers this process's CPU time, memory and, with a
-// sampler, its stats(). A request body can ask for trouble: { request_id, fail_in: "<service>" }
+// sampler, its stats(), which it also prints at exit as "sampling stats <json>" (final: notices and
+// releases are settled by then). A request body can ask for trouble: { request_id, fail_in: "<service>" }
 // makes that service's step throw (500), { slow_in: "<service>" } makes it take SLOW_WORK_MS (600).
 //   TRUST=edge|mesh          the middleware's trust (default mesh; the first service is the edge)
 //   SHUTDOWN=kit|none        kit: installShutdown drains requests and flushes on SIGTERM (default);
@@ -88,3 +89,5 @@ const server = app.listen(0, "127.0.0.1", () => {
   console.log(`${service} listening on http://127.0.0.1:${port}`);
 });
 if (process.env.SHUTDOWN !== "none") installShutdown({ timeoutMs: Number(process.env.SHUTDOWN_TIMEOUT_MS ?? 10_000), drain: [server], client });
+// After the shutdown's flush, which waits for the keep notices and releases still in flight.
+if (sampler !== undefined) process.once("exit", () => console.log(`sampling stats ${JSON.stringify(sampler.stats())}`));
