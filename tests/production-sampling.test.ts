@@ -126,7 +126,7 @@ describe("the kit's sampler across two service processes", { concurrency: 1 }, (
     // Caller first: its shutdown waits for the keep notices it still sends to back.
     assert.equal(await front.stop(), 0);
     assert.equal(await back.stop(), 0);
-    const [frontStats, backStats] = [front, back].map(statsAtExit);
+    const [frontStats, backStats] = [statsAtExit(front), statsAtExit(back)];
     const ids = (k: string) => sent.filter((_, i) => kind(i) === k).map((r) => r.traceId);
     assert.deepEqual(sent.map((r) => r.status), sent.map((_, i) => (kind(i) === "fail" ? 500 : 200)));
     assert.ok(sent.every((r) => r.traceId !== ""), "a tail request has a trace id");
