@@ -27,6 +27,7 @@ export {
   sdkSamples,
   predictShapes,
   traceShapes,
+  storedShapes,
   tallyShapes,
   shapeMismatches,
   startBackendDoor,

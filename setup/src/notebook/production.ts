@@ -6,6 +6,7 @@
  *   const sent = await sendRequests(`${front}/work`, 40, { concurrency: 8 });
  *   const shapes = await traceShapes(sent.map((r) => r.traceId), { upstream: "front", downstream: "back" });
  *   const predicted = predictShapes(sent.map((r) => r.traceId), 0.3, 0.6);
+ *   const all = await storedShapes({ upstream: "front", downstream: "back", projectName, since });  // every trace, id known or not
  *   const door = await startBackendDoor(traceServerUrl);  // LANGSMITH_ENDPOINT=door.url; door.down(); door.up()
  */
 import net from "node:net";
@@ -23,9 +24,16 @@ export interface RequestOutcome {
   error?: string;
 }
 
-/** POSTs `{ request_id }` `count` times, `concurrency` at a time; never throws for a failed request. */
-export async function sendRequests(url: string, count: number, options: { concurrency?: number; prefix?: string } = {}): Promise<RequestOutcome[]> {
-  const { concurrency = 8, prefix = "req" } = options;
+/**
+ * POSTs `{ request_id }` `count` times, `concurrency` at a time, plus what `body(index)` adds (say,
+ * `{ fail_in: "back" }`); never throws for a failed request.
+ */
+export async function sendRequests(
+  url: string,
+  count: number,
+  options: { concurrency?: number; prefix?: string; body?: (index: number) => Record<string, unknown> } = {},
+): Promise<RequestOutcome[]> {
+  const { concurrency = 8, prefix = "req", body } = options;
   const outcomes: RequestOutcome[] = new Array(count);
   let nextIndex = 0;
   const worker = async (): Promise<void> => {
@@ -34,7 +42,7 @@ export async function sendRequests(url: string, count: number, options: { concur
       const requestId = `${prefix}-${String(index).padStart(4, "0")}`;
       const started = performance.now();
       try {
-        const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ request_id: requestId }) });
+        const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ ...body?.(index), request_id: requestId }) });
         await response.arrayBuffer();
         outcomes[index] = { requestId, status: response.status, traceId: response.headers.get("x-trace-id") ?? "", ms: performance.now() - started };
       } catch (error) {
@@ -89,6 +97,20 @@ export async function traceShapes(
   return new Map(
     traceIds.map((id) => {
       const services = new Set((stored.get(id) ?? []).map((r) => r.extra?.metadata?.LANGSMITH_SERVICE as string | undefined));
+      return [id, shapeOf(services.has(options.upstream), services.has(options.downstream))];
+    }),
+  );
+}
+
+/**
+ * The shape of every trace stored in the project since `since`, whether or not a response named
+ * it: a request sampled out has no trace id, so orphans from it can only be found this way.
+ */
+export async function storedShapes(options: { upstream: string; downstream: string; since: Date; projectName?: string; client?: Client }): Promise<Map<string, TraceShape>> {
+  const stored = await storedTraces(undefined, options);
+  return new Map(
+    [...stored].map(([id, runs]) => {
+      const services = new Set(runs.map((r) => r.extra?.metadata?.LANGSMITH_SERVICE as string | undefined));
       return [id, shapeOf(services.has(options.upstream), services.has(options.downstream))];
     }),
   );
@@ -180,24 +202,24 @@ export async function traceCompleteness(
 }
 
 /**
- * The stored runs of the given traces, by trace id, in one scan of the project (from the earliest
- * trace's start, read from its UUIDv7 id) instead of one read per trace: load sections ask about
- * hundreds of traces, most of them deliberately absent.
+ * The stored runs of the given traces (undefined: every trace since `options.since`), by trace id,
+ * in one scan of the project (from the earliest trace's start, read from its UUIDv7 id) instead of
+ * one read per trace: load sections ask about hundreds of traces, most of them deliberately absent.
  */
-async function storedTraces(traceIds: readonly string[], options: { projectName?: string; client?: Client }): Promise<Map<string, Run[]>> {
+async function storedTraces(traceIds: readonly string[] | undefined, options: { projectName?: string; client?: Client; since?: Date }): Promise<Map<string, Run[]>> {
   const client = options.client ?? new Client();
   const projectName = options.projectName ?? process.env.LANGSMITH_PROJECT ?? "default";
   const byTrace = new Map<string, Run[]>();
   let projectId: string | undefined;
   for await (const project of client.listProjects({ name: projectName })) projectId = project.id;
-  if (projectId === undefined || traceIds.length === 0) return byTrace;
-  const wanted = new Set(traceIds);
-  const starts = traceIds.map((id) => parseInt(id.slice(0, 8) + id.slice(9, 13), 16)).filter(Number.isFinite);
-  const since = starts.length > 0 ? Math.min(...starts) - 60_000 : Date.now() - 86_400_000;
+  if (projectId === undefined || traceIds?.length === 0) return byTrace;
+  const wanted = traceIds === undefined ? undefined : new Set(traceIds);
+  const starts = (traceIds ?? []).map((id) => parseInt(id.slice(0, 8) + id.slice(9, 13), 16)).filter(Number.isFinite);
+  const since = options.since?.getTime() ?? (starts.length > 0 ? Math.min(...starts) - 60_000 : Date.now() - 86_400_000);
   const pages = client.runs.query({ project_ids: [projectId], min_start_time: new Date(since).toISOString(), selects: ["ID", "NAME", "TRACE_ID", "END_TIME", "METADATA", "EXTRA", "PARENT_RUN_IDS"] });
   for await (const item of pages) {
     const run = runFromV2(item);
-    if (run.trace_id === undefined || !wanted.has(run.trace_id)) continue;
+    if (run.trace_id === undefined || (wanted !== undefined && !wanted.has(run.trace_id))) continue;
     byTrace.set(run.trace_id, [...(byTrace.get(run.trace_id) ?? []), run]);
   }
   return byTrace;
