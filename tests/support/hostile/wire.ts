@@ -68,8 +68,13 @@ async function writeBody(socket: net.Socket, body: Buffer, answered: () => boole
   for (let at = 0; at < body.length && !answered(); at += slice) {
     if (!socket.write(body.subarray(at, at + slice))) {
       await new Promise<void>((resolve) => {
-        socket.once("drain", resolve);
-        socket.once("close", resolve);
+        const done = (): void => {
+          socket.off("drain", done);
+          socket.off("close", done);
+          resolve();
+        };
+        socket.on("drain", done);
+        socket.on("close", done);
       });
     }
   }
