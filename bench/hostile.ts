@@ -6,9 +6,8 @@
 // a test: it exits 0 when no property was violated, 1 otherwise. Settings:
 //   HOSTILE_SEED (default 20261208), HOSTILE_CASES (per target, default 2000),
 //   HOSTILE_TARGETS (comma-separated subset of kit,native,queries,otlp).
-import { runHostileCampaign, type TargetName } from "../tests/support/hostile/campaign.js";
+import { HOSTILE_SEED, runHostileCampaign, type TargetName } from "../tests/support/hostile/campaign.js";
 
-export const DEFAULT_SEED = 20261208;
 const TARGETS: TargetName[] = ["kit", "native", "queries", "otlp"];
 
 function envInt(name: string, fallback: number): number {
@@ -23,7 +22,7 @@ function envInt(name: string, fallback: number): number {
 }
 
 export async function benchHostile(): Promise<number> {
-  const seed = envInt("HOSTILE_SEED", DEFAULT_SEED);
+  const seed = envInt("HOSTILE_SEED", HOSTILE_SEED);
   const perTarget = envInt("HOSTILE_CASES", 2000);
   const chosen = (process.env.HOSTILE_TARGETS ?? TARGETS.join(",")).split(",").map((t) => t.trim());
   const unknown = chosen.filter((t) => !(TARGETS as string[]).includes(t));
@@ -48,7 +47,7 @@ export async function benchHostile(): Promise<number> {
   }
   console.log(`  kit runs answered 200 and looked up in the trace server after a flush: ${result.kitRunsChecked}, missing: ${result.kitRunsLost.length}${result.kitRunsLost.length ? ` (${result.kitRunsLost.slice(0, 5).join(", ")})` : ""}`);
   for (const m of result.memory) {
-    console.log(`  ${m.process} RSS: ${mb(m.rssBeforeBytes)} MiB before, ${mb(m.rssAfterBytes)} MiB after (after GC)${m.maxRssBytes === undefined ? "" : `, peak ${mb(m.maxRssBytes)} MiB`}`);
+    console.log(`  ${m.process} RSS: ${mb(m.rssBeforeBytes)} MiB before, ${mb(m.rssAfterBytes)} MiB after (after GC)${m.maxRssBytes === undefined ? "" : `, peak ${mb(m.maxRssBytes)} MiB`}${m.dbBytesAfter === undefined ? "" : `; its in-memory store holds ${mb(m.dbBytesAfter)} MiB`}`);
   }
   if (result.exits.length > 0) console.log(`  process exits: ${result.exits.join(", ")}`);
   console.log(`  reproduce: HOSTILE_SEED=${seed} HOSTILE_CASES=${perTarget} HOSTILE_TARGETS=${chosen.join(",")} npm run bench -- hostile`);

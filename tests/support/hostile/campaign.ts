@@ -15,6 +15,9 @@ import { exchange } from "./wire.js";
 
 export type TargetName = "kit" | "native" | "queries" | "otlp";
 
+/** The seed of `npm test` and the default of `npm run bench -- hostile`: a failure found with it is found again. */
+export const HOSTILE_SEED = 20261208;
+
 export interface CampaignOptions {
   seed: number;
   /** Cases per target; a target left out is not attacked. */
@@ -29,6 +32,8 @@ export interface MemoryFigure {
   rssAfterBytes: number;
   /** Highest RSS the process reached (trace server only: resourceUsage). */
   maxRssBytes?: number;
+  /** What the in-memory store holds after the campaign (trace server only): accepted runs are kept, so RSS grows by about this. */
+  dbBytesAfter?: number;
 }
 
 export interface CampaignResult {
@@ -82,7 +87,7 @@ export async function runHostileCampaign(options: CampaignOptions): Promise<Camp
     const memory: MemoryFigure[] = [];
     if (targets.traceServer.alive()) {
       const after = await targets.traceServer.stats();
-      memory.push({ process: "trace server", rssBeforeBytes: serverBefore.rssBytes, rssAfterBytes: after.rssBytes, maxRssBytes: after.maxRssBytes });
+      memory.push({ process: "trace server", rssBeforeBytes: serverBefore.rssBytes, rssAfterBytes: after.rssBytes, maxRssBytes: after.maxRssBytes, dbBytesAfter: after.dbBytes });
     }
     if (targets.kitApp.alive()) {
       const after = await targets.kitApp.stats();

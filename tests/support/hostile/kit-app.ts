@@ -14,6 +14,7 @@ import express, { type Request, type Response } from "express";
 import { Client } from "langsmith";
 import { getCurrentRunTree, traceable } from "langsmith/traceable";
 import { currentRun, getRequestRun, jsonErrors, langsmithTracing, type TrustPolicy } from "@tracing-patterns/kit";
+import { KIT_MAX_HEADER_BYTES } from "./targets.js";
 
 export type KitAppRequest = { kind: "start"; traceServerUrl: string; signingKey: string } | { kind: "stats" } | { kind: "flush" } | { kind: "stop" };
 
@@ -24,11 +25,6 @@ export interface KitAppStats {
   warnings: string[];
 }
 
-/**
- * Node refuses request heads over 16 KiB with 431 before express runs. The campaign raises the
- * limit so huge header values reach the middleware, which is what is under test.
- */
-export const KIT_MAX_HEADER_BYTES = 1024 * 1024;
 
 let server: http.Server | undefined;
 let client: Client | undefined;

@@ -8,7 +8,10 @@ import net from "node:net";
 export interface RawRequest {
   method: string;
   path: string;
-  /** Header lines in order; a name may repeat. Host and Connection are added unless given. */
+  /**
+   * Header lines in order; a name may repeat. Host is added unless given. No Connection header is
+   * added: like fetch, the client keeps the connection alive and closes it once it has the answer.
+   */
   headers: ReadonlyArray<readonly [string, string]>;
   body?: Buffer;
   /** How header values become bytes: "latin1" (one byte per code unit) or "utf8". Default utf8. */
@@ -26,7 +29,6 @@ export function exchange(port: number, request: RawRequest, timeoutMs = 30_000):
   const names = new Set(request.headers.map(([n]) => n.toLowerCase()));
   const lines: string[] = [`${request.method} ${request.path} HTTP/1.1`];
   if (!names.has("host")) lines.push(`Host: 127.0.0.1:${port}`);
-  if (!names.has("connection")) lines.push("Connection: close");
   for (const [name, value] of request.headers) lines.push(`${name}: ${value}`);
   if (request.body !== undefined && (request.contentLength ?? true) && !names.has("content-length")) lines.push(`Content-Length: ${request.body.length}`);
   const head = Buffer.from(`${lines.join("\r\n")}\r\n\r\n`, request.headerEncoding ?? "utf8");
