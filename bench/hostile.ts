@@ -41,6 +41,7 @@ export async function benchHostile(): Promise<number> {
     const fiveXx = Object.entries(r.statuses).filter(([s]) => /^5\d\d$/.test(s)).reduce((n, [, c]) => n + c, 0);
     const statuses = Object.entries(r.statuses).sort(([a], [b]) => a.localeCompare(b)).map(([s, n]) => `${s}: ${n}`).join(", ");
     console.log(`  ${r.name.padEnd(8)} ${String(r.cases).padStart(5)}  ${(r.crashed ? "yes" : "no").padStart(7)}  ${String(fiveXx).padStart(3)}  ${String(r.violationCount).padStart(10)}  ${`${r.worstProbeMs.toFixed(0)} ms`.padStart(11)}  ${(r.elapsedMs / 1000).toFixed(1).padStart(7)}  ${statuses}`);
+    if (r.verified > 0) console.log(`           ${r.verified} valid runs or spans sent beside bad ones in well-formed requests found stored`);
     if (r.documented > 0) console.log(`           (${r.documented} documented 501: a LangSmith feature the local server does not have)`);
     if (r.violationCount > 0 || r.crashed) failed = true;
     for (const v of r.violations) console.log(`    violation at case ${v.index}: ${v.problem}\n      ${v.case}`);

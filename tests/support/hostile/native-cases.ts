@@ -214,6 +214,7 @@ export async function runNativeCase(targets: Targets, c: NativeCase): Promise<Ve
       const stored = await exchange(targets.traceServer.port, { method: "GET", path: `/runs/${String(run.id)}`, headers: [["x-api-key", "local"]] });
       if (stored.kind !== "answered" || stored.status !== 200) return { ...verdict, violation: `valid run ${String(run.id)} sent beside bad ones was not stored (answer ${answer.status}: ${String(json.detail).slice(0, 300)})` };
     }
+    return { ...verdict, verified: c.good.flat().length };
   }
   return verdict;
 }

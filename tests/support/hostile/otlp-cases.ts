@@ -242,6 +242,7 @@ export async function runOtlpCase(targets: Targets, c: OtlpCase): Promise<Verdic
       const stored = await exchange(targets.traceServer.port, { method: "GET", path: `/runs/${spanIdToRunId(spanId)}`, headers: [["x-api-key", "local"]] });
       if (stored.kind !== "answered" || stored.status !== 200) return { ...verdict, violation: `valid span ${spanId} sent beside bad ones was not stored` };
     }
+    return { ...verdict, verified: c.good.spanIds.length };
   }
   return verdict;
 }

@@ -13,6 +13,8 @@ export interface Verdict {
   violation?: string;
   /** A documented exception (a 501 for a feature the server does not have), counted apart. */
   documented?: boolean;
+  /** Valid runs or spans sent beside bad ones that the case found stored. */
+  verified?: number;
 }
 
 export interface CampaignSpec<C> {
@@ -40,6 +42,8 @@ export interface CampaignReport {
   cases: number;
   statuses: Record<string, number>;
   documented: number;
+  /** Valid runs or spans sent beside bad ones, found stored. */
+  verified: number;
   violations: Array<{ index: number; problem: string; case: string }>;
   violationCount: number;
   crashed: boolean;
@@ -58,7 +62,7 @@ export async function runCampaign<C>(spec: CampaignSpec<C>): Promise<CampaignRep
   const started = performance.now();
   const cases = fc.sample(spec.arbitrary, { seed: spec.seed, numRuns: spec.numRuns });
   const report: CampaignReport = {
-    name: spec.name, seed: spec.seed, cases: 0, statuses: {}, documented: 0, violations: [], violationCount: 0, crashed: false, probes: 0, worstProbeMs: 0, elapsedMs: 0,
+    name: spec.name, seed: spec.seed, cases: 0, statuses: {}, documented: 0, verified: 0, violations: [], violationCount: 0, crashed: false, probes: 0, worstProbeMs: 0, elapsedMs: 0,
   };
   const violation = (index: number, problem: string, c: string): void => {
     report.violationCount += 1;
@@ -88,6 +92,7 @@ export async function runCampaign<C>(spec: CampaignSpec<C>): Promise<CampaignRep
     report.cases += 1;
     report.statuses[verdict.bucket] = (report.statuses[verdict.bucket] ?? 0) + 1;
     if (verdict.documented) report.documented += 1;
+    report.verified += verdict.verified ?? 0;
     if (verdict.violation !== undefined) violation(index, verdict.violation, spec.describe(c));
     if (!spec.alive()) {
       report.crashed = true;
