@@ -12,7 +12,7 @@ import { SIGNATURE_HEADER, signContext } from "../../../examples/kit/signing.js"
 import { anyJsonArb, applyEdit, dottedOrderArb, hostileStringArb, hugeString, mutated, stringEditArb, type StringEdit } from "./arbitraries.js";
 import type { Verdict } from "./runner.js";
 import { KIT_MAX_HEADER_BYTES, type Targets } from "./targets.js";
-import { exchange, nodeRefusal } from "./wire.js";
+import { exchange, headOver, nodeRefusal, type RawRequest } from "./wire.js";
 
 export type Trust = "edge" | "mesh" | "signed";
 
@@ -151,11 +151,10 @@ export async function runKitCase(targets: Targets, c: KitCase, served: ServedRun
   const headers = lines.map(([name, value]): [string, string] => [name, c.controlChars ? value : clean(value)]);
   if (c.method === "POST") headers.push(["content-type", "application/json"]);
   const body = c.method === "POST" ? Buffer.from(c.body ?? "{}", "utf8") : undefined;
-  const answer = await exchange(targets.kitApp.port, { method: c.method, path: `/${c.trust}/probe`, headers, headerEncoding: c.headerEncoding, body });
+  const request: RawRequest = { method: c.method, path: `/${c.trust}/probe`, headers, headerEncoding: c.headerEncoding, body };
+  const answer = await exchange(targets.kitApp.port, request);
   if (answer.kind === "no-answer") {
-    // Node answers 431 to a head over its limit and closes at once; a client still writing the head may get the reset first.
-    const headBytes = headers.reduce((n, [name, value]) => n + name.length + Buffer.byteLength(value, c.headerEncoding) + 4, 0);
-    if (headBytes > KIT_MAX_HEADER_BYTES) return { bucket: "node 431 (reset while sending)" };
+    if (headOver(request, KIT_MAX_HEADER_BYTES)) return { bucket: "node 431 (reset while sending)" };
     return { bucket: "no answer", violation: `no answer: ${answer.error}` };
   }
   const { status } = answer;

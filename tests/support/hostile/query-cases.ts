@@ -7,11 +7,12 @@
 //   const verdict = await runQueryCase(targets, c, await queryContext(targets));
 // Judged: no 5xx but the documented 501 (a LangSmith feature the local server does not have);
 // a refusal is a 4xx whose JSON `detail` says why.
+import { maxHeaderSize } from "node:http";
 import fc from "fast-check";
 import { anyJsonArb, hostileStringArb, mutated, uuidArb } from "./arbitraries.js";
 import { judgeStatus, type Verdict } from "./runner.js";
 import type { Targets } from "./targets.js";
-import { exchange, nodeRefusal } from "./wire.js";
+import { exchange, headOver, nodeRefusal, type RawRequest } from "./wire.js";
 
 export interface QueryCase {
   method: "GET" | "POST";
@@ -162,8 +163,13 @@ export async function runQueryCase(targets: Targets, c: QueryCase): Promise<Verd
   const body = c.body === undefined ? undefined : Buffer.from(substitute(typeof c.body === "string" ? c.body : JSON.stringify(c.body), ctx));
   const headers: Array<[string, string]> = [["x-api-key", "local"]];
   if (body !== undefined) headers.push(["content-type", "application/json"]);
-  const answer = await exchange(targets.traceServer.port, { method: c.method, path, headers, body });
-  if (answer.kind === "no-answer") return { bucket: "no answer", violation: `no answer: ${answer.error}` };
+  const request: RawRequest = { method: c.method, path, headers, body };
+  const answer = await exchange(targets.traceServer.port, request);
+  if (answer.kind === "no-answer") {
+    // The trace server keeps node's default header limit, which a long query string passes.
+    if (headOver(request, maxHeaderSize)) return { bucket: "node 431 (reset while sending)" };
+    return { bucket: "no answer", violation: `no answer: ${answer.error}` };
+  }
   const refused = nodeRefusal(answer);
   if (refused !== undefined) return { bucket: refused };
   let detail: string | undefined;

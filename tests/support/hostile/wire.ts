@@ -131,3 +131,14 @@ export function nodeRefusal(answer: Extract<Answer, { kind: "answered" }>): stri
   const bare = answer.body.length === 0 && answer.headers["content-type"] === undefined;
   return bare && (answer.status === 400 || answer.status === 431) ? `node ${answer.status}` : undefined;
 }
+
+/**
+ * Whether the request head is over `limit` bytes, node's header limit (`maxHeaderSize`). Node
+ * answers such a head 431 and closes at once, so a client still writing it may get the reset
+ * before the answer: no answer then is node's refusal, not the application's failure.
+ */
+export function headOver(request: RawRequest, limit: number): boolean {
+  const encoding = request.headerEncoding ?? "utf8";
+  const bytes = request.headers.reduce((n, [name, value]) => n + Buffer.byteLength(`${name}: ${value}\r\n`, encoding), Buffer.byteLength(`${request.method} ${request.path} HTTP/1.1\r\n`, encoding));
+  return bytes > limit;
+}
