@@ -155,6 +155,8 @@ export async function runKitCase(targets: Targets, c: KitCase, served: ServedRun
   const answer = await exchange(targets.kitApp.port, request);
   if (answer.kind === "no-answer") {
     if (headOver(request, KIT_MAX_HEADER_BYTES)) return { bucket: "node 431 (reset while sending)" };
+    // Likewise node's 400 for a control byte in the head, sent while the body is still going out.
+    if (headers.some(([, value]) => Buffer.from(value, c.headerEncoding).some((b) => (b < 0x20 && b !== 0x09) || b === 0x7f))) return { bucket: "node 400 (reset while sending)" };
     return { bucket: "no answer", violation: `no answer: ${answer.error}` };
   }
   const { status } = answer;
