@@ -12,7 +12,7 @@ import { SIGNATURE_HEADER, signContext } from "../../../examples/kit/signing.js"
 import { anyJsonArb, applyEdit, dottedOrderArb, hostileStringArb, hugeString, mutated, stringEditArb, type StringEdit } from "./arbitraries.js";
 import type { Verdict } from "./runner.js";
 import { KIT_MAX_HEADER_BYTES, type Targets } from "./targets.js";
-import { exchange, headOver, nodeRefusal, type RawRequest } from "./wire.js";
+import { exchange, nodeRefusal, nodeResetBucket, type RawRequest } from "./wire.js";
 
 export type Trust = "edge" | "mesh" | "signed";
 
@@ -154,10 +154,8 @@ export async function runKitCase(targets: Targets, c: KitCase, served: ServedRun
   const request: RawRequest = { method: c.method, path: `/${c.trust}/probe`, headers, headerEncoding: c.headerEncoding, body };
   const answer = await exchange(targets.kitApp.port, request);
   if (answer.kind === "no-answer") {
-    if (headOver(request, KIT_MAX_HEADER_BYTES)) return { bucket: "node 431 (reset while sending)" };
-    // Likewise node's 400 for a control byte in the head, sent while the body is still going out.
-    if (headers.some(([, value]) => Buffer.from(value, c.headerEncoding).some((b) => (b < 0x20 && b !== 0x09) || b === 0x7f))) return { bucket: "node 400 (reset while sending)" };
-    return { bucket: "no answer", violation: `no answer: ${answer.error}` };
+    const reset = nodeResetBucket(request, KIT_MAX_HEADER_BYTES);
+    return reset === undefined ? { bucket: "no answer", violation: `no answer: ${answer.error}` } : { bucket: reset };
   }
   const { status } = answer;
   const traceId = answer.headers["x-trace-id"];

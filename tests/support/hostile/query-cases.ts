@@ -12,7 +12,7 @@ import fc from "fast-check";
 import { anyJsonArb, hostileStringArb, mutated, uuidArb } from "./arbitraries.js";
 import { judgeStatus, type Verdict } from "./runner.js";
 import type { Targets } from "./targets.js";
-import { exchange, headOver, nodeRefusal, type RawRequest } from "./wire.js";
+import { exchange, nodeRefusal, nodeResetBucket, type RawRequest } from "./wire.js";
 
 export interface QueryCase {
   method: "GET" | "POST";
@@ -167,8 +167,8 @@ export async function runQueryCase(targets: Targets, c: QueryCase): Promise<Verd
   const answer = await exchange(targets.traceServer.port, request);
   if (answer.kind === "no-answer") {
     // The trace server keeps node's default header limit, which a long query string passes.
-    if (headOver(request, maxHeaderSize)) return { bucket: "node 431 (reset while sending)" };
-    return { bucket: "no answer", violation: `no answer: ${answer.error}` };
+    const reset = nodeResetBucket(request, maxHeaderSize);
+    return reset === undefined ? { bucket: "no answer", violation: `no answer: ${answer.error}` } : { bucket: reset };
   }
   const refused = nodeRefusal(answer);
   if (refused !== undefined) return { bucket: refused };

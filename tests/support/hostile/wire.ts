@@ -133,12 +133,16 @@ export function nodeRefusal(answer: Extract<Answer, { kind: "answered" }>): stri
 }
 
 /**
- * Whether the request head is over `limit` bytes, node's header limit (`maxHeaderSize`). Node
- * answers such a head 431 and closes at once, so a client still writing it may get the reset
- * before the answer: no answer then is node's refusal, not the application's failure.
+ * "node 431 (reset while sending)" or "node 400 (reset while sending)" when a request that got no
+ * answer has a head node refuses by itself: over `maxHeaderBytes` (node's `maxHeaderSize`), or
+ * with a control byte. Node answers those 431 or 400 and closes at once, so a client still
+ * writing may get the reset before the answer: that is node's refusal, not the application's.
  */
-export function headOver(request: RawRequest, limit: number): boolean {
+export function nodeResetBucket(request: RawRequest, maxHeaderBytes: number): string | undefined {
   const encoding = request.headerEncoding ?? "utf8";
-  const bytes = request.headers.reduce((n, [name, value]) => n + Buffer.byteLength(`${name}: ${value}\r\n`, encoding), Buffer.byteLength(`${request.method} ${request.path} HTTP/1.1\r\n`, encoding));
-  return bytes > limit;
+  const lines = [`${request.method} ${request.path} HTTP/1.1`, ...request.headers.map(([name, value]) => `${name}: ${value}`)];
+  const bytes = lines.map((line) => Buffer.from(line, encoding));
+  if (bytes.reduce((n, b) => n + b.length + 2, 0) > maxHeaderBytes) return "node 431 (reset while sending)";
+  if (bytes.some((b) => b.some((byte) => (byte < 0x20 && byte !== 0x09) || byte === 0x7f))) return "node 400 (reset while sending)";
+  return undefined;
 }
