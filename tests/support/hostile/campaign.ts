@@ -65,7 +65,7 @@ export async function runHostileCampaign(options: CampaignOptions): Promise<Camp
       { name: "otlp", run: () => attack("otlp", otlpCaseArb(), (c) => runOtlpCase(targets, c), describeOtlpCase, targets.traceServer, serverProbe) },
     ];
     async function attack<C>(name: TargetName, arbitrary: fc.Arbitrary<C>, run: (c: C) => Promise<Verdict>, describe: (c: C) => string, target: Target, probe: () => Promise<void>): Promise<CampaignReport> {
-      return runCampaign({ name, arbitrary, seed: options.seed, numRuns: options.cases[name] ?? 0, run, describe, probe, alive: () => target.alive() && targets.traceServer.alive() });
+      return runCampaign({ name, arbitrary, seed: targetSeed(options.seed, name), numRuns: options.cases[name] ?? 0, run, describe, probe, alive: () => target.alive() && targets.traceServer.alive() });
     }
     for (const spec of specs) {
       if (!options.cases[spec.name]) continue;
@@ -98,6 +98,16 @@ export async function runHostileCampaign(options: CampaignOptions): Promise<Camp
   } finally {
     await targets.stop();
   }
+}
+
+/**
+ * Each target's own fast-check seed, derived from the campaign's. With one seed for all, case i of
+ * every target drew from the same random stream: a native case's "valid" run got the UUID a kit
+ * case had just claimed as a parent in another ancestry, and the trace server rightly refused it.
+ */
+function targetSeed(seed: number, target: TargetName): number {
+  const index: Record<TargetName, number> = { kit: 0, native: 1, queries: 2, otlp: 3 };
+  return (seed + index[target] * 0x9e3779b9) | 0;
 }
 
 function probeOf(target: Target, path: string): () => Promise<void> {

@@ -64,11 +64,10 @@ const hexArb = (bytes: number): fc.Arbitrary<string> => fc.uint8Array({ minLengt
 const PLAIN_KEYS = ["gen_ai.prompt", "gen_ai.completion", "input.value", "langsmith.metadata.user"];
 const MAPPED_KEYS = [...PLAIN_KEYS, "langsmith.span.kind", "gen_ai.usage.input_tokens", "langsmith.trace.name", "langsmith.span.parent_id"];
 
-// Unbiased ids for the same reason as native-cases.ts: a biased id may be one an earlier case already used.
 const batchArb = (keys: readonly string[]): fc.Arbitrary<Batch> => fc.integer({ min: 1, max: 6 }).chain((n) =>
   fc.record({
-    traceId: fc.noBias(hexArb(16)).filter((h) => !/^0+$/.test(h)),
-    spanIds: fc.uniqueArray(fc.noBias(hexArb(8)).filter((h) => !/^0+$/.test(h)), { minLength: n, maxLength: n }),
+    traceId: hexArb(16).filter((h) => !/^0+$/.test(h)),
+    spanIds: fc.uniqueArray(hexArb(8).filter((h) => !/^0+$/.test(h)), { minLength: n, maxLength: n }),
     spans: fc.tuple(
       ...Array.from({ length: n }, (_, i) =>
         fc.record({
