@@ -59,7 +59,11 @@ process.on("message", (msg: ServerRequest) => {
   const fail = (e: unknown): void => reply({ ok: false, error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
   try {
     if (msg.kind === "start") {
-      startTraceServer({ port: 0, dbPath: msg.dbPath }).then((h) => {
+      // A 500's stack trace is logged only through `log`; without it the figures could not say why.
+      const log = (line: string): void => {
+        if (line.startsWith("ERROR")) console.error(`[trace-server] ${line}`);
+      };
+      startTraceServer({ port: 0, dbPath: msg.dbPath, log }).then((h) => {
         handle = h;
         reply({ ok: true, url: h.url });
       }, fail);

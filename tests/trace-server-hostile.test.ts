@@ -3,6 +3,7 @@
 // runs sent beside bad ones are kept.
 import assert from "node:assert/strict";
 import { request } from "node:http";
+import { connect } from "node:net";
 import { test } from "node:test";
 import zlib from "node:zlib";
 import type { TraceServerHandle } from "../setup/src/trace-server/index.js";
@@ -187,4 +188,65 @@ test("item 7: a run that is its own parent or its trace's root with a parent, mu
   // SDK-shaped children still go in, before or after their parent.
   const [C, D] = [crypto.randomUUID(), crypto.randomUUID()];
   assert.deepEqual(await send(run(D, T, C, [T, B, A, C, D]), run(C, T, A, [T, B, A, C])), { status: 202, rules: [], accepted: 2 });
+});
+
+/**
+ * Sends a request head and the first `sent` bytes of a body that declares `declared`, waits for the
+ * answer, then sends the rest and a `GET /info` on the same connection: what a client still
+ * writing its body when the server refuses it sees. Resolves with the first answer and the second
+ * one's head (undefined when the server closed the connection).
+ */
+function refusedMidBody(server: TraceServerHandle, head: string, declared: number, sent: number): Promise<{ first: string; second: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(server.port, "127.0.0.1");
+    let data = "";
+    let first: string | undefined;
+    socket.on("data", (chunk: Buffer) => {
+      data += chunk.toString("latin1");
+      if (first === undefined) {
+        const end = data.indexOf("\r\n\r\n");
+        const length = Number(/content-length: (\d+)/i.exec(data)?.[1] ?? "0");
+        if (end < 0 || data.length < end + 4 + length) return;
+        first = data.slice(0, end + 4 + length);
+        data = data.slice(end + 4 + length);
+        // The server has answered; the client, as one streaming its upload would, sends the rest.
+        socket.write(Buffer.alloc(declared - sent, 97));
+        socket.write(`GET /info HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nx-api-key: ${LOCAL_KEY}\r\n\r\n`);
+      } else if (/\r\n\r\n[\s\S]*\}$/.test(data)) {
+        resolve({ first, second: data.slice(0, data.indexOf("\r\n\r\n")) });
+        socket.destroy();
+      }
+    });
+    socket.on("error", () => resolve({ first: first ?? "", second: undefined }));
+    socket.on("close", () => resolve({ first: first ?? "", second: undefined }));
+    socket.on("timeout", () => reject(new Error("no answer")));
+    socket.setTimeout(15_000);
+    socket.write(`${head}Host: 127.0.0.1:${server.port}\r\nContent-Length: ${declared}\r\n\r\n`);
+    socket.write(Buffer.alloc(sent, 97));
+  });
+}
+
+test("a request refused while its body is still arriving: the rest is drained, so the client reads the answer and the connection carries its next request (found by the hostile-input campaign)", async (t) => {
+  const server = await serverFor(t, { apiKey: "s3cret", maxBodyBytes: 4 * 1024 * 1024 });
+  const cases: Array<[string, string, RegExp]> = [
+    // Refused before a byte of the body is read: a wrong key, a content type the route does not take.
+    ["POST /runs/multipart HTTP/1.1\r\nx-api-key: wrong\r\ncontent-type: multipart/form-data; boundary=B\r\n", "401", /invalid API key/],
+    [`POST /otel/v1/traces HTTP/1.1\r\nx-api-key: s3cret\r\ncontent-type: text/plain\r\n`, "415", /application\/x-protobuf or application\/json/],
+    // Refused after its first bytes: labelled gzip, but not gzip.
+    [`POST /runs/batch HTTP/1.1\r\nx-api-key: s3cret\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\n`, "400", /could not read the gzip request body/],
+    [`POST /otel/v1/traces HTTP/1.1\r\nx-api-key: s3cret\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\n`, "400", /could not read the gzip request body/],
+  ];
+  for (const [head, status, message] of cases) {
+    const { first, second } = await refusedMidBody(server, head, 1024 * 1024, 64 * 1024);
+    const what = head.split("\r\n")[0];
+    assert.match(first, new RegExp(`^HTTP/1.1 ${status} `), `${what}: ${first}`);
+    assert.match(first, message, what);
+    assert.doesNotMatch(first, /connection: close/i, what);
+    assert.match(second ?? "(closed)", /^HTTP\/1.1 200 /, `${what}: the next request on the connection`);
+  }
+  // Over the limit it is not read to its end: 413, and that connection closes.
+  const over = await refusedMidBody(server, "POST /runs/batch HTTP/1.1\r\nx-api-key: s3cret\r\ncontent-type: application/json\r\n", 5 * 1024 * 1024, 64 * 1024);
+  assert.match(over.first, /^HTTP\/1.1 413 /);
+  assert.match(over.first, /connection: close/i);
+  assert.equal(over.second, undefined);
 });

@@ -263,3 +263,22 @@ test("a request whose spans would derive more than DERIVE_BUDGET dotted_order se
   for (const id of lateRoots) assert.equal(server.store.getTraceRuns(spanIdToRunId(id)).length, MAX_SPAN_DEPTH);
   await assertServing(server);
 });
+
+test("a span whose start time is a value nested 10,000 levels, or a 1 MB string, is refused alone with a short message; the good span beside it is stored (found by the hostile-input campaign)", async (t) => {
+  const server = await serverFor(t);
+  const good = jsonSpan({ name: "good-beside-bad-time" });
+  const deepTime = jsonSpan({ name: "deep-time" });
+  const hugeTime = jsonSpan({ name: "huge-time" });
+  // JSON.parse takes any depth; written as text because JSON.stringify cannot write it.
+  const text = JSON.stringify(jsonRequest([good, { ...deepTime, startTimeUnixNano: "__deep__" }, { ...hugeTime, startTimeUnixNano: "9".repeat(1_000_000) }]))
+    .replace('"__deep__"', `${"[".repeat(10_000)}${"]".repeat(10_000)}`);
+  const res = await post(server, text, { "content-type": "application/json" });
+  assert.equal(res.status, 200, res.body.toString().slice(0, 300));
+  const answer = JSON.parse(res.body.toString()) as { partialSuccess?: { rejectedSpans: string; errorMessage: string } };
+  assert.equal(answer.partialSuccess?.rejectedSpans, "2");
+  assert.match(answer.partialSuccess?.errorMessage ?? "", /startTimeUnixNano must be nanoseconds since the epoch .*got a list/);
+  assert.match(answer.partialSuccess?.errorMessage ?? "", /got "9{80}"\.\.\. \(1000000 characters\)/);
+  assert.equal(server.store.getRun(spanIdToRunId(String(good.spanId)))?.name, "good-beside-bad-time");
+  const recorded = server.store.listRejections({ limit: 10 });
+  assert.ok(recorded.every((r) => r.message.length < 1000), "no rejection quotes the value whole");
+});

@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
+import { benchHostile } from "../../bench/hostile.js";
 import { buildCaptureSet, replayRound, type CaptureSet, type ReplayRequest } from "../../bench/payloads.js";
 import { childEnv, forkBench } from "../../bench/procs.js";
 import { replay, type ReplayResult } from "../../bench/replay.js";
@@ -335,7 +336,9 @@ function sdkVersion(): string {
   return (createRequire(import.meta.url)("langsmith/package.json") as { version: string }).version;
 }
 
-main().catch((e: unknown) => {
+// `npm run bench -- hostile`: the hostile-input campaign instead (bench/hostile.ts).
+const run = process.argv[2] === "hostile" ? benchHostile().then((code) => { process.exitCode = code; }) : main();
+run.catch((e: unknown) => {
   console.error(`[bench] failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
   process.exit(1);
 });

@@ -7,7 +7,7 @@
 import { timingSafeEqual } from "node:crypto";
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from "express";
 import { browserRequestRefusal, type AllowedHosts } from "../http-guard.js";
-import { HttpError } from "./body.js";
+import { closeAfterRefusal, HttpError } from "./body.js";
 import { FilterError } from "./filter.js";
 import { createIngestRouter } from "./ingest-routes.js";
 import { parseQuery, redactUrl } from "./params.js";
@@ -201,8 +201,8 @@ export function createTraceServerApp(store: TraceStore, opts: TraceServerAppOpti
       res.end();
       return;
     }
-    // A request refused before its body was read (401, 413, 429 ...) leaves bytes the connection cannot reuse.
-    if (status === 413 || !req.complete) res.setHeader("Connection", "close");
+    // A body refused before it was read to its end is drained when that is bounded, else the connection closes.
+    if (closeAfterRefusal(req, maxBodyBytes)) res.setHeader("Connection", "close");
     if (err instanceof HttpError) for (const [name, value] of Object.entries(err.headers)) res.setHeader(name, value);
     res.status(status).json({ detail, ...extra });
   });

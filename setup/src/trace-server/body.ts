@@ -115,6 +115,22 @@ export function openBody(req: IncomingMessage, limit: number): OpenedBody {
   };
 }
 
+/**
+ * Whether the connection of a refused request must close after the answer. The rest of a body
+ * whose declared length is within the limit is read and dropped instead (readBody's release
+ * resumes it; node drains a body nobody read), so a client still sending it gets the answer and
+ * the connection carries its next request. Closing while the client writes makes its kernel
+ * discard the answer on the reset: the client sees EPIPE or ECONNRESET instead of the 4xx, and the
+ * SDK retries a network error that it would not retry as a 4xx. A body over the limit, or of
+ * undeclared length, is not read to its end: that connection closes.
+ */
+export function closeAfterRefusal(req: IncomingMessage, limit: number): boolean {
+  if (req.complete) return false;
+  const header = req.headers["content-length"];
+  const declared = header === undefined ? Number.NaN : Number(header);
+  return !(Number.isSafeInteger(declared) && declared <= limit);
+}
+
 /** Read a whole (decoded, bounded) body. */
 export async function readBody(req: IncomingMessage, limit: number): Promise<{ body: Buffer; encoding: Encoding }> {
   const opened = openBody(req, limit);

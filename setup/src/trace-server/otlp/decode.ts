@@ -137,7 +137,18 @@ function nanos(value: unknown, where: string): bigint | undefined {
   if (value === undefined || value === null || value === "" || value === "0" || value === 0) return undefined;
   if (typeof value === "number" && Number.isInteger(value) && value > 0) return BigInt(value);
   if (typeof value === "string" && /^\d{1,20}$/.test(value)) return BigInt(value);
-  throw new SpanError(`${where} must be nanoseconds since the epoch (a decimal string or integer), got ${JSON.stringify(value)}`);
+  throw new SpanError(`${where} must be nanoseconds since the epoch (a decimal string or integer), got ${quoted(value)}`);
+}
+
+/**
+ * A short description of a value sent where another was expected, for a rejection message. Never
+ * JSON.stringify of the value itself: JSON.parse takes any depth, and stringifying a value nested
+ * 10,000 levels overflows the stack, which refused the whole request instead of this one span.
+ */
+function quoted(value: unknown): string {
+  if (typeof value === "string") return value.length > 80 ? `${JSON.stringify(value.slice(0, 80))}... (${value.length} characters)` : JSON.stringify(value);
+  if (typeof value === "number" || typeof value === "boolean") return String(value);
+  return Array.isArray(value) ? "a list" : "an object";
 }
 
 /** An id as lowercase hex; empty (no parent) gives undefined. */

@@ -13,7 +13,7 @@
 import express, { type Express, type NextFunction, type Request, type Response } from "express";
 import protobuf from "protobufjs";
 import type { MountContext } from "../app.js";
-import { HttpError, readBody } from "../body.js";
+import { closeAfterRefusal, HttpError, readBody } from "../body.js";
 import { queryInt } from "../params.js";
 import type { RejectionInput } from "../types.js";
 import { decodeExportRequest, otlpFormat, responseType, type OtlpFormat } from "./decode.js";
@@ -95,8 +95,8 @@ export function mountOtlp(app: Express, ctx: MountContext, opts: OtlpOptions = {
       res.end();
       return;
     }
-    // The unread rest of the body would be parsed as the next request on this connection.
-    if (status === 413 || (status >= 400 && !req.complete)) res.setHeader("Connection", "close");
+    // The unread rest of the body is drained when that is bounded, else the connection closes.
+    if (closeAfterRefusal(req, ctx.maxBodyBytes)) res.setHeader("Connection", "close");
     const format = (res.locals.otlpFormat as OtlpFormat | undefined) ?? formatOrJson(req);
     const body = { code: GRPC_CODE[status] ?? 2, message };
     send(res, status, format, statusType.encode(statusType.fromObject(body)).finish(), body);
