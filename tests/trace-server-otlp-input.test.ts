@@ -9,7 +9,7 @@ import { promisify } from "node:util";
 import zlib from "node:zlib";
 import protobuf from "protobufjs";
 import type { TraceServerHandle } from "../setup/src/trace-server/index.js";
-import { requestType, responseType } from "../setup/src/trace-server/otlp/decode.js";
+import { MAX_SPANS_PER_REQUEST, requestType, responseType } from "../setup/src/trace-server/otlp/decode.js";
 import { otlpIngestFor } from "../setup/src/trace-server/otlp/ingest.js";
 import { spanIdToRunId } from "../setup/src/trace-server/otlp/mapping.js";
 import { DERIVE_BUDGET, MAX_SPAN_DEPTH } from "../setup/src/trace-server/otlp/plan.js";
@@ -122,6 +122,21 @@ test("oversized bodies are refused with 413 and compression bombs are cut at the
   const bombed = await post(server, bomb, { "content-type": "application/x-protobuf", "content-encoding": "gzip" });
   assert.equal(bombed.status, 413);
   assert.match((statusType.toObject(statusType.decode(bombed.body)) as { message: string }).message, /decompressed \(gzip\) request body exceeds/);
+  await assertServing(server);
+});
+
+test("a request of more than MAX_SPANS_PER_REQUEST spans is refused whole with 413 before any is stored (one request must not hold the server); at the limit it is stored", async (t) => {
+  const server = await serverFor(t, { maxBodyBytes: 16 * 1024 * 1024 });
+  const spans = (n: number): Array<Record<string, unknown>> => Array.from({ length: n }, (_, i) => jsonSpan({ name: `s${i}` }));
+  const over = spans(MAX_SPANS_PER_REQUEST + 1);
+  const refused = await postJson(server, jsonRequest(over));
+  assert.equal(refused.status, 413, refused.body.toString());
+  assert.match((JSON.parse(refused.body.toString()) as { message: string }).message, new RegExp(`holds ${MAX_SPANS_PER_REQUEST + 1} spans, over the limit of ${MAX_SPANS_PER_REQUEST}`));
+  assert.equal(server.store.getRun(spanIdToRunId(String(over[0]?.spanId))), undefined);
+  const atLimit = spans(MAX_SPANS_PER_REQUEST);
+  const stored = await postJson(server, jsonRequest(atLimit));
+  assert.equal(stored.status, 200, stored.body.toString());
+  assert.equal(server.store.getRun(spanIdToRunId(String(atLimit.at(-1)?.spanId)))?.name, `s${MAX_SPANS_PER_REQUEST - 1}`);
   await assertServing(server);
 });
 
