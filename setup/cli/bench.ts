@@ -1,5 +1,7 @@
 // `npm run bench`: how fast the local trace server ingests real SDK traffic,
-// against how fast the SDK can produce it. A benchmark, not a test: it exits
+// against how fast the SDK can produce it, then what tracing costs the
+// multi-service app (bench/overhead). `npm run bench -- ingest` or
+// `npm run bench -- overhead` runs one part. A benchmark, not a test: it exits
 // 0 whatever the figures, and 1 only when something broke (a request failed,
 // a run did not land, a process did not answer).
 import { execFileSync } from "node:child_process";
@@ -8,6 +10,7 @@ import { createRequire } from "node:module";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { buildCaptureSet, replayRound, type CaptureSet, type ReplayRequest } from "../../bench/payloads.js";
+import { benchOverhead } from "../../bench/overhead/cli.js";
 import { childEnv, forkBench } from "../../bench/procs.js";
 import { replay, type ReplayResult } from "../../bench/replay.js";
 import type { EmitRequest, EmitResult } from "../../bench/sdk-emit.js";
@@ -335,7 +338,25 @@ function sdkVersion(): string {
   return (createRequire(import.meta.url)("langsmith/package.json") as { version: string }).version;
 }
 
-main().catch((e: unknown) => {
+const PARTS = ["ingest", "overhead"] as const;
+const asked = process.argv.slice(2);
+const unknown = asked.filter((a) => !(PARTS as readonly string[]).includes(a));
+if (unknown.length > 0) {
+  console.error(`usage: npm run bench [-- ${PARTS.join(" | ")}] (both when none is named); unknown: ${unknown.join(" ")}`);
+  process.exit(2);
+}
+const parts = asked.length === 0 ? PARTS : asked;
+
+async function all(): Promise<void> {
+  if (parts.includes("ingest")) await main();
+  if (parts.includes("overhead")) {
+    const errors = await benchOverhead(join(repoRoot, "bench", "results"), envInt, log);
+    for (const e of errors) console.error(`[bench] ERROR ${e}`);
+    if (errors.length > 0) process.exitCode = 1;
+  }
+}
+
+all().catch((e: unknown) => {
   console.error(`[bench] failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
   process.exit(1);
 });
