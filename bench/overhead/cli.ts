@@ -14,11 +14,11 @@ type EnvInt = (name: string, fallback: number, min: number) => number;
 export async function benchOverhead(outDir: string, envInt: EnvInt, log: (line: string) => void): Promise<string[]> {
   const options: OverheadOptions = {
     rounds: envInt("BENCH_OVERHEAD_ROUNDS", 3, 1),
-    seconds: envInt("BENCH_OVERHEAD_SECONDS", 6, 1),
+    seconds: envInt("BENCH_OVERHEAD_SECONDS", 4, 1),
     connections: envInt("BENCH_OVERHEAD_CONNECTIONS", 8, 1),
     otelConnections: envInt("BENCH_OVERHEAD_OTEL_CONNECTIONS", 64, 1),
-    latencySeconds: envInt("BENCH_OVERHEAD_LATENCY_SECONDS", 2, 1),
-    microCalls: envInt("BENCH_MICRO_CALLS", 20_000, 100),
+    latencySeconds: envInt("BENCH_OVERHEAD_LATENCY_SECONDS", 1, 1),
+    microCalls: envInt("BENCH_MICRO_CALLS", 10_000, 100),
     only: (process.env.BENCH_OVERHEAD_CONFIGS ?? "").split(",").map((s) => s.trim()).filter((s) => s.length > 0),
     cpuProfileDir: process.env.BENCH_CPU_PROFILE ? resolve(process.env.BENCH_CPU_PROFILE) : undefined,
   };
@@ -30,7 +30,7 @@ export async function benchOverhead(outDir: string, envInt: EnvInt, log: (line: 
   const after = machine();
   console.log("");
   console.log(`Tracing overhead of examples/multi-service-app (4 services) and examples/opentelemetry (2 services), ${options.rounds} rounds,`);
-  console.log(`${options.seconds} s at ${options.connections} connections each (the OTel example at ${options.otelConnections}); ratios are to the app's untraced baseline of the same round:`);
+  console.log(`${options.seconds} s at ${options.connections} connections each (the OTel example at ${options.otelConnections}); ratios are to the app's untraced baseline measured just before:`);
   printSummary(summary, (line) => console.log(line));
   console.log("");
   console.log("  micro-benchmark, one call of a trivial async function (CPU us per call, range over rounds):");

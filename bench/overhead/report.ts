@@ -1,11 +1,11 @@
 // Turns the overhead benchmark's rounds into what it reports: per
-// configuration, ratios to its app's baseline from the same round (throughput,
+// configuration, ratios to the baseline measured just before it (throughput,
 // p50/p99 latency), the CPU it adds per request per service, and the range of
 // each over the rounds; the targets checked against those ranges; a table on
 // stdout. `summarize` is pure, so the results file keeps both raw rounds and
 // the summary.
 import { cpus, loadavg, totalmem } from "node:os";
-import type { ConfigResult, OverheadResults, RoundResult } from "./run.js";
+import type { OverheadResults, RoundResult } from "./run.js";
 
 export interface Range {
   min: number;
@@ -19,10 +19,10 @@ export interface ConfigSummary {
   baseline: boolean;
   rps: Range;
   latencyMs: { p50: Range; p99: Range; oneConnectionP50: Range; oneConnectionP99: Range };
-  /** Ratios to the baseline of the same round; absent for a baseline. */
+  /** Ratios to the baseline measured just before; absent for a baseline. */
   ratio?: { rps: Range; p50: Range; p99: Range; oneConnectionP50: Range };
   cpuMicrosPerRequest: { total: Range; byService: Record<string, Range> };
-  /** CPU per request above the baseline's, same round. */
+  /** CPU per request above the baseline's measured just before. */
   addedCpuMicrosPerRequest?: { total: Range; byService: Record<string, Range> };
   runsPerRequest: Range;
   traceServerCpuMicrosPerRequest: Range;
@@ -38,10 +38,8 @@ export interface Target {
 
 export function summarize(results: OverheadResults): { configs: ConfigSummary[]; targets: Target[] } {
   const byId = new Map(results.configs.map((c) => [c.config.id, c]));
-  const baselineOf = (c: ConfigResult): ConfigResult | undefined => results.configs.find((b) => b.config.baseline && b.config.app === c.config.app);
   const configs = results.configs.map((c): ConfigSummary => {
-    const base = baselineOf(c);
-    const paired = c.rounds.map((r) => [r, base?.rounds.find((b) => b.round === r.round)] as const);
+    const paired = c.rounds.map((r) => [r, r.baseline] as const);
     const services = Object.keys(c.rounds[0]?.loaded.cpuMicrosPerRequest ?? {});
     const total = (r: RoundResult): number => Object.values(r.loaded.cpuMicrosPerRequest).reduce((a, b) => a + b, 0);
     const summary: ConfigSummary = {

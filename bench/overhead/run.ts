@@ -35,6 +35,8 @@ export interface OverheadOptions {
 
 export interface RoundResult {
   round: number;
+  /** The baseline's measurement taken just before this one (configurations other than a baseline). */
+  baseline?: RoundResult;
   loaded: Measurement;
   unloaded: Measurement;
   /** Runs the trace server stored during this configuration's measurements, per answered request. */
@@ -87,8 +89,8 @@ export async function runOverhead(options: OverheadOptions, log: Log): Promise<O
     const settle = async (): Promise<number> => {
       let last = (await traceStats()).runs;
       const deadline = Date.now() + 30_000;
-      for (let stable = 0; stable < 2 && Date.now() < deadline; ) {
-        await new Promise((r) => setTimeout(r, 400));
+      for (let stable = 0; stable < 3 && Date.now() < deadline; ) {
+        await new Promise((r) => setTimeout(r, 500));
         const now = (await traceStats()).runs;
         stable = now === last ? stable + 1 : 0;
         last = now;
@@ -101,37 +103,54 @@ export async function runOverhead(options: OverheadOptions, log: Log): Promise<O
       apps.push(await startApp(config, { traceUrl, modelUrl, cpuProfileDir: options.cpuProfileDir }));
     }
     for (const app of apps) {
+      // The first requests of a fresh process compile and load code lazily and can take seconds on a busy machine:
+      // a few one at a time, then a short load, all outside the measurements.
+      for (let i = 0; i < 5; i++) {
+        const res = await fetch(app.url, { method: app.request.method, headers: app.request.headers, body: app.request.body, signal: AbortSignal.timeout(120_000) });
+        if (!res.ok) throw new Error(`${app.config.id}: warm-up request answered ${res.status}: ${await res.text()}\n${app.output()}`);
+        await res.arrayBuffer();
+      }
       const warm = await measure(app, { connections: connectionsFor(app), seconds: 2 });
-      if (warm.failed > 0 || warm.requests === 0) errors.push(`${app.config.id}: warm-up had ${warm.failed} failed and ${warm.requests} answered requests\n${app.output()}`);
+      if (warm.failed > 0) errors.push(`${app.config.id}: ${warm.failed} warm-up requests failed\n${app.output()}`);
     }
     await settle();
 
-    for (let round = 0; round < options.rounds; round++) {
-      // Rotating the order spreads slow phases of the machine over every configuration.
-      const order = apps.map((_, i) => apps[(i + round) % apps.length] as RunningApp);
+    // One measurement: the load, then (settled) one connection for the unloaded latency.
+    const measureConfig = async (app: RunningApp, round: number): Promise<RoundResult> => {
+      const runs0 = (await traceStats()).runs;
+      const server0 = (await traceStats()).cpuSeconds;
+      const model0 = await modelStats();
+      const loaded = await measure(app, { connections: connectionsFor(app), seconds: options.seconds });
+      await settle();
+      const server1 = await traceStats();
+      const model1 = await modelStats();
+      const unloaded = await measure(app, { connections: 1, seconds: options.latencySeconds });
+      const runs1 = await settle();
+      for (const [phase, m] of [["loaded", loaded], ["one-connection", unloaded]] as const) {
+        if (m.failed > 0) errors.push(`${app.config.id} round ${round} ${phase}: ${m.failed} requests failed`);
+      }
+      const answered = Math.max(loaded.requests, 1);
+      log(`round ${round}/${options.rounds} ${app.config.id}: ${Math.round(loaded.rps)} req/s, p50 ${loaded.latencyMs.p50} ms, p99 ${loaded.latencyMs.p99} ms`);
+      return {
+        round,
+        loaded,
+        unloaded,
+        runsPerRequest: (runs1 - runs0) / Math.max(loaded.requests + unloaded.requests, 1),
+        traceServerCpuMicrosPerRequest: ((server1.cpuSeconds - server0) * 1e6) / answered,
+        modelCpuMicrosPerRequest: ((model1.cpuSeconds - model0.cpuSeconds) * 1e6) / answered,
+      };
+    };
+
+    const measured = apps.filter((a) => !a.config.baseline);
+    for (let round = 1; round <= options.rounds; round++) {
+      // Each configuration right after a measurement of its baseline (A/B pairs): on a shared machine
+      // whose load changes by the minute, only neighbours compare. The order rotates per round.
+      const order = measured.map((_, i) => measured[(i + round - 1) % measured.length] as RunningApp);
       for (const app of order) {
-        const runs0 = (await traceStats()).runs;
-        const server0 = (await traceStats()).cpuSeconds;
-        const model0 = await modelStats();
-        const loaded = await measure(app, { connections: connectionsFor(app), seconds: options.seconds });
-        await settle();
-        const server1 = await traceStats();
-        const model1 = await modelStats();
-        const unloaded = await measure(app, { connections: 1, seconds: options.latencySeconds });
-        const runs1 = await settle();
-        for (const [phase, m] of [["loaded", loaded], ["one-connection", unloaded]] as const) {
-          if (m.failed > 0) errors.push(`${app.config.id} round ${round + 1} ${phase}: ${m.failed} requests failed`);
-        }
-        const answered = Math.max(loaded.requests, 1);
-        results.get(app.config.id)?.rounds.push({
-          round: round + 1,
-          loaded,
-          unloaded,
-          runsPerRequest: (runs1 - runs0) / Math.max(loaded.requests + unloaded.requests, 1),
-          traceServerCpuMicrosPerRequest: ((server1.cpuSeconds - server0) * 1e6) / answered,
-          modelCpuMicrosPerRequest: ((model1.cpuSeconds - model0.cpuSeconds) * 1e6) / answered,
-        });
-        log(`round ${round + 1}/${options.rounds} ${app.config.id}: ${Math.round(loaded.rps)} req/s, p50 ${loaded.latencyMs.p50} ms, p99 ${loaded.latencyMs.p99} ms`);
+        const base = apps.find((a) => a.config.baseline && a.config.app === app.config.app);
+        const baseline = base ? await measureConfig(base, round) : undefined;
+        if (base && baseline) results.get(base.config.id)?.rounds.push(baseline);
+        results.get(app.config.id)?.rounds.push({ ...(await measureConfig(app, round)), ...(baseline ? { baseline } : {}) });
       }
     }
 
