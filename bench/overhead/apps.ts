@@ -103,6 +103,11 @@ export interface StartOptions {
   cpuProfileDir?: string;
 }
 
+/** Every configuration writes to a project of its own, so its runs are counted apart from the others'. */
+export function projectOf(config: AppConfig): string {
+  return `bench-overhead-${config.id}`;
+}
+
 const QUESTION = "How does the baggage header carry the tenant?";
 const UNTRACED_HOOK = fileURLToPath(new URL("../untraced/register.mjs", import.meta.url));
 
@@ -110,7 +115,7 @@ export async function startApp(config: AppConfig, options: StartOptions): Promis
   const nodeOptions: string[] = [];
   if (config.untraced) nodeOptions.push(`--import=${UNTRACED_HOOK}`);
   if (options.cpuProfileDir) nodeOptions.push("--cpu-prof", `--cpu-prof-dir=${options.cpuProfileDir}`, `--cpu-prof-name=${config.id}-\${pid}.cpuprofile`);
-  const project = `bench-overhead-${config.id}`;
+  const project = projectOf(config);
   const base = childEnv({
     ...(nodeOptions.length > 0 ? { NODE_OPTIONS: nodeOptions.join(" ") } : {}),
     LANGSMITH_ENDPOINT: options.traceUrl,

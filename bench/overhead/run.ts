@@ -9,7 +9,7 @@
 import { forkBench, childEnv } from "../procs.js";
 import type { ModelStats } from "../model-process.js";
 import type { ServerStats } from "../server-process.js";
-import { CONFIGS, MICRO_VARIANTS, kitHasEdgeSampling, startApp, type AppConfig, type RunningApp } from "./apps.js";
+import { CONFIGS, MICRO_VARIANTS, kitHasEdgeSampling, projectOf, startApp, type AppConfig, type RunningApp } from "./apps.js";
 import { measure, type Measurement } from "./load.js";
 import type { MicroRequest, MicroResult } from "./micro.js";
 
@@ -39,7 +39,7 @@ export interface RoundResult {
   baseline?: RoundResult;
   loaded: Measurement;
   unloaded: Measurement;
-  /** Runs the trace server stored during this configuration's measurements, per answered request. */
+  /** Runs of this configuration's project the trace server stored during its measurements, per answered request. */
   runsPerRequest: number;
   traceServerCpuMicrosPerRequest: number;
   modelCpuMicrosPerRequest: number;
@@ -48,6 +48,8 @@ export interface RoundResult {
 export interface ConfigResult {
   config: AppConfig;
   rounds: RoundResult[];
+  /** Runs in the configuration's project once its services stopped (warm-up included). */
+  totalRuns?: number;
 }
 
 export interface OverheadResults {
@@ -76,6 +78,8 @@ export async function runOverhead(options: OverheadOptions, log: Log): Promise<O
   const traceChild = forkBench("./server-process.ts", childEnv());
   const modelChild = forkBench("./model-process.ts", childEnv());
   const traceStats = async (): Promise<ServerStats> => (await traceChild.ask<{ stats: ServerStats }>({ kind: "stats" }, 30_000)).stats;
+  const projectRuns = async (config: AppConfig): Promise<number> =>
+    (await traceChild.ask<{ runs: Record<string, number> }>({ kind: "projectRuns" }, 30_000)).runs[projectOf(config)] ?? 0;
   const modelStats = async (): Promise<ModelStats> => (await modelChild.ask<{ stats: ModelStats }>({ kind: "stats" }, 30_000)).stats;
   const apps: RunningApp[] = [];
   const connectionsFor = (app: RunningApp): number => (app.config.app === "otel" ? options.otelConnections : options.connections);
@@ -86,7 +90,7 @@ export async function runOverhead(options: OverheadOptions, log: Log): Promise<O
     const { url: modelUrl } = await modelChild.ask<{ url: string }>({ kind: "start" }, 30_000);
 
     // Settled: the trace server stored nothing new for a while, so the last configuration's runs are not ingested on the next one's time.
-    const settle = async (): Promise<number> => {
+    const settle = async (): Promise<void> => {
       let last = (await traceStats()).runs;
       const deadline = Date.now() + 30_000;
       for (let stable = 0; stable < 3 && Date.now() < deadline; ) {
@@ -95,7 +99,6 @@ export async function runOverhead(options: OverheadOptions, log: Log): Promise<O
         stable = now === last ? stable + 1 : 0;
         last = now;
       }
-      return last;
     };
 
     for (const config of configs) {
@@ -117,7 +120,7 @@ export async function runOverhead(options: OverheadOptions, log: Log): Promise<O
 
     // One measurement: the load, then (settled) one connection for the unloaded latency.
     const measureConfig = async (app: RunningApp, round: number): Promise<RoundResult> => {
-      const runs0 = (await traceStats()).runs;
+      const runs0 = await projectRuns(app.config);
       const server0 = (await traceStats()).cpuSeconds;
       const model0 = await modelStats();
       const loaded = await measure(app, { connections: connectionsFor(app), seconds: options.seconds });
@@ -125,7 +128,8 @@ export async function runOverhead(options: OverheadOptions, log: Log): Promise<O
       const server1 = await traceStats();
       const model1 = await modelStats();
       const unloaded = await measure(app, { connections: 1, seconds: options.latencySeconds });
-      const runs1 = await settle();
+      await settle();
+      const runs1 = await projectRuns(app.config);
       for (const [phase, m] of [["loaded", loaded], ["one-connection", unloaded]] as const) {
         if (m.failed > 0) errors.push(`${app.config.id} round ${round} ${phase}: ${m.failed} requests failed`);
       }
@@ -169,6 +173,8 @@ export async function runOverhead(options: OverheadOptions, log: Log): Promise<O
     if (!edge) skipped.push({ id: "micro:traced-drop", reason: "the kit on this checkout has no `traced` (branch `sampling`)" });
   } finally {
     for (const app of apps) await app.stop().catch((e: unknown) => errors.push(`stopping ${app.config.id}: ${(e as Error).message}`));
+    // After the services stopped, and so flushed: everything each configuration sent.
+    for (const result of results.values()) result.totalRuns = await projectRuns(result.config).catch(() => undefined);
     await traceChild.ask({ kind: "stop" }, 30_000).catch(() => traceChild.process.kill());
     await modelChild.ask({ kind: "stop" }, 30_000).catch(() => modelChild.process.kill());
   }
@@ -178,11 +184,10 @@ export async function runOverhead(options: OverheadOptions, log: Log): Promise<O
 
 /** A configuration that must send nothing sent something, or a traced one lost runs: the bench measured the wrong thing. */
 function checkRuns(results: readonly ConfigResult[], errors: string[]): void {
-  for (const { config, rounds } of results) {
-    const most = Math.max(...rounds.map((r) => r.runsPerRequest));
+  for (const { config, rounds, totalRuns } of results) {
     const least = Math.min(...rounds.map((r) => r.runsPerRequest));
-    const tracingOff = config.env.LANGSMITH_TRACING === "false" || config.env.LANGSMITH_TRACING_SAMPLING_RATE === "0";
-    if (tracingOff && most > 0) errors.push(`${config.id}: the trace server stored runs (${most.toFixed(2)} per request) although nothing should be traced`);
+    const tracingOff = config.env.LANGSMITH_TRACING === "false" || config.env.LANGSMITH_TRACING_SAMPLING_RATE === "0" || config.env.TRACE_SAMPLE_RATE === "0";
+    if (tracingOff && totalRuns !== 0) errors.push(`${config.id}: the trace server stored ${String(totalRuns)} runs of it although nothing should be traced`);
     if (config.id === "full" && least < 1) errors.push(`${config.id}: only ${least.toFixed(2)} runs per request reached the trace server`);
   }
 }
