@@ -23,8 +23,9 @@ import { subscribe } from "node:diagnostics_channel";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { RunTree } from "langsmith/run_trees";
 import { withRunTree } from "langsmith/traceable";
-import { nodeTracing, traceNodeRequest, type NodeTracingOptions } from "./node-http.js";
+import { answerTailNotice, nodeTracing, traceNodeRequest, type NodeTracingOptions } from "./node-http.js";
 import { describeError } from "./propagator.js";
+import { droppedRun } from "./sampling.js";
 
 export type LangSmithTracingOptions = NodeTracingOptions<Request, Response>;
 
@@ -36,6 +37,7 @@ export function langsmithTracing(options: LangSmithTracingOptions = {}): Request
   const tracing = nodeTracing(options);
   observeRouter();
   return (req: Request, res: Response, next: NextFunction): void => {
+    if (answerTailNotice(tracing, req, res)) return;
     const run = traceNodeRequest(tracing, req, res, {
       url: req.originalUrl,
       route: () => requestRoutes.get(req) ?? currentRoute(req),
@@ -45,7 +47,8 @@ export function langsmithTracing(options: LangSmithTracingOptions = {}): Request
       next();
       return;
     }
-    requestRuns.set(req, run);
+    // A sampled-out request has no run of its own: getRequestRun stays undefined.
+    if (run !== droppedRun()) requestRuns.set(req, run);
     // withRunTree keeps the run current for everything the rest of the chain
     // awaits: traceable() calls, getCurrentRunTree(), tracedFetch().
     withRunTree(run, () => next()).catch((err: unknown) => next(err));

@@ -10,7 +10,7 @@
  * `timeout_ms` (90 s by default) and only `traceBatchConcurrency` (5) are sent
  * at a time. This waits for LangChain's background callbacks (which end LLM
  * runs; skipped when @langchain/core is not installed) and for the batches of
- * the given clients and the SDK's shared ones, and returns at `timeoutMs`
+ * the given clients, the SDK's shared ones and the samplers' (sampling.ts), and returns at `timeoutMs`
  * whatever happens. What is still pending then keeps being sent in the
  * background; it is lost if the process exits.
  */
@@ -18,6 +18,7 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import type { Client } from "langsmith";
 import { RunTree } from "langsmith/run_trees";
+import { tailClients } from "./tail.js";
 
 /** Anything with the SDK client's flush (a Client, or a stand-in in tests). */
 export type FlushableClient = Pick<Client, "awaitPendingTraceBatches">;
@@ -149,7 +150,7 @@ function pendingWork(clients: readonly FlushableClient[]): PendingWork | undefin
 
 function clientsToFlush(client: FlushOptions["client"]): FlushableClient[] {
   const given: readonly FlushableClient[] = client === undefined ? [] : isList(client) ? client : [client];
-  return [...new Set([...given, ...existingSharedClients()])];
+  return [...new Set([...given, ...existingSharedClients(), ...tailClients()])];
 }
 
 function isList(client: FlushableClient | readonly FlushableClient[]): client is readonly FlushableClient[] {

@@ -16,6 +16,7 @@ export {
 } from "./headers.js";
 export {
   BAGGAGE_HEADER,
+  SAMPLING_HEADER,
   TRACE_HEADER,
   continueInbound,
   currentRun,
@@ -50,10 +51,42 @@ export {
   type SignedTrust,
 } from "./signing.js";
 
+// One decision per request, carried to every service: keep, drop (pass-through) or tail.
+export {
+  Sampler,
+  createSampler,
+  droppedRun,
+  parseDecision,
+  traced,
+  tracingOffHere,
+  type SamplingDecision,
+  type SamplingEvent,
+  type SamplingListener,
+  type SamplingOptions,
+  type RequestOutcome,
+  type SamplingStats,
+} from "./sampling.js";
+export {
+  DEFAULT_TAIL_LIMITS,
+  KEEP_HEADER,
+  PARTICIPANTS_HEADER,
+  TAIL_HEADER,
+  TAIL_ROUTE,
+  TailBuffer,
+  TailClient,
+  tailClients,
+  type KeepReason,
+  type TailEvent,
+  type TailLimits,
+  type TailStats,
+} from "./tail.js";
+
 // One run per HTTP request: the shared part, then one adapter per framework.
 export {
   endServerRun,
+  noticeAllowed,
   serverTracing,
+  settleTail,
   startServerRun,
   trustFor,
   type HttpRequestInfo,
@@ -63,7 +96,7 @@ export {
   type ServerTracing,
 } from "./server-run.js";
 export { langsmithTracing, getRequestRun, type LangSmithTracingOptions } from "./express.js";
-export { nodeTracing, traceNodeRequest, tracedListener, type NodeRequestHooks, type NodeTracing, type NodeTracingOptions } from "./node-http.js";
+export { answerTailNotice, nodeTracing, traceNodeRequest, tracedListener, type NodeRequestHooks, type NodeTracing, type NodeTracingOptions } from "./node-http.js";
 export { langsmithHono, type HonoTracingOptions } from "./hono.js";
 export { jsonErrors, type JsonErrorsOptions } from "./errors.js";
 

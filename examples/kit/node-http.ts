@@ -16,7 +16,9 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { RunTree } from "langsmith/run_trees";
 import { withRunTree } from "langsmith/traceable";
 import { describeError, type Warn } from "./propagator.js";
-import { endServerRun, serverTracing, startServerRun, type HttpTracingOptions, type ServerTracing } from "./server-run.js";
+import { droppedRun } from "./sampling.js";
+import { endServerRun, noticeAllowed, serverTracing, settleTail, startServerRun, type HttpTracingOptions, type ServerTracing } from "./server-run.js";
+import { TAIL_ROUTE } from "./tail.js";
 
 export interface NodeTracingOptions<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse> extends HttpTracingOptions<Req> {
   /**
@@ -56,6 +58,7 @@ export function tracedListener<Req extends IncomingMessage = IncomingMessage, Re
 ): (req: Req, res: Res) => void {
   const tracing = nodeTracing(options);
   return (req, res) => {
+    if (answerTailNotice(tracing, req, res)) return;
     let thrown: string | undefined;
     const run = traceNodeRequest(tracing, req, res, { url: req.url ?? "/", error: () => thrown });
     const call = (): unknown => handler(req, res);
@@ -84,8 +87,9 @@ export function nodeTracing<Req extends IncomingMessage, Res extends ServerRespo
 
 /**
  * Starts the request's run and arranges for it to end with the response.
- * Returns the run to make current for the handler, or undefined when tracing
- * is off or the run could not start (the request is then served untraced).
+ * Returns the run to make current for the handler (`droppedRun()` when the
+ * request is sampled out), or undefined when tracing is off or the run could
+ * not start (the request is then served untraced).
  */
 export function traceNodeRequest<Req extends IncomingMessage, Res extends ServerResponse>(
   tracing: NodeTracing<Req, Res>,
@@ -94,14 +98,17 @@ export function traceNodeRequest<Req extends IncomingMessage, Res extends Server
   hooks: NodeRequestHooks,
 ): RunTree | undefined {
   if (!tracing.enabled()) return undefined;
-  let started: ReturnType<typeof startServerRun>;
+  let maybeStarted: ReturnType<typeof startServerRun>;
   try {
-    started = startServerRun(tracing, { req, method: req.method ?? "GET", path: hooks.url, header: (name) => req.headersDistinct[name] });
+    maybeStarted = startServerRun(tracing, { req, method: req.method ?? "GET", path: hooks.url, header: (name) => req.headersDistinct[name] });
   } catch (err) {
     // Tracing is an observer: if it cannot start (say, a bad LANGSMITH_RUNS_ENDPOINTS), serve untraced.
     tracing.warn("start-failed", `Could not start a run; serving the request untraced: ${describeError(err).split("\n")[0]}`);
     return undefined;
   }
+  // Sampled out: no run to end, nothing to send; the shared run keeps tracing off below.
+  if (maybeStarted === undefined) return droppedRun();
+  const started = maybeStarted;
   const { run } = started;
   // Before the handler runs, so the id is present on errors and streamed responses too.
   if (tracing.traceIdHeader) res.setHeader(tracing.traceIdHeader, run.trace_id);
@@ -132,6 +139,9 @@ export function traceNodeRequest<Req extends IncomingMessage, Res extends Server
   let flushed: Promise<void> | undefined;
   response.end = function (this: ServerResponse, ...args: unknown[]) {
     respondedAt ??= Date.now();
+    // Tail requests tell their caller keep or held in the response head, which goes out in this call.
+    const tailHeaders = settleTail(tracing, started, { status: this.statusCode, error: hooks.error?.() });
+    if (!this.headersSent) for (const [name, value] of Object.entries(tailHeaders)) this.setHeader(name, value);
     const flush = tracing.flushBeforeEnd;
     if (flush === undefined) return originalEnd.apply(this, args);
     // A second end() waits behind the first, so the calls keep their order.
@@ -144,6 +154,45 @@ export function traceNodeRequest<Req extends IncomingMessage, Res extends Server
   res.once("close", () => void finish(!res.writableFinished));
   return run;
 }
+
+/**
+ * Answers a tail root's keep notice (`POST /.well-known/langsmith-tail`, tail.ts)
+ * when the adapter has a sampler; true when it did, and the request is then
+ * not passed on. The trust policy decides who may send one: never anyone at an
+ * edge, only signed notices under `{ signedBy }`.
+ */
+export function answerTailNotice<Req extends IncomingMessage, Res extends ServerResponse>(tracing: ServerTracing<Req>, req: Req, res: Res): boolean {
+  const sampler = tracing.sampler;
+  if (sampler === undefined || req.method !== "POST" || (req.url ?? "").split("?")[0] !== TAIL_ROUTE) return false;
+  const reply = (status: number, body: Record<string, unknown>): void => {
+    if (res.headersSent) return;
+    res.statusCode = status;
+    res.setHeader("content-type", "application/json");
+    res.end(JSON.stringify(body));
+  };
+  let body = "";
+  req.setEncoding("utf8");
+  req.on("data", (chunk: string) => {
+    body += chunk;
+    // A notice is one trace id; anything larger is not one.
+    if (body.length > MAX_NOTICE_BYTES) {
+      reply(413, { error: "notice too large" });
+      req.destroy();
+    }
+  });
+  req.on("error", () => undefined);
+  req.on("end", () => {
+    if (!noticeAllowed(tracing.trust, req, body, req.headersDistinct["x-langsmith-context-signature"])) {
+      reply(403, { error: "keep notices are accepted only from trusted callers" });
+      return;
+    }
+    const answer = sampler.receiveNotice(body);
+    reply(answer.status, answer.body);
+  });
+  return true;
+}
+
+const MAX_NOTICE_BYTES = 1024;
 
 /** Sends what the run's client has queued (this run, its children, anything else pending), giving up after `ms`. */
 async function flushWithin(run: RunTree, ms: number, warn: Warn): Promise<void> {

@@ -31,6 +31,15 @@ import { SIGNATURE_CAUSES, SIGNATURE_HEADER, signContext, verifyContext, type Si
 
 export const TRACE_HEADER = "langsmith-trace";
 export const BAGGAGE_HEADER = "baggage";
+/** Carries the sampling decision (sampling.ts) next to `langsmith-trace`: `keep`, `drop` or `tail`. */
+export const SAMPLING_HEADER = "x-langsmith-sampling";
+
+/** A client that knows what this service decided for a trace (tail.ts); any other client is keep. */
+interface SamplingAwareClient {
+  samplingDecision?(traceId: string): "keep" | "tail" | undefined;
+  /** Reads a callee's answer for its tail headers (keep, held). */
+  observeResponse?(traceId: string, url: string, headers: Headers): void;
+}
 
 /**
  * Whose tracing headers to believe.
@@ -59,6 +68,8 @@ export interface InboundHeaders {
   baggage: readonly string[] | undefined;
   /** `x-langsmith-context-signature`, read when `trusted` is a SignedTrust. */
   signature?: readonly string[] | undefined;
+  /** `x-langsmith-sampling`, covered by the signature when present (sampling.ts decides what it means). */
+  sampling?: readonly string[] | undefined;
 }
 
 export interface InboundOptions {
@@ -204,22 +215,39 @@ export function currentRun(): RunTree | undefined {
  * langsmith ones are replaced. The merged baggage is kept within 8 KiB (see
  * OUTBOUND_DROP_ORDER); `langsmith-trace` is always sent. With `signingKey`
  * it also signs them (`x-langsmith-context-signature`, signing.ts) for
- * receivers that trust `{ signedBy }`. Outside a traced context it adds nothing.
+ * receivers that trust `{ signedBy }`. Outside a traced context it adds nothing;
+ * in a request sampled out (sampling.ts) it sends `x-langsmith-sampling: drop`
+ * instead, so the callee does not trace it either.
  */
 export function injectTraceHeaders(init?: ConstructorParameters<typeof Headers>[0], options: OutboundOptions = {}): Headers {
   const headers = new Headers(init);
-  const run = currentRun();
-  if (run === undefined) return headers;
-  const { [TRACE_HEADER]: trace, baggage } = run.toHeaders();
-  headers.set(TRACE_HEADER, trace);
+  const current: unknown = getCurrentRunTree(true);
+  const run = isRunTree(current) && current.tracingEnabled !== false ? current : undefined;
   const foreign = (headers.get(BAGGAGE_HEADER) ?? "")
     .split(",")
     .map((m) => m.trim())
     .filter((m) => m.length > 0 && !m.startsWith("langsmith-"));
+  if (run === undefined) {
+    // Not traced here on purpose (a request sampled out, sampling.ts): say so, so the callee does not start a root of its own.
+    if ((current as { tracingEnabled?: unknown } | undefined)?.tracingEnabled === false) {
+      headers.delete(TRACE_HEADER);
+      if (foreign.length > 0) headers.set(BAGGAGE_HEADER, foreign.join(","));
+      else headers.delete(BAGGAGE_HEADER);
+      headers.set(SAMPLING_HEADER, "drop");
+      if (options.signingKey !== undefined) headers.set(SIGNATURE_HEADER, signContext("", undefined, options.signingKey, Date.now(), "drop"));
+      else headers.delete(SIGNATURE_HEADER);
+    }
+    return headers;
+  }
+  const { [TRACE_HEADER]: trace, baggage } = run.toHeaders();
+  headers.set(TRACE_HEADER, trace);
   const merged = fitBaggage([...foreign, ...outboundMembers(baggage)]);
   if (merged) headers.set(BAGGAGE_HEADER, merged);
   else headers.delete(BAGGAGE_HEADER);
-  if (options.signingKey !== undefined) headers.set(SIGNATURE_HEADER, signContext(trace, merged || undefined, options.signingKey));
+  const decision = (run.client as SamplingAwareClient).samplingDecision?.(run.trace_id);
+  if (decision !== undefined) headers.set(SAMPLING_HEADER, decision);
+  else headers.delete(SAMPLING_HEADER);
+  if (options.signingKey !== undefined) headers.set(SIGNATURE_HEADER, signContext(trace, merged || undefined, options.signingKey, Date.now(), decision));
   else headers.delete(SIGNATURE_HEADER);
   return headers;
 }
@@ -241,7 +269,14 @@ export async function tracedFetch(input: string | URL | Request, init: NonNullab
     // fetch itself reports headers that are invalid on their own, as it would without tracing.
     return fetch(input, init);
   }
-  return fetch(input, { ...init, headers });
+  const response = await fetch(input, { ...init, headers });
+  // A tail trace learns from each answer whether the callee kept it or still holds runs.
+  const run = currentRun();
+  if (run !== undefined) {
+    const url = input instanceof Request ? input.url : String(input);
+    (run.client as SamplingAwareClient).observeResponse?.(run.trace_id, url, response.headers);
+  }
+  return response;
 }
 
 /**

@@ -17,9 +17,11 @@
 import type { Client } from "langsmith";
 import type { RunTree } from "langsmith/run_trees";
 import { DEFAULT_LIMITS, type HeaderLimits } from "./headers.js";
-import { SIGNATURE_HEADER, assertSigningKey, type SignedTrust } from "./signing.js";
+import { parseDecision, type Sampler, type SamplingDecision } from "./sampling.js";
+import { SIGNATURE_HEADER, assertSigningKey, verifyContext, type SignedTrust } from "./signing.js";
 import {
   BAGGAGE_HEADER,
+  SAMPLING_HEADER,
   TRACE_HEADER,
   continueInbound,
   inboundMetadata,
@@ -62,6 +64,12 @@ export interface HttpTracingOptions<Req> {
   traceIdHeader?: string | false;
   /** Where warnings go; each cause is reported once per adapter instance. Default: console. */
   logger?: TracingLogger;
+  /**
+   * Sampling across services (sampling.ts): the request's decision, made here
+   * at an edge or taken from a trusted caller. A dropped request gets no run
+   * and no `x-trace-id`. Default: every request traced.
+   */
+  sampling?: Sampler;
 }
 
 /** The options resolved once per adapter instance. */
@@ -76,6 +84,7 @@ export interface ServerTracing<Req> {
   runName: ((req: Req) => string) | undefined;
   traceIdHeader: string | false;
   warn: Warn;
+  sampler: Sampler | undefined;
 }
 
 /** A request as the adapters see it. `header` returns every line of one header, lower-case name. */
@@ -93,6 +102,11 @@ export interface ServerRun {
   /** The run's create, queued at the start; the final patch must not overtake it. */
   posted: Promise<void>;
   method: string;
+  decision: SamplingDecision;
+  /** performance.now() at the start, for the tail rule's slowMs. */
+  startedAt: number;
+  /** The tail rule was applied (settleTail). */
+  settled: boolean;
 }
 
 export interface ServerRunEnd {
@@ -112,6 +126,10 @@ export function serverTracing<Req>(options: HttpTracingOptions<Req>): ServerTrac
   const limits: HeaderLimits = { ...DEFAULT_LIMITS, ...options.limits };
   // A missing or short key must stop the service at start-up, not silently restart every trace.
   if (typeof options.trust === "object") assertSigningKey(options.trust.signedBy, "trust.signedBy");
+  // The sampler's client is the one that can hold tail runs; a second one would send them.
+  if (options.sampling !== undefined && options.client !== undefined && options.client !== options.sampling.client) {
+    throw new Error("langsmithTracing: pass either `client` or `sampling` (give the client's settings to createSampler({ clientConfig }))");
+  }
   return {
     enabled: () => options.enabled ?? tracingEnabledFromEnv(),
     trust: options.trust ?? "edge",
@@ -119,7 +137,7 @@ export function serverTracing<Req>(options: HttpTracingOptions<Req>): ServerTrac
       allowProjectOverride: options.allowProjectOverride ?? false,
       allowReplicas: options.allowReplicas ?? false,
       limits,
-      client: options.client,
+      client: options.sampling?.client ?? options.client,
       projectName: options.projectName,
       warn,
     },
@@ -130,16 +148,43 @@ export function serverTracing<Req>(options: HttpTracingOptions<Req>): ServerTrac
     runName: options.runName,
     traceIdHeader: options.traceIdHeader ?? "x-trace-id",
     warn,
+    sampler: options.sampling,
   };
 }
 
-/** Starts and posts the request's run. Throws only if the SDK cannot create a run at all (say, a bad LANGSMITH_RUNS_ENDPOINTS). */
-export function startServerRun<Req>(tracing: ServerTracing<Req>, request: HttpRequestInfo<Req>): ServerRun {
+/**
+ * Starts and posts the request's run. Undefined when the request is sampled
+ * out: the adapter then runs it under `droppedRun()`. Throws only if the SDK
+ * cannot create a run at all (say, a bad LANGSMITH_RUNS_ENDPOINTS).
+ */
+export function startServerRun<Req>(tracing: ServerTracing<Req>, request: HttpRequestInfo<Req>): ServerRun | undefined {
+  const sampler = tracing.sampler;
+  const claimed = sampler === undefined || tracing.trust === "edge" ? undefined : parseDecision(request.header(SAMPLING_HEADER));
+  // Decided before any run is built, where possible: that is what makes a dropped request cheap.
+  let decision: SamplingDecision | undefined;
+  let source: "own" | "caller" = "own";
+  if (sampler !== undefined && (tracing.trust === "edge" || claimed === undefined || claimed === "drop")) {
+    if (claimed === "drop" && callerMayDecide(tracing.trust, request)) {
+      decision = "drop";
+      source = "caller";
+    } else if (request.header(TRACE_HEADER) === undefined || tracing.trust === "edge") {
+      decision = sampler.decide();
+    }
+  }
+  if (sampler !== undefined && decision === "drop") {
+    sampler.record("drop", source);
+    return undefined;
+  }
   const path = requestPath(request.path);
   const metadata: Record<string, unknown> = { ...tracing.metadata };
   if (tracing.service) metadata.LANGSMITH_SERVICE = tracing.service;
   const { run, context } = continueInbound(
-    { trace: request.header(TRACE_HEADER), baggage: request.header(BAGGAGE_HEADER), signature: request.header(SIGNATURE_HEADER) },
+    {
+      trace: request.header(TRACE_HEADER),
+      baggage: request.header(BAGGAGE_HEADER),
+      signature: request.header(SIGNATURE_HEADER),
+      sampling: request.header(SAMPLING_HEADER),
+    },
     {
       name: tracing.runName ? tracing.runName(request.req) : `${request.method} ${path}`,
       run_type: "chain",
@@ -151,8 +196,47 @@ export function startServerRun<Req>(tracing: ServerTracing<Req>, request: HttpRe
     },
     { ...tracing.inbound, trusted: trustFor(tracing.trust, request.req) },
   );
+  if (sampler !== undefined) {
+    if (decision === undefined) {
+      // A caller we continue decided already; a trace header alone means it traced the request.
+      if (context.kind === "continued") {
+        decision = claimed === "tail" ? "tail" : "keep";
+        source = "caller";
+      } else {
+        decision = sampler.decide();
+      }
+    }
+    // A full tail buffer (counted there) means this request is not recorded at all.
+    if (decision === "tail" && !sampler.hold(run.trace_id, source === "own")) decision = "drop";
+    sampler.record(decision, source);
+    // The run was built but is never posted: nothing of it reaches the backend.
+    if (decision === "drop") return undefined;
+  }
   // postRun logs its own failures.
-  return { run, context, posted: run.postRun(), method: request.method };
+  return { run, context, posted: run.postRun(), method: request.method, decision: decision ?? "keep", startedAt: performance.now(), settled: false };
+}
+
+/**
+ * For a tail request: applies the tail rule once (see Sampler.settle) and
+ * returns the headers that tell the caller. Call before the response head
+ * goes out; endServerRun applies it if nothing did (a client that left).
+ */
+export function settleTail<Req>(tracing: ServerTracing<Req>, started: ServerRun, outcome: { status: number | undefined; error?: string }): Record<string, string> {
+  if (started.decision !== "tail" || started.settled || tracing.sampler === undefined) return {};
+  started.settled = true;
+  return tracing.sampler.settle(started.run.trace_id, { ...outcome, elapsedMs: performance.now() - started.startedAt });
+}
+
+/** May this keep notice (TAIL_ROUTE) be followed? Never at an edge; under `{ signedBy }` only when its body is signed. */
+export function noticeAllowed<Req>(trust: TrustPolicy<Req>, req: Req, body: string, signature: readonly string[] | undefined): boolean {
+  if (trust === "edge") return false;
+  if (trust === "mesh") return true;
+  if (typeof trust === "object") return verifyContext({ trace: [body], baggage: undefined, signature }, trust).ok;
+  try {
+    return trust(req) === true;
+  } catch {
+    return false;
+  }
 }
 
 /** Ends the run with the response's outcome and queues its final update after its create. */
@@ -166,9 +250,12 @@ export async function endServerRun<Req>(tracing: ServerTracing<Req>, started: Se
   if (end.status !== undefined) metadata["http.status_code"] = end.status;
   if (end.disconnected) metadata["http.client_disconnected"] = true;
   await run.end(end.status === undefined ? {} : { status_code: end.status }, error, end.endTime, metadata);
+  // Too late for headers here; it matters only when nothing settled it before (a client that left).
+  settleTail(tracing, started, { status: end.status, error });
   // Both go through the same batch queue, so awaiting the create first keeps the order.
   await started.posted;
   await run.patchRun();
+  if (started.decision === "tail") tracing.sampler?.ended(run.trace_id);
 }
 
 /** A trust policy applied to one request, in the form continueInbound takes. */
@@ -177,6 +264,21 @@ export function trustFor<Req>(policy: TrustPolicy<Req>, req: Req): boolean | (()
   if (policy === "mesh") return true;
   if (typeof policy === "object") return policy;
   return () => policy(req);
+}
+
+/** May this caller's sampling decision stand? Under `{ signedBy }` only when the decision is signed. */
+function callerMayDecide<Req>(trust: TrustPolicy<Req>, request: HttpRequestInfo<Req>): boolean {
+  if (trust === "edge") return false;
+  if (trust === "mesh") return true;
+  if (typeof trust === "object") {
+    const headers = { trace: request.header(TRACE_HEADER), baggage: request.header(BAGGAGE_HEADER), signature: request.header(SIGNATURE_HEADER), sampling: request.header(SAMPLING_HEADER) };
+    return verifyContext(headers, trust).ok;
+  }
+  try {
+    return trust(request.req) === true;
+  } catch {
+    return false;
+  }
 }
 
 const DEFAULT_RECORDED_HEADERS = ["user-agent", "content-type", "content-length", "accept", "x-request-id"];

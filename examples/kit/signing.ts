@@ -1,7 +1,8 @@
 /**
  * Signed trace context: the rung between "trust the network" (mesh) and mTLS.
  * The sender adds an HMAC-SHA256, with a key every service of the mesh shares,
- * over `langsmith-trace`, the langsmith members of `baggage` and a timestamp;
+ * over `langsmith-trace`, the langsmith members of `baggage`, the sampling
+ * decision (`x-langsmith-sampling`, when sent) and a timestamp;
  * the receiver continues the trace (and takes the tenant and other metadata
  * from baggage) only when that signature verifies and is recent.
  *
@@ -49,14 +50,20 @@ export interface SignedTrust {
  * baggage. Only the baggage's langsmith members are covered, so a proxy that
  * adds its own vendor's members does not break the signature.
  */
-export function signContext(trace: string, baggage: string | undefined, key: string, nowMs = Date.now()): string {
+export function signContext(trace: string, baggage: string | undefined, key: string, nowMs = Date.now(), sampling?: string): string {
   const t = Math.floor(nowMs / 1000);
-  return `v1,t=${t},s=${mac(key, t, trace, baggage === undefined ? [] : [baggage])}`;
+  return `v1,t=${t},s=${mac(key, t, trace, baggage === undefined ? [] : [baggage], sampling === undefined ? [] : [sampling])}`;
 }
 
 /** Checks the signature the receiver got against the headers it got. Never throws on what the sender sent. */
 export function verifyContext(
-  headers: { trace: readonly string[] | undefined; baggage: readonly string[] | undefined; signature?: readonly string[] | undefined },
+  headers: {
+    trace: readonly string[] | undefined;
+    baggage: readonly string[] | undefined;
+    signature?: readonly string[] | undefined;
+    /** `x-langsmith-sampling` (sampling.ts), covered when present. */
+    sampling?: readonly string[] | undefined;
+  },
   trust: SignedTrust,
   nowMs = Date.now(),
 ): { ok: true } | { ok: false; reason: SignatureRejection } {
@@ -65,7 +72,7 @@ export function verifyContext(
   const match = values.length === 1 ? FORMAT.exec((values[0] ?? "").trim()) : null;
   if (match === null) return { ok: false, reason: "signature-malformed" };
   const t = Number(match[1]);
-  const expected = Buffer.from(mac(trust.signedBy, t, (headers.trace ?? []).join(","), headers.baggage ?? []));
+  const expected = Buffer.from(mac(trust.signedBy, t, (headers.trace ?? []).join(","), headers.baggage ?? [], headers.sampling ?? []));
   const presented = Buffer.from(match[2] as string);
   // Checked before the age, so an old forged signature is reported as forged.
   if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) return { ok: false, reason: "signature-invalid" };
@@ -84,9 +91,11 @@ export function assertSigningKey(key: string | undefined, name = "signing key"):
 // base64url of 32 bytes is 43 characters; ten digits of seconds last until 2286.
 const FORMAT = /^v1,t=(\d{1,10}),s=([A-Za-z0-9_-]{43})$/;
 
-function mac(key: string, t: number, trace: string, baggage: readonly string[]): string {
+function mac(key: string, t: number, trace: string, baggage: readonly string[], sampling: readonly string[]): string {
   // One field per line: none of them may contain a newline (header values cannot), so fields cannot be shifted into each other.
-  return createHmac("sha256", key).update(`v1\n${t}\n${trace}\n${langsmithMembers(baggage)}`).digest("base64url");
+  // The sampling decision is a line only when sent, so contexts signed before it existed verify as they did.
+  const decision = sampling.length > 0 ? `\n${sampling.join(",")}` : "";
+  return createHmac("sha256", key).update(`v1\n${t}\n${trace}\n${langsmithMembers(baggage)}${decision}`).digest("base64url");
 }
 
 /** The langsmith members of baggage, trimmed, in order: what the kit reads; other vendors' members are neither read nor signed. */

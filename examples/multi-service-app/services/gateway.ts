@@ -6,13 +6,13 @@
 //   client --POST /chat--> gateway --POST /answer--> orchestrator --> retrieval, llm
 import { fileURLToPath } from "node:url";
 import express from "express";
-import { traceable } from "langsmith/traceable";
-import { getRequestRun, jsonErrors, langsmithTracing } from "@tracing-patterns/kit";
+import { getRequestRun, jsonErrors, langsmithTracing, traced, type Sampler } from "@tracing-patterns/kit";
 import { AnswerResponseSchema } from "./contracts.js";
 import { isDownstreamError, postJson } from "./downstream.js";
 import { ApiKeys, DEMO_API_KEYS, EdgeRejection, TokenBuckets, parseApiKeys, textBody, type RateLimit } from "./edge.js";
 import { numberFromEnv, urlOf } from "./env.js";
 import { contextKeyFromEnv } from "./internal.js";
+import { samplerFromEnv } from "./sampling.js";
 import { serve } from "./serve.js";
 
 export interface GatewayOptions {
@@ -23,6 +23,8 @@ export interface GatewayOptions {
   maxMessageLength: number;
   /** Shared with the internal services: signs the forwarded trace context and derives the caller token. */
   contextKey: string;
+  /** Which requests are traced (sampling.ts); the gateway decides for every service. Default: all. */
+  sampling?: Sampler;
 }
 
 /** Larger bodies get a 413 before any step runs. */
@@ -32,7 +34,7 @@ export function createGatewayApp(options: GatewayOptions): express.Express {
   const keys = new ApiKeys(options.apiKeys);
   const buckets = new TokenBuckets(options.rateLimit);
 
-  const authenticate = traceable(
+  const authenticate = traced(
     async (apiKey: string | undefined): Promise<{ tenant: string }> => {
       if (!apiKey) throw new EdgeRejection(401, "missing x-api-key header");
       const tenant = keys.tenantOf(apiKey);
@@ -43,7 +45,7 @@ export function createGatewayApp(options: GatewayOptions): express.Express {
     { name: "authenticate", processInputs: (inputs) => ({ api_key: inputs.input ? "(redacted)" : "(missing)" }) },
   );
 
-  const rateLimit = traceable(
+  const rateLimit = traced(
     async (input: { tenant: string }) => {
       const decision = buckets.take(input.tenant);
       if (!decision.allowed) {
@@ -54,7 +56,7 @@ export function createGatewayApp(options: GatewayOptions): express.Express {
     { name: "rate_limit" },
   );
 
-  const validate = traceable(
+  const validate = traced(
     async (input: { contentType: string; body: string }): Promise<{ message: string }> => {
       if (!/^application\/json\b/i.test(input.contentType)) throw new EdgeRejection(400, "expected content-type application/json");
       let parsed: unknown;
@@ -73,14 +75,14 @@ export function createGatewayApp(options: GatewayOptions): express.Express {
 
   // The client side of the hop: its duration minus the orchestrator's server run
   // is what the network and the orchestrator's queue cost.
-  const callOrchestrator = traceable(
+  const callOrchestrator = traced(
     (input: { message: string }) => postJson("orchestrator", new URL("/answer", options.orchestratorUrl), input, AnswerResponseSchema, options.contextKey),
     { name: "call_orchestrator" },
   );
 
   const app = express();
   // First, so that requests rejected below are traced too.
-  app.use(langsmithTracing({ trust: "edge" }));
+  app.use(langsmithTracing({ trust: "edge", sampling: options.sampling }));
   app.get("/health", (_req, res) => {
     res.json({ ok: true, service: "gateway" });
   });
@@ -119,6 +121,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     rateLimit: { burst: numberFromEnv("RATE_LIMIT_BURST", 10), perSecond: numberFromEnv("RATE_LIMIT_PER_SECOND", 2) },
     maxMessageLength: numberFromEnv("MAX_MESSAGE_LENGTH", 2000),
     contextKey: contextKeyFromEnv(),
+    sampling: samplerFromEnv(contextKeyFromEnv()),
   });
   await serve(app, "gateway");
 }

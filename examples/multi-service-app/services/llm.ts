@@ -7,11 +7,11 @@ import { fileURLToPath } from "node:url";
 import express from "express";
 import type { BaseChatModel } from "@langchain/core/language_models/chat_models";
 import { ChatOpenAI } from "@langchain/openai";
-import { traceable } from "langsmith/traceable";
-import { currentRun, jsonErrors, langsmithTracing } from "@tracing-patterns/kit";
+import { currentRun, jsonErrors, langsmithTracing, traced, type Sampler } from "@tracing-patterns/kit";
 import { GenerateRequestSchema, InvalidRequest, describeIssues, type RetrievedDocument } from "./contracts.js";
 import { DownstreamError, isDownstreamError } from "./downstream.js";
 import { contextKeyFromEnv, requireInternalCaller } from "./internal.js";
+import { samplerFromEnv } from "./sampling.js";
 import { serve } from "./serve.js";
 
 const SYSTEM_PROMPT =
@@ -25,9 +25,9 @@ export function promptFor(message: string, documents: readonly RetrievedDocument
   ];
 }
 
-/** `contextKey`: shared with the orchestrator (internal.ts). */
-export function createLlmApp(model: BaseChatModel, modelName: string, contextKey: string): express.Express {
-  const generateAnswer = traceable(
+/** `contextKey`: shared with the orchestrator (internal.ts). `sampling`: follows the gateway's decision (sampling.ts). */
+export function createLlmApp(model: BaseChatModel, modelName: string, contextKey: string, sampling?: Sampler): express.Express {
+  const generateAnswer = traced(
     async (input: { message: string; documents: RetrievedDocument[] }) => {
       // A LangChain run nested in a traceable gets the traceable's parent but not
       // its metadata (langsmith 0.12), so the tenant from baggage is passed on by hand.
@@ -39,7 +39,7 @@ export function createLlmApp(model: BaseChatModel, modelName: string, contextKey
   );
 
   const app = express();
-  app.use(langsmithTracing({ trust: { signedBy: contextKey } }));
+  app.use(langsmithTracing({ trust: { signedBy: contextKey }, sampling }));
   app.get("/health", (_req, res) => {
     res.json({ ok: true, service: "llm", model: modelName });
   });
@@ -67,7 +67,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   process.env.LANGSMITH_SERVICE ??= "llm";
   const modelName = process.env.OPENAI_MODEL || "gpt-4o-mini";
   // ChatOpenAI reads OPENAI_API_KEY; the OpenAI client it wraps reads OPENAI_BASE_URL.
-  const app = createLlmApp(new ChatOpenAI({ model: modelName, maxRetries: 2 }), modelName, contextKeyFromEnv());
+  const app = createLlmApp(new ChatOpenAI({ model: modelName, maxRetries: 2 }), modelName, contextKeyFromEnv(), samplerFromEnv(contextKeyFromEnv()));
   // serve()'s flush also waits for LangChain's background callbacks, which hand the ChatOpenAI runs to the SDK.
   await serve(app, "llm");
 }

@@ -3,12 +3,12 @@
 // from context the gateway signed (trust { signedBy }).
 import { fileURLToPath } from "node:url";
 import express from "express";
-import { traceable } from "langsmith/traceable";
-import { jsonErrors, langsmithTracing } from "@tracing-patterns/kit";
+import { jsonErrors, langsmithTracing, traced, type Sampler } from "@tracing-patterns/kit";
 import { GenerateResponseSchema, SearchResponseSchema, type RetrievedDocument } from "./contracts.js";
 import { isDownstreamError, postJson } from "./downstream.js";
 import { urlOf } from "./env.js";
 import { contextKeyFromEnv, requireInternalCaller } from "./internal.js";
+import { samplerFromEnv } from "./sampling.js";
 import { serve } from "./serve.js";
 
 export interface OrchestratorOptions {
@@ -18,6 +18,8 @@ export interface OrchestratorOptions {
   topK: number;
   /** Shared with the other services (internal.ts). */
   contextKey: string;
+  /** Follows the gateway's sampling decision (sampling.ts). Default: every request traced. */
+  sampling?: Sampler;
 }
 
 export interface Plan {
@@ -37,16 +39,16 @@ export function planFor(message: string, k: number): Plan {
 }
 
 export function createOrchestratorApp(options: OrchestratorOptions): express.Express {
-  const plan = traceable(async (input: { message: string }) => planFor(input.message, options.topK), { name: "plan" });
+  const plan = traced(async (input: { message: string }) => planFor(input.message, options.topK), { name: "plan" });
 
   // Each answer is checked on arrival: documents retrieval got wrong fail this call, naming the
   // field, instead of failing somewhere in the llm service.
-  const callRetrieval = traceable(
+  const callRetrieval = traced(
     (input: { query: string; k: number }) => postJson("retrieval", new URL("/search", options.retrievalUrl), input, SearchResponseSchema, options.contextKey),
     { name: "call_retrieval" },
   );
 
-  const callLlm = traceable(
+  const callLlm = traced(
     (input: { message: string; documents: RetrievedDocument[] }) => postJson("llm", new URL("/generate", options.llmUrl), input, GenerateResponseSchema, options.contextKey),
     // The documents are already in the retrieval run; here they would only double the trace's size.
     { name: "call_llm", processInputs: (inputs) => ({ message: inputs.message, document_ids: inputs.documents.map((d) => d.metadata.id) }) },
@@ -54,7 +56,7 @@ export function createOrchestratorApp(options: OrchestratorOptions): express.Exp
 
   const app = express();
   // Tracing first: a refused caller is traced too, as a new root (its context is not signed).
-  app.use(langsmithTracing({ trust: { signedBy: options.contextKey } }));
+  app.use(langsmithTracing({ trust: { signedBy: options.contextKey }, sampling: options.sampling }));
   app.get("/health", (_req, res) => {
     res.json({ ok: true, service: "orchestrator" });
   });
@@ -78,6 +80,6 @@ export function createOrchestratorApp(options: OrchestratorOptions): express.Exp
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   process.env.LANGSMITH_SERVICE ??= "orchestrator";
-  const app = createOrchestratorApp({ retrievalUrl: urlOf("retrieval"), llmUrl: urlOf("llm"), topK: 3, contextKey: contextKeyFromEnv() });
+  const app = createOrchestratorApp({ retrievalUrl: urlOf("retrieval"), llmUrl: urlOf("llm"), topK: 3, contextKey: contextKeyFromEnv(), sampling: samplerFromEnv(contextKeyFromEnv()) });
   await serve(app, "orchestrator");
 }

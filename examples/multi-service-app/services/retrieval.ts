@@ -3,10 +3,10 @@
 // `page_content` and `metadata`, the shape LangSmith renders as documents.
 import { fileURLToPath } from "node:url";
 import express from "express";
-import { traceable } from "langsmith/traceable";
-import { jsonErrors, langsmithTracing } from "@tracing-patterns/kit";
+import { jsonErrors, langsmithTracing, traced, type Sampler } from "@tracing-patterns/kit";
 import type { RetrievedDocument } from "./contracts.js";
 import { contextKeyFromEnv, requireInternalCaller } from "./internal.js";
+import { samplerFromEnv } from "./sampling.js";
 import { serve } from "./serve.js";
 
 interface CorpusEntry {
@@ -78,15 +78,15 @@ export function search(query: string, k: number): RetrievedDocument[] {
     .map(({ doc, score }) => ({ type: "Document", page_content: doc.text, metadata: { id: doc.id, title: doc.title, score } }));
 }
 
-/** `contextKey`: shared with the callers (internal.ts). */
-export function createRetrievalApp(contextKey: string): express.Express {
-  const searchCorpus = traceable(async (input: { query: string; k: number }) => ({ documents: search(input.query, input.k) }), {
+/** `contextKey`: shared with the callers (internal.ts). `sampling`: follows the gateway's decision (sampling.ts). */
+export function createRetrievalApp(contextKey: string, sampling?: Sampler): express.Express {
+  const searchCorpus = traced(async (input: { query: string; k: number }) => ({ documents: search(input.query, input.k) }), {
     name: "search_corpus",
     run_type: "retriever",
   });
 
   const app = express();
-  app.use(langsmithTracing({ trust: { signedBy: contextKey } }));
+  app.use(langsmithTracing({ trust: { signedBy: contextKey }, sampling }));
   app.get("/health", (_req, res) => {
     res.json({ ok: true, service: "retrieval", documents: CORPUS.length });
   });
@@ -107,5 +107,5 @@ export function createRetrievalApp(contextKey: string): express.Express {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   process.env.LANGSMITH_SERVICE ??= "retrieval";
-  await serve(createRetrievalApp(contextKeyFromEnv()), "retrieval");
+  await serve(createRetrievalApp(contextKeyFromEnv(), samplerFromEnv(contextKeyFromEnv())), "retrieval");
 }

@@ -3,7 +3,8 @@
 // loopback ports, and a Client that reads the traces back.
 import { randomBytes } from "node:crypto";
 import { Client, type Run } from "langsmith";
-import { startModelServer, startTraceServer, type ModelServerHandle, type TraceServerHandle } from "@tracing-patterns/setup";
+import type { RunSelectField } from "langsmith/resources";
+import { runFromV2, startModelServer, startTraceServer, type ModelServerHandle, type TraceServerHandle } from "@tracing-patterns/setup";
 import { startServices, type RunningServices, type ServiceName } from "../launch.js";
 import { INTERNAL_TOKEN_HEADER, callerToken, contextKeyFromEnv } from "../services/internal.js";
 
@@ -124,3 +125,48 @@ export const EXPECTED_SHAPE = [
   "POST /generate > generate_answer [llm]",
   "generate_answer > ChatOpenAI [llm]",
 ].sort();
+
+const SELECTS: RunSelectField[] = ["ID", "NAME", "TRACE_ID", "PARENT_RUN_IDS", "ERROR", "EXTRA", "METADATA"];
+
+/** Every run of the stack's project (none if nothing created it), by trace id. */
+export async function runsByTrace(stack: TestStack): Promise<Map<string, Run[]>> {
+  const byTrace = new Map<string, Run[]>();
+  let projectId: string;
+  try {
+    projectId = (await stack.client.readProject({ projectName: stack.project })).id;
+  } catch (error) {
+    if (/not found/i.test(String(error))) return byTrace;
+    throw error;
+  }
+  for await (const item of stack.client.runs.query({ project_ids: [projectId], selects: SELECTS, page_size: 1000 })) {
+    const run = runFromV2(item);
+    const key = run.trace_id ?? "(none)";
+    byTrace.set(key, [...(byTrace.get(key) ?? []), run]);
+  }
+  return byTrace;
+}
+
+/** Runs whose parent is not among the runs of the same trace. */
+export function orphans(byTrace: ReadonlyMap<string, readonly Run[]>): Run[] {
+  const found: Run[] = [];
+  for (const runs of byTrace.values()) {
+    const ids = new Set(runs.map((r) => r.id));
+    for (const run of runs) if (run.parent_run_id && !ids.has(run.parent_run_id)) found.push(run);
+  }
+  return found;
+}
+
+/** Sends `count` requests, `concurrency` at a time, and returns what each answered. */
+export async function drive(gatewayUrl: string, count: number, concurrency: number, message: (i: number) => string): Promise<Array<Awaited<ReturnType<typeof chat>>>> {
+  const results: Array<Awaited<ReturnType<typeof chat>>> = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        const i = next++;
+        results[i] = await chat(gatewayUrl, { message: message(i) });
+      }
+    }),
+  );
+  return results;
+}
