@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { MICRO_VARIANTS } from "../bench/overhead/apps.js";
+import { MICRO_VARIANTS, kitHas } from "../bench/overhead/apps.js";
 import { summarize } from "../bench/overhead/report.js";
 import { runOverhead } from "../bench/overhead/run.js";
 
@@ -43,7 +43,7 @@ test("npm run bench -- overhead, tiny: the baseline and tracing off, one round, 
   }
   assert.deepEqual(
     results.micro.map((m) => m.variant),
-    MICRO_VARIANTS.filter((v) => !v.needsEdgeSampling).map((v) => v.id),
+    MICRO_VARIANTS.filter((v) => !v.needs || kitHas(v.needs)).map((v) => v.id),
   );
   for (const m of results.micro) assert.ok(m.rounds[0] && m.rounds[0].cpuMicrosPerCall > 0);
 

@@ -24,10 +24,14 @@ export interface AppConfig {
   baseline?: boolean;
   /** Application code's `traceable` replaced by a plain call (bench/untraced). */
   untraced?: boolean;
+  /** The kit's pass-through sampler (no tail) in place of the app's (bench/pass-through). */
+  passThrough?: boolean;
   env: Record<string, string>;
-  /** Only measured when the kit has edge sampling (the `sampling` branch). */
-  needsEdgeSampling?: boolean;
+  /** Only measured when the kit has it: edge sampling (kit/sampling.ts) or the tail decision (kit/tail.ts). */
+  needs?: KitFeature;
 }
+
+export type KitFeature = "edge" | "tail";
 
 /** Slow threshold of the tail configuration: well above the app's unloaded latency, so only stragglers are kept. */
 export const TAIL_SLOW_MS = 1000;
@@ -42,21 +46,23 @@ export const CONFIGS: readonly AppConfig[] = [
     id: "edge10",
     app: "multi-service",
     label: "edge sampling 10%, pass-through",
-    needsEdgeSampling: true,
-    env: { LANGSMITH_TRACING: "true", TRACE_SAMPLE_RATE: "0.1", TRACE_TAIL: "off" },
+    passThrough: true,
+    needs: "edge",
+    env: { LANGSMITH_TRACING: "true", TRACE_SAMPLE_RATE: "0.1" },
   },
   {
     id: "edge0",
     app: "multi-service",
     label: "edge sampling 0%, pass-through (all dropped)",
-    needsEdgeSampling: true,
-    env: { LANGSMITH_TRACING: "true", TRACE_SAMPLE_RATE: "0", TRACE_TAIL: "off" },
+    passThrough: true,
+    needs: "edge",
+    env: { LANGSMITH_TRACING: "true", TRACE_SAMPLE_RATE: "0" },
   },
   {
     id: "edge10tail",
     app: "multi-service",
-    label: `edge sampling 10% + tail (slow ${TAIL_SLOW_MS} ms, errors)`,
-    needsEdgeSampling: true,
+    label: `edge sampling 10% + tail (errors, slow > ${TAIL_SLOW_MS} ms)`,
+    needs: "tail",
     env: { LANGSMITH_TRACING: "true", TRACE_SAMPLE_RATE: "0.1", TRACE_SLOW_MS: String(TAIL_SLOW_MS) },
   },
   { id: "otel-untraced", app: "otel", label: "OTel example: untraced (baseline)", baseline: true, untraced: true, env: { LANGSMITH_TRACING: "false" } },
@@ -68,7 +74,7 @@ export interface MicroVariant {
   id: string;
   label: string;
   env: Record<string, string>;
-  needsEdgeSampling?: boolean;
+  needs?: KitFeature;
 }
 
 export const MICRO_VARIANTS: readonly MicroVariant[] = [
@@ -76,11 +82,13 @@ export const MICRO_VARIANTS: readonly MicroVariant[] = [
   { id: "traceable-disabled", label: "traceable, LANGSMITH_TRACING=false", env: { LANGSMITH_TRACING: "false" } },
   { id: "traceable-sampled-out", label: "traceable, sampled out (rate 0)", env: { LANGSMITH_TRACING: "true", LANGSMITH_TRACING_SAMPLING_RATE: "0" } },
   { id: "traceable-traced", label: "traceable, traced (sent to the trace server)", env: { LANGSMITH_TRACING: "true" } },
+  { id: "traced-off", label: "kit traced, LANGSMITH_TRACING=false", env: { LANGSMITH_TRACING: "false" }, needs: "edge" },
+  { id: "traced-drop", label: "kit traced, in a dropped request", env: { LANGSMITH_TRACING: "true" }, needs: "edge" },
 ];
 
-/** True when the kit this checkout runs has the edge sampling of the `sampling` branch. */
-export function kitHasEdgeSampling(): boolean {
-  return existsSync(fileURLToPath(new URL("../../examples/kit/sampling.ts", import.meta.url)));
+/** True when the kit this checkout runs has the feature (both came with the `sampling` branch). */
+export function kitHas(feature: KitFeature): boolean {
+  return existsSync(fileURLToPath(new URL(`../../examples/kit/${feature === "edge" ? "sampling" : "tail"}.ts`, import.meta.url)));
 }
 
 export interface RunningApp {
@@ -110,10 +118,12 @@ export function projectOf(config: AppConfig): string {
 
 const QUESTION = "How does the baggage header carry the tenant?";
 const UNTRACED_HOOK = fileURLToPath(new URL("../untraced/register.mjs", import.meta.url));
+const PASS_THROUGH_HOOK = fileURLToPath(new URL("../pass-through/register.mjs", import.meta.url));
 
 export async function startApp(config: AppConfig, options: StartOptions): Promise<RunningApp> {
   const nodeOptions: string[] = [];
   if (config.untraced) nodeOptions.push(`--import=${UNTRACED_HOOK}`);
+  if (config.passThrough) nodeOptions.push(`--import=${PASS_THROUGH_HOOK}`);
   if (options.cpuProfileDir) nodeOptions.push("--cpu-prof", `--cpu-prof-dir=${options.cpuProfileDir}`, `--cpu-prof-name=${config.id}-\${pid}.cpuprofile`);
   const project = projectOf(config);
   const base = childEnv({

@@ -9,7 +9,7 @@
 import { forkBench, childEnv } from "../procs.js";
 import type { ModelStats } from "../model-process.js";
 import type { ServerStats } from "../server-process.js";
-import { CONFIGS, MICRO_VARIANTS, kitHasEdgeSampling, projectOf, startApp, type AppConfig, type RunningApp } from "./apps.js";
+import { CONFIGS, MICRO_VARIANTS, kitHas, projectOf, startApp, type AppConfig, type RunningApp } from "./apps.js";
 import { measure, type Measurement } from "./load.js";
 import type { MicroRequest, MicroResult } from "./micro.js";
 
@@ -65,11 +65,10 @@ type Log = (line: string) => void;
 export async function runOverhead(options: OverheadOptions, log: Log): Promise<OverheadResults> {
   const errors: string[] = [];
   const skipped: OverheadResults["skipped"] = [];
-  const edge = kitHasEdgeSampling();
   const wanted = CONFIGS.filter((c) => options.only.length === 0 || options.only.includes(c.id) || (c.baseline && options.only.some((id) => CONFIGS.find((x) => x.id === id)?.app === c.app)));
   const configs = wanted.filter((c) => {
-    if (c.needsEdgeSampling && !edge) {
-      skipped.push({ id: c.id, reason: "the kit on this checkout has no edge sampling (examples/kit/sampling.ts, branch `sampling`)" });
+    if (c.needs && !kitHas(c.needs)) {
+      skipped.push({ id: c.id, reason: `the kit on this checkout has no ${c.needs === "edge" ? "edge sampling (examples/kit/sampling.ts)" : "tail decision (examples/kit/tail.ts)"}` });
       return false;
     }
     return true;
@@ -160,7 +159,7 @@ export async function runOverhead(options: OverheadOptions, log: Log): Promise<O
 
     for (let round = 0; round < options.rounds; round++) {
       for (const variant of MICRO_VARIANTS) {
-        if (variant.needsEdgeSampling && !edge) continue;
+        if (variant.needs && !kitHas(variant.needs)) continue;
         const child = forkBench("./overhead/micro.ts", childEnv({ LANGSMITH_ENDPOINT: traceUrl, LANGSMITH_API_KEY: "local", LANGSMITH_PROJECT: "bench-micro", ...variant.env }));
         const req: MicroRequest = { variant: variant.id, calls: options.microCalls };
         const { result } = await child.ask<{ result: MicroResult }>(req, 300_000);
@@ -170,7 +169,7 @@ export async function runOverhead(options: OverheadOptions, log: Log): Promise<O
       }
       log(`micro-benchmark round ${round + 1}/${options.rounds} done`);
     }
-    if (!edge) skipped.push({ id: "micro:traced-drop", reason: "the kit on this checkout has no `traced` (branch `sampling`)" });
+    for (const v of MICRO_VARIANTS) if (v.needs && !kitHas(v.needs)) skipped.push({ id: `micro:${v.id}`, reason: "the kit on this checkout has no `traced`" });
   } finally {
     for (const app of apps) await app.stop().catch((e: unknown) => errors.push(`stopping ${app.config.id}: ${(e as Error).message}`));
     // After the services stopped, and so flushed: everything each configuration sent.
