@@ -84,6 +84,10 @@ export const MICRO_VARIANTS: readonly MicroVariant[] = [
   { id: "traceable-traced", label: "traceable, traced (sent to the trace server)", env: { LANGSMITH_TRACING: "true" } },
   { id: "traced-off", label: "kit traced, LANGSMITH_TRACING=false", env: { LANGSMITH_TRACING: "false" }, needs: "edge" },
   { id: "traced-drop", label: "kit traced, in a dropped request", env: { LANGSMITH_TRACING: "true" }, needs: "edge" },
+  // One whole request through a service (micro.ts runRequests): what a sampled-out request adds per service, without the app's noise.
+  { id: "request-untraced", label: "request through a service, untraced", env: { LANGSMITH_TRACING: "false" } },
+  { id: "request-drop", label: "request, kit adapter + traced, dropped at the edge", env: { LANGSMITH_TRACING: "true" }, needs: "edge" },
+  { id: "request-sdk0", label: "request, kit adapter + traceable, SDK rate 0", env: { LANGSMITH_TRACING: "true", LANGSMITH_TRACING_SAMPLING_RATE: "0" } },
 ];
 
 /** True when the kit this checkout runs has the feature (both came with the `sampling` branch). */
