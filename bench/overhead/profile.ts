@@ -1,7 +1,8 @@
 // Summarises V8 CPU profiles (.cpuprofile, from `BENCH_CPU_PROFILE=<dir> npm
 // run bench -- overhead`, one file per service process) into the top frames by
-// self time and the share of time by where the code lives (an npm package,
-// Node's internals, the app), per configuration:
+// self time, the share of time by where the code lives (an npm package,
+// Node's internals, the app), and the kit's and the SDK's frames with what
+// they call (inclusive time), per configuration:
 //
 //   node --conditions=source --import tsx bench/overhead/profile.ts <dir> [config-id] [top]
 //
@@ -14,6 +15,7 @@ import { fileURLToPath } from "node:url";
 interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
 }
 
 interface CpuProfile {
@@ -28,15 +30,20 @@ export interface ProfileSummary {
   frames: Array<{ frame: string; where: string; ms: number; share: number }>;
   /** Self time per place the code lives, largest first. */
   places: Array<{ where: string; ms: number; share: number }>;
+  /** Time in a frame or anything it called, for frames of the kit and the SDK, largest first. */
+  inclusive: Array<{ frame: string; where: string; ms: number; share: number }>;
 }
 
 export function summarizeProfiles(files: readonly string[], top = 15): ProfileSummary {
   const frames = new Map<string, { where: string; us: number }>();
   const places = new Map<string, number>();
+  const inclusive = new Map<string, { where: string; us: number }>();
   let total = 0;
   for (const file of files) {
     const profile = JSON.parse(readFileSync(file, "utf8")) as CpuProfile;
     const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+    const parentOf = new Map<number, number>();
+    for (const n of profile.nodes) for (const c of n.children ?? []) parentOf.set(c, n.id);
     profile.samples.forEach((id, i) => {
       const node = byId.get(id);
       const us = profile.timeDeltas[i] ?? 0;
@@ -49,6 +56,20 @@ export function summarizeProfiles(files: readonly string[], top = 15): ProfileSu
       entry.us += us;
       frames.set(key, entry);
       places.set(where, (places.get(where) ?? 0) + us);
+      // Each kit or SDK frame on the sample's stack, once per sample even under recursion.
+      const seen = new Set<string>();
+      for (let at: number | undefined = id; at !== undefined; at = parentOf.get(at)) {
+        const frame = byId.get(at)?.callFrame;
+        if (!frame) break;
+        const place = placeOf(frame.url, frame.functionName);
+        if (place !== "kit" && place !== "langsmith") continue;
+        const name = `${frame.functionName || "(anonymous)"} ${shortUrl(frame.url)}:${frame.lineNumber + 1}`;
+        if (seen.has(name)) continue;
+        seen.add(name);
+        const e = inclusive.get(name) ?? { where: place, us: 0 };
+        e.us += us;
+        inclusive.set(name, e);
+      }
     });
   }
   const share = (us: number): number => (total === 0 ? 0 : us / total);
@@ -59,6 +80,10 @@ export function summarizeProfiles(files: readonly string[], top = 15): ProfileSu
       .slice(0, top)
       .map(([frame, e]) => ({ frame, where: e.where, ms: e.us / 1000, share: share(e.us) })),
     places: [...places.entries()].sort((a, b) => b[1] - a[1]).map(([where, us]) => ({ where, ms: us / 1000, share: share(us) })),
+    inclusive: [...inclusive.entries()]
+      .sort((a, b) => b[1].us - a[1].us)
+      .slice(0, top)
+      .map(([frame, e]) => ({ frame, where: e.where, ms: e.us / 1000, share: share(e.us) })),
   };
 }
 
@@ -95,4 +120,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   for (const p of s.places.slice(0, 12)) console.log(`  ${pct(p.share)}  ${p.where}`);
   console.log("\ntop frames (self time):");
   for (const f of s.frames) console.log(`  ${pct(f.share)}  ${f.frame}  [${f.where}]`);
+  console.log("\nkit and SDK frames, with what they call (inclusive time):");
+  for (const f of s.inclusive) console.log(`  ${pct(f.share)}  ${f.frame}  [${f.where}]`);
 }

@@ -119,6 +119,10 @@ export async function runOverhead(options: OverheadOptions, log: Log): Promise<O
 
     // One measurement: the load, then (settled) one connection for the unloaded latency.
     const measureConfig = async (app: RunningApp, round: number): Promise<RoundResult> => {
+      // A second of unmeasured load first: a configuration idle for minutes (while the others ran) is
+      // otherwise measured cold (V8 flushes the bytecode of functions not run for a while) against a hot baseline.
+      await measure(app, { connections: connectionsFor(app), seconds: 1 });
+      await settle();
       const runs0 = await projectRuns(app.config);
       const server0 = (await traceStats()).cpuSeconds;
       const model0 = await modelStats();
