@@ -60,7 +60,7 @@ export async function benchOverhead(outDir: string, envInt: EnvInt, log: (line: 
 function codeVersion(): { commit: string; modified: boolean } | undefined {
   try {
     const git = (...args: string[]): string => execFileSync("git", args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-    return { commit: git("rev-parse", "HEAD"), modified: git("status", "--porcelain", "--", "examples", "bench") !== "" };
+    return { commit: git("rev-parse", "HEAD"), modified: git("status", "--porcelain", "--", "examples", "bench", ":!bench/results") !== "" };
   } catch {
     return undefined;
   }
