@@ -1,15 +1,21 @@
 // The configurations the overhead benchmark compares, and how each one's
 // processes are started: the four services of examples/multi-service-app,
 // or the two of examples/opentelemetry's LangSmith OTel mode, each as real
-// child processes with the environment of its configuration.
+// child processes (`node --import tsx <service>`, as their launchers start
+// them) with the environment of its configuration, plus the bench's loader
+// hooks where the configuration needs them.
 //
 //   const app = await startApp(config, { traceUrl, modelUrl });
 //   ... load app.url with app.request ..., read cpuTicks(app.pids.gateway) ...
 //   await app.stop();
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { startServices, SERVICE_NAMES } from "@tracing-patterns/example-multi-service-app";
-import { startService } from "../../examples/opentelemetry/harness/processes.js";
+import { PORT_ENV, URL_ENV, serviceEntry, type ServiceName } from "@tracing-patterns/example-multi-service-app";
+import { captureOutput } from "@tracing-patterns/setup";
+import { OTEL_MODE_SERVICE_SCRIPT } from "../../examples/opentelemetry/harness/processes.js";
 import { childEnv } from "../procs.js";
 
 export type AppName = "multi-service" | "otel";
@@ -115,94 +121,140 @@ export interface StartOptions {
   cpuProfileDir?: string;
 }
 
+const QUESTION = "How does the baggage header carry the tenant?";
+const UNTRACED_HOOK = fileURLToPath(new URL("../untraced/register.mjs", import.meta.url));
+const PASS_THROUGH_HOOK = fileURLToPath(new URL("../pass-through/register.mjs", import.meta.url));
+
 /** Every configuration writes to a project of its own, so its runs are counted apart from the others'. */
 export function projectOf(config: AppConfig): string {
   return `bench-overhead-${config.id}`;
 }
 
-const QUESTION = "How does the baggage header carry the tenant?";
-const UNTRACED_HOOK = fileURLToPath(new URL("../untraced/register.mjs", import.meta.url));
-const PASS_THROUGH_HOOK = fileURLToPath(new URL("../pass-through/register.mjs", import.meta.url));
-
 export async function startApp(config: AppConfig, options: StartOptions): Promise<RunningApp> {
-  const nodeOptions: string[] = [];
-  if (config.untraced) nodeOptions.push(`--import=${UNTRACED_HOOK}`);
-  if (config.passThrough) nodeOptions.push(`--import=${PASS_THROUGH_HOOK}`);
-  if (options.cpuProfileDir) nodeOptions.push("--cpu-prof", `--cpu-prof-dir=${options.cpuProfileDir}`, `--cpu-prof-name=${config.id}-\${pid}.cpuprofile`);
-  const project = projectOf(config);
+  // After tsx on the command line, so they resolve before it: tsx answers the imports of TypeScript files itself.
+  const hooks: string[] = [];
+  if (config.untraced) hooks.push(UNTRACED_HOOK);
+  if (config.passThrough) hooks.push(PASS_THROUGH_HOOK);
+  const profile = options.cpuProfileDir ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfileDir}`, `--cpu-prof-name=${config.id}-\${pid}.cpuprofile`] : [];
   const base = childEnv({
-    ...(nodeOptions.length > 0 ? { NODE_OPTIONS: nodeOptions.join(" ") } : {}),
     LANGSMITH_ENDPOINT: options.traceUrl,
     LANGSMITH_API_KEY: "local",
-    LANGSMITH_PROJECT: project,
+    LANGSMITH_PROJECT: projectOf(config),
     OPENAI_BASE_URL: options.modelUrl,
     OPENAI_API_KEY: "local",
     ...config.env,
   });
-  return config.app === "multi-service" ? startMultiService(config, base, options) : startOtel(config, base, options);
-}
-
-async function startMultiService(config: AppConfig, base: NodeJS.ProcessEnv, options: StartOptions): Promise<RunningApp> {
+  const started: Service[] = [];
   const lines: string[] = [];
-  const services = await startServices({
-    env: {
-      ...base,
-      // launch.ts turns the repository's configuration into each service's environment: keep it local and on our servers.
-      TRACING_PATTERNS_OFFLINE: "true",
-      TRACE_SERVER_URL: options.traceUrl,
-      MODEL_SERVER_URL: options.modelUrl,
-      // The gateway's per-tenant token bucket would turn the load into 429s.
-      RATE_LIMIT_BURST: "1000000000",
-      RATE_LIMIT_PER_SECOND: "1000000000",
-    },
-    ports: { gateway: 0, orchestrator: 0, retrieval: 0, llm: 0 },
-    onOutput: (service, line) => keepLast(lines, `[${service}] ${line}`),
-    timeoutMs: 120_000,
-  });
-  const pids: Record<string, number> = {};
-  for (const name of SERVICE_NAMES) pids[name] = services.processes[name].child.pid ?? -1;
-  return {
-    config,
-    url: `${services.urls.gateway}/chat`,
-    request: { method: "POST", headers: { "content-type": "application/json", "x-api-key": "demo-key-alice" }, body: JSON.stringify({ message: QUESTION }) },
-    pids,
-    output: () => lines.join("\n"),
-    stop: async () => {
-      const codes = await services.stop();
-      const failed = Object.entries(codes).filter(([, code]) => code !== 0);
-      if (failed.length > 0) throw new Error(`${config.id}: services exited with ${JSON.stringify(codes)}:\n${lines.join("\n")}`);
-    },
+  const start = async (name: string, script: string, env: NodeJS.ProcessEnv): Promise<Service> => {
+    const service = await spawnService(name, [...profile, ...hooks.flatMap((h) => ["--import", h]), script], env, (line) => keepLast(lines, `[${name}] ${line}`));
+    started.push(service);
+    return service;
   };
-}
-
-async function startOtel(config: AppConfig, base: NodeJS.ProcessEnv, options: StartOptions): Promise<RunningApp> {
-  const env: NodeJS.ProcessEnv = {
-    ...base,
-    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${options.traceUrl}/otel/v1/traces`,
-    OTEL_EXPORTER_OTLP_HEADERS: `x-api-key=local,Langsmith-Project=${base.LANGSMITH_PROJECT ?? ""}`,
-    MODEL: "gpt-4o-mini",
-    // Spans leave within 0.1 s (default 5 s), so one configuration's spans are not stored during the next one's measurement.
-    OTEL_BSP_SCHEDULE_DELAY: "100",
-  };
-  const llm = await startService({ name: "llm-service", role: "llm", tracing: "langsmith-otel", env, timeoutMs: 120_000 });
-  let frontend: Awaited<ReturnType<typeof startService>>;
   try {
-    frontend = await startService({ name: "frontend", role: "frontend", tracing: "langsmith-otel", downstream: llm.url, env, timeoutMs: 120_000 });
+    if (config.app === "multi-service") {
+      const env: NodeJS.ProcessEnv = {
+        ...base,
+        TRACE_CONTEXT_KEY: randomBytes(32).toString("hex"),
+        // The gateway's per-tenant token bucket would turn the load into 429s.
+        RATE_LIMIT_BURST: "1000000000",
+        RATE_LIMIT_PER_SECOND: "1000000000",
+      };
+      const leaf = (name: ServiceName): Promise<Service> => start(name, serviceEntry(name), { ...env, LANGSMITH_SERVICE: name, [PORT_ENV[name]]: "0" });
+      const [retrieval, llm] = await Promise.all([leaf("retrieval"), leaf("llm")]);
+      const orchestrator = await start("orchestrator", serviceEntry("orchestrator"), {
+        ...env,
+        LANGSMITH_SERVICE: "orchestrator",
+        [PORT_ENV.orchestrator]: "0",
+        [URL_ENV.retrieval]: retrieval.url,
+        [URL_ENV.llm]: llm.url,
+      });
+      const gateway = await start("gateway", serviceEntry("gateway"), { ...env, LANGSMITH_SERVICE: "gateway", [PORT_ENV.gateway]: "0", [URL_ENV.orchestrator]: orchestrator.url });
+      return running(config, `${gateway.url}/chat`, { "content-type": "application/json", "x-api-key": "demo-key-alice" }, JSON.stringify({ message: QUESTION }), [gateway, orchestrator, retrieval, llm], lines);
+    }
+    const env: NodeJS.ProcessEnv = {
+      ...base,
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${options.traceUrl}/otel/v1/traces`,
+      OTEL_EXPORTER_OTLP_HEADERS: `x-api-key=local,Langsmith-Project=${projectOf(config)}`,
+      MODEL: "gpt-4o-mini",
+      // Spans leave within 0.1 s (default 5 s), so one configuration's spans are not stored during the next one's measurement.
+      OTEL_BSP_SCHEDULE_DELAY: "100",
+    };
+    const llm = await start("llm-service", OTEL_MODE_SERVICE_SCRIPT, { ...env, OTEL_SERVICE_NAME: "llm-service", SERVICE_ROLE: "llm" });
+    const frontend = await start("frontend", OTEL_MODE_SERVICE_SCRIPT, { ...env, OTEL_SERVICE_NAME: "frontend", SERVICE_ROLE: "frontend", DOWNSTREAM_URL: llm.url });
+    return running(config, `${frontend.url}/ask`, { "content-type": "application/json" }, JSON.stringify({ question: QUESTION }), [frontend, llm], lines);
   } catch (err) {
-    await llm.stop();
+    await Promise.all(started.map((s) => s.stop()));
     throw err;
   }
+}
+
+interface Service {
+  name: string;
+  url: string;
+  pid: number;
+  /** SIGTERM (the services flush their runs), then the exit code. */
+  stop(): Promise<number | null>;
+}
+
+function running(config: AppConfig, url: string, headers: Record<string, string>, body: string, services: Service[], lines: string[]): RunningApp {
   return {
     config,
-    url: `${frontend.url}/ask`,
-    request: { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ question: QUESTION }) },
-    pids: { frontend: frontend.child.pid ?? -1, "llm-service": llm.child.pid ?? -1 },
-    output: () => `[frontend] ${frontend.output()}\n[llm-service] ${llm.output()}`,
+    url,
+    request: { method: "POST", headers, body },
+    pids: Object.fromEntries(services.map((s) => [s.name, s.pid])),
+    output: () => lines.join("\n"),
     stop: async () => {
-      const codes = { frontend: await frontend.stop(), llm: await llm.stop() };
-      if (codes.frontend !== 0 || codes.llm !== 0) throw new Error(`${config.id}: services exited with ${JSON.stringify(codes)}`);
+      const codes: Record<string, number | null> = {};
+      for (const s of services) codes[s.name] = await s.stop();
+      if (Object.values(codes).some((c) => c !== 0)) throw new Error(`${config.id}: services exited with ${JSON.stringify(codes)}:\n${lines.join("\n")}`);
     },
   };
+}
+
+/** `node --import tsx <args>`, resolved with the URL of its `<name> listening on <url>` line. */
+async function spawnService(name: string, args: string[], env: NodeJS.ProcessEnv, onLine: (line: string) => void): Promise<Service> {
+  // EXIT_ON_STDIN_END: the multi-service services exit when this process dies and the pipe closes.
+  const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", "--conditions=source", "--import", "tsx", ...args], {
+    env: { ...env, EXIT_ON_STDIN_END: "1" },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  const killOnExit = (): void => void child.kill("SIGKILL");
+  process.once("exit", killOnExit);
+  let listening: ((line: string) => void) | undefined;
+  const output = captureOutput(child, (line) => {
+    onLine(line);
+    listening?.(line);
+  });
+  const exited = once(child, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      listening = (line) => {
+        const match = / listening on (http:\/\/\S+)/.exec(line);
+        if (match?.[1]) resolve(match[1]);
+      };
+      void exited.then(([code, signal]) => reject(new Error(`${name} exited (${code ?? signal}) before listening:\n${output()}`)));
+      timer = setTimeout(() => reject(new Error(`${name} did not listen within 120 s:\n${output()}`)), 120_000);
+    });
+    listening = undefined;
+    const stop = async (): Promise<number | null> => {
+      process.off("exit", killOnExit);
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill("SIGTERM");
+      const kill = setTimeout(() => child.kill("SIGKILL"), 15_000);
+      const [code] = await exited;
+      clearTimeout(kill);
+      return code;
+    };
+    return { name, url, pid: child.pid ?? -1, stop };
+  } catch (err) {
+    process.off("exit", killOnExit);
+    child.kill("SIGKILL");
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function keepLast(lines: string[], line: string): void {
