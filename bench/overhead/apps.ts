@@ -12,6 +12,7 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PORT_ENV, URL_ENV, serviceEntry, type ServiceName } from "@tracing-patterns/example-multi-service-app";
 import { captureOutput } from "@tracing-patterns/setup";
@@ -135,7 +136,8 @@ export async function startApp(config: AppConfig, options: StartOptions): Promis
   const hooks: string[] = [];
   if (config.untraced) hooks.push(UNTRACED_HOOK);
   if (config.passThrough) hooks.push(PASS_THROUGH_HOOK);
-  const profile = options.cpuProfileDir ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfileDir}`, `--cpu-prof-name=${config.id}-\${pid}.cpuprofile`] : [];
+  // Node's default file names: one profile per thread (the loader hooks run in a thread of their own), in a folder per configuration.
+  const profile = options.cpuProfileDir ? ["--cpu-prof", `--cpu-prof-dir=${join(options.cpuProfileDir, config.id)}`] : [];
   const base = childEnv({
     LANGSMITH_ENDPOINT: options.traceUrl,
     LANGSMITH_API_KEY: "local",

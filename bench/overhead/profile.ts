@@ -6,8 +6,8 @@
 //
 //   node --conditions=source --import tsx bench/overhead/profile.ts <dir> [config-id] [top]
 //
-// Files are named `<config-id>-<pid>.cpuprofile`; every process of a
-// configuration is added up.
+// The bench writes each configuration's profiles into `<dir>/<config-id>/`,
+// one per thread of each service; all of them are added up.
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -110,9 +110,10 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     console.error("usage: profile.ts <dir> [config-id] [top]");
     process.exit(2);
   }
-  const files = readdirSync(dir)
-    .filter((f) => f.endsWith(".cpuprofile") && (config === undefined || f.startsWith(`${config}-`)))
-    .map((f) => join(dir, f));
+  const folder = config === undefined ? dir : join(dir, config);
+  const files = readdirSync(folder)
+    .filter((f) => f.endsWith(".cpuprofile"))
+    .map((f) => join(folder, f));
   const s = summarizeProfiles(files, Number(top ?? 15));
   const pct = (x: number): string => `${(x * 100).toFixed(1)}%`.padStart(6);
   console.log(`${files.length} profiles, ${Math.round(s.totalMs)} ms sampled`);
