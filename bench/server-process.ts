@@ -3,7 +3,7 @@
 import { statSync } from "node:fs";
 import { startTraceServer } from "../setup/src/trace-server/index.js";
 
-export type ServerRequest = { kind: "start"; dbPath: string } | { kind: "stats" } | { kind: "stop" };
+export type ServerRequest = { kind: "start"; dbPath: string } | { kind: "stats" } | { kind: "projectRuns" } | { kind: "stop" };
 
 export interface ServerStats {
   rssBytes: number;
@@ -51,6 +51,13 @@ function stats(): ServerStats {
   };
 }
 
+/** Runs stored per project name: the overhead benchmark gives each configuration a project of its own. */
+function projectRuns(): Record<string, number> {
+  if (!handle) throw new Error("server not started");
+  const rows = handle.store.db.prepare("SELECT p.name AS name, COUNT(r.id) AS n FROM projects p LEFT JOIN runs r ON r.project_id = p.id GROUP BY p.name").all() as Array<{ name: string; n: number }>;
+  return Object.fromEntries(rows.map((r) => [r.name, Number(r.n)]));
+}
+
 // The parent is gone (it failed or was interrupted): do not linger as an orphan.
 process.on("disconnect", () => process.exit(1));
 
@@ -69,6 +76,8 @@ process.on("message", (msg: ServerRequest) => {
       }, fail);
     } else if (msg.kind === "stats") {
       reply({ ok: true, stats: stats() });
+    } else if (msg.kind === "projectRuns") {
+      reply({ ok: true, runs: projectRuns() });
     } else {
       (handle?.close() ?? Promise.resolve()).then(() => process.send?.({ ok: true }, () => process.exit(0)), fail);
     }

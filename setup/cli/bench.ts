@@ -1,5 +1,7 @@
 // `npm run bench`: how fast the local trace server ingests real SDK traffic,
-// against how fast the SDK can produce it. A benchmark, not a test: it exits
+// against how fast the SDK can produce it, then what tracing costs the
+// multi-service app (bench/overhead). `npm run bench -- ingest` or
+// `npm run bench -- overhead` runs one part. A benchmark, not a test: it exits
 // 0 whatever the figures, and 1 only when something broke (a request failed,
 // a run did not land, a process did not answer).
 import { execFileSync } from "node:child_process";
@@ -9,6 +11,7 @@ import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { benchHostile } from "../../bench/hostile.js";
 import { buildCaptureSet, replayRound, type CaptureSet, type ReplayRequest } from "../../bench/payloads.js";
+import { benchOverhead } from "../../bench/overhead/cli.js";
 import { childEnv, forkBench } from "../../bench/procs.js";
 import { replay, type ReplayResult } from "../../bench/replay.js";
 import type { EmitRequest, EmitResult } from "../../bench/sdk-emit.js";
@@ -336,9 +339,30 @@ function sdkVersion(): string {
   return (createRequire(import.meta.url)("langsmith/package.json") as { version: string }).version;
 }
 
-// `npm run bench -- hostile`: the hostile-input campaign instead (bench/hostile.ts).
-const run = process.argv[2] === "hostile" ? benchHostile().then((code) => { process.exitCode = code; }) : main();
-run.catch((e: unknown) => {
+const PARTS = ["ingest", "overhead", "hostile"] as const;
+const asked = process.argv.slice(2);
+const unknown = asked.filter((a) => !(PARTS as readonly string[]).includes(a));
+if (unknown.length > 0) {
+  console.error(`usage: npm run bench [-- ${PARTS.join(" | ")}] (ingest and overhead when none is named); unknown: ${unknown.join(" ")}`);
+  process.exit(2);
+}
+// The hostile-input campaign (bench/hostile.ts) runs only when named.
+const parts: readonly string[] = asked.length === 0 ? ["ingest", "overhead"] : asked;
+
+async function all(): Promise<void> {
+  if (parts.includes("ingest")) await main();
+  if (parts.includes("overhead")) {
+    const errors = await benchOverhead(join(repoRoot, "bench", "results"), envInt, log);
+    for (const e of errors) console.error(`[bench] ERROR ${e}`);
+    if (errors.length > 0) process.exitCode = 1;
+  }
+  if (parts.includes("hostile")) {
+    const code = await benchHostile();
+    if (code !== 0) process.exitCode = code;
+  }
+}
+
+all().catch((e: unknown) => {
   console.error(`[bench] failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
   process.exit(1);
 });
