@@ -26,6 +26,7 @@ import { RunTree, isRunTree, type RunTreeConfig } from "langsmith/run_trees";
 // loading traceable.js is what installs the SDK's AsyncLocalStorage. Without it
 // the singleton store is a no-op and withRunTree silently keeps no context.
 import { getCurrentRunTree } from "langsmith/traceable";
+import { outboundBaggage } from "./outbound-baggage.js";
 import { CAUSES, DEFAULT_LIMITS, parseTraceHeader, sanitizeBaggage, type BaggageAdjustment, type HeaderLimits, type InboundRejection, type TraceHeader } from "./headers.js";
 import { SIGNATURE_CAUSES, SIGNATURE_HEADER, signContext, verifyContext, type SignatureRejection, type SignedTrust } from "./signing.js";
 
@@ -213,7 +214,7 @@ export function currentRun(): RunTree | undefined {
  * calls into your own services only: the headers reveal run ids, metadata and
  * tags. Other vendors' baggage members already in `init` are kept; stale
  * langsmith ones are replaced. The merged baggage is kept within 8 KiB (see
- * OUTBOUND_DROP_ORDER); `langsmith-trace` is always sent. With `signingKey`
+ * outbound-baggage.ts); `langsmith-trace` is always sent. With `signingKey`
  * it also signs them (`x-langsmith-context-signature`, signing.ts) for
  * receivers that trust `{ signedBy }`. Outside a traced context it adds nothing;
  * in a request sampled out (sampling.ts) it sends `x-langsmith-sampling: drop`
@@ -241,7 +242,7 @@ export function injectTraceHeaders(init?: ConstructorParameters<typeof Headers>[
   }
   const { [TRACE_HEADER]: trace, baggage } = run.toHeaders();
   headers.set(TRACE_HEADER, trace);
-  const merged = fitBaggage([...foreign, ...outboundMembers(baggage)]);
+  const merged = outboundBaggage(foreign, baggage, processWarn);
   if (merged) headers.set(BAGGAGE_HEADER, merged);
   else headers.delete(BAGGAGE_HEADER);
   const decision = (run.client as SamplingAwareClient).samplingDecision?.(run.trace_id);
@@ -328,51 +329,4 @@ function isTrusted(trusted: boolean | (() => boolean), warn: Warn): boolean {
     warn("trust-threw", "The trust policy function threw; the request was treated as untrusted.");
     return false;
   }
-}
-
-/** The SDK's baggage members without this service's name, which must describe the receiver's runs, not the sender's. */
-function outboundMembers(sdkBaggage: string): string[] {
-  return sdkBaggage
-    .split(",")
-    .filter((m) => m.length > 0)
-    .map((member) => {
-      if (!member.startsWith("langsmith-metadata=")) return member;
-      // The SDK wrote this member itself, so it decodes and parses.
-      const metadata = JSON.parse(decodeURIComponent(member.slice("langsmith-metadata=".length))) as Record<string, unknown>;
-      const kept = Object.fromEntries(Object.entries(metadata).filter(([k]) => k !== "LANGSMITH_SERVICE"));
-      return Object.keys(kept).length > 0 ? `langsmith-metadata=${encodeURIComponent(JSON.stringify(kept))}` : "";
-    })
-    .filter((m) => m.length > 0);
-}
-
-// A receiver rejects the whole context when the baggage header is over its
-// limit, and then starts a new trace: a connected tree is worth more than any
-// member. Our own metadata goes first, then our tags; other vendors' members,
-// which are not ours to lose, only if that is not enough.
-const FOREIGN = "other vendors' members";
-const OUTBOUND_DROP_ORDER = ["langsmith-metadata", "langsmith-tags", FOREIGN, "the rest of the baggage"] as const;
-
-function dropGroup(member: string): (typeof OUTBOUND_DROP_ORDER)[number] | undefined {
-  if (!member.startsWith("langsmith-")) return FOREIGN;
-  const key = member.slice(0, member.indexOf("="));
-  return key === "langsmith-metadata" || key === "langsmith-tags" ? key : undefined;
-}
-
-/** The merged baggage members, dropped in OUTBOUND_DROP_ORDER until they fit in what a receiver accepts. */
-function fitBaggage(members: readonly string[]): string {
-  let kept = members;
-  const dropped: string[] = [];
-  for (const group of OUTBOUND_DROP_ORDER) {
-    if (Buffer.byteLength(kept.join(","), "utf8") <= DEFAULT_LIMITS.maxBaggageBytes) break;
-    const before = kept.length;
-    kept = group === "the rest of the baggage" ? [] : kept.filter((m) => dropGroup(m) !== group);
-    if (kept.length < before) dropped.push(group);
-  }
-  if (dropped.length > 0) {
-    processWarn(
-      "outbound-baggage-too-large",
-      `Outbound baggage was over ${DEFAULT_LIMITS.maxBaggageBytes} bytes, which receivers reject; dropped ${dropped.join(", then ")} to fit. The trace header was still sent.`,
-    );
-  }
-  return kept.join(",");
 }

@@ -12,8 +12,9 @@
  * - `keep`: traced and sent as usual.
  * - `drop`: pass-through. No run on any service: the adapter starts none, runs
  *   the request under one shared `tracingEnabled: false` RunTree (LangChain and
- *   LangGraph then trace nothing either), `traced` calls the function itself,
- *   and `tracedFetch` sends `x-langsmith-sampling: drop` without `langsmith-trace`.
+ *   LangGraph then trace nothing either, given the switch below), `traced` calls
+ *   the function itself, and `tracedFetch` sends `x-langsmith-sampling: drop`
+ *   without `langsmith-trace`.
  * - `tail`: with `tail: { slowMs }`, requests not sampled in are recorded and
  *   sent only if they fail or are slow, by every service they crossed (tail.ts).
  *
@@ -23,6 +24,22 @@
  * `langsmith-trace` without a decision means the caller traced it: keep. Every
  * service of the mesh needs a sampler, or a sampled-out request becomes a new
  * root wherever one is missing. `stats()` and `on(listener)` feed metrics.
+ *
+ * The tracing switch: a sampler takes LANGSMITH_TRACING (and LANGSMITH_TRACING_V2,
+ * LANGCHAIN_TRACING[_V2]) out of `process.env` when it is made, and the adapters
+ * turn tracing on per request from the value it took (`tracingEnabled()`).
+ * Why: LangChain's `.stream()` (AsyncGeneratorWithSetup, @langchain/core 1.4)
+ * runs each step of the stream under no run at all when the caller's run does
+ * not trace, and with no run LangChain falls back to the environment; left on,
+ * every streamed model call of a dropped request became a root run of its own.
+ * A kept or tail request's run says `tracingEnabled: true`, so it still traces
+ * everything under it. The trade-off: the switch is process-wide. Outside a
+ * request (start-up, a timer, a queue consumer not built on `startRun`),
+ * `traceable` and LangChain no longer trace from the environment; run such work
+ * under a run of its own (`traceable(fn, { tracingEnabled: sampler.tracingEnabled() })`,
+ * `startRun`). Child processes inherit the environment without the variable. A
+ * variable set again later is taken again on the next request. `ownTracingSwitch:
+ * false` leaves the environment alone and accepts those stray roots.
  */
 import type { ClientConfig } from "langsmith";
 import { isRunTree, RunTree } from "langsmith/run_trees";
@@ -50,6 +67,12 @@ export interface SamplingOptions {
   clientConfig?: ClientConfig;
   /** Where the edge draws its numbers; a test can make it deterministic. Default Math.random. */
   random?: () => number;
+  /**
+   * Take LANGSMITH_TRACING out of the environment (see the header) so that a
+   * dropped request's streamed LangChain calls make no runs. Default true;
+   * false leaves `process.env` alone.
+   */
+  ownTracingSwitch?: boolean;
 }
 
 /** Counters since the sampler was made. Names map one-to-one onto metrics. */
@@ -80,6 +103,7 @@ export class Sampler {
   private readonly slowMs: number | undefined;
   private readonly tailDecisions: boolean;
   private readonly random: () => number;
+  private readonly ownsTracingSwitch: boolean;
   private readonly listeners = new Set<SamplingListener>();
   private readonly requests: Record<SamplingDecision, number> = { keep: 0, drop: 0, tail: 0 };
 
@@ -92,6 +116,9 @@ export class Sampler {
     this.slowMs = slowMs;
     this.tailDecisions = options.tail !== undefined;
     this.random = options.random ?? Math.random;
+    this.ownsTracingSwitch = options.ownTracingSwitch ?? true;
+    // Before the client is made: it copies the LANGSMITH_* variables into every run's metadata once.
+    if (this.ownsTracingSwitch) takeTracingSwitch();
     // Every sampler can hold a trace a caller marked tail; only one with `tail` decides tail itself.
     this.tail = new TailBuffer(options.tail?.limits ?? {}, (event) => this.emit(event), options.signingKey);
     this.client = new TailClient(this.tail, options.clientConfig);
@@ -107,6 +134,15 @@ export class Sampler {
   decide(): SamplingDecision {
     if (this.rate >= 1 || this.random() < this.rate) return "keep";
     return this.tailDecisions ? "tail" : "drop";
+  }
+
+  /**
+   * Whether requests through an adapter with this sampler are traced (the
+   * adapters' default for `enabled`): the environment's switch as the kit took
+   * it, or as it is now with `ownTracingSwitch: false`.
+   */
+  tracingEnabled(): boolean {
+    return this.ownsTracingSwitch ? takeTracingSwitch() : tracingEnabledFromEnv();
   }
 
   /** Starts holding a tail trace; false when the buffer is full (the request is then dropped). */
@@ -199,8 +235,10 @@ export function traced<Func extends (...args: any[]) => any>(fn: Func, config?: 
 /**
  * The RunTree every dropped request runs under, shared: with it current,
  * LangChain's callback manager removes its tracer (`tracingEnabled: false`),
- * `traceable` makes no runs, and `currentRun()` is undefined. It collects no
- * children and sends nothing, so sharing it costs no memory.
+ * `traceable` makes no runs, and `currentRun()` is undefined. LangChain's
+ * streams step outside it and read the environment instead, hence the switch
+ * (see the header). It collects no children and sends nothing, so sharing it
+ * costs no memory.
  */
 export function droppedRun(): RunTree {
   if (dropped !== undefined) return dropped;
@@ -232,6 +270,25 @@ export function tracingOffHere(): boolean {
 }
 
 let dropped: RunTree | undefined;
+
+/** The variables the SDK and LangChain read for their on/off switch (langsmith/lib/env.js, @langchain/core utils/callbacks.js). */
+const SWITCH_VARIABLES = ["LANGSMITH_TRACING_V2", "LANGCHAIN_TRACING_V2", "LANGSMITH_TRACING", "LANGCHAIN_TRACING"] as const;
+/** The switch as last taken; one per process, so every sampler agrees whichever was made first. */
+let tracingSwitch = false;
+
+/**
+ * Reads the switch from the environment when one of its variables is set,
+ * then removes them all, and returns the switch as last read. Removed rather
+ * than set to "false": the SDK copies LANGSMITH_* variables into run metadata,
+ * and LangChain reads any LANGCHAIN_TRACING value as on.
+ */
+function takeTracingSwitch(): boolean {
+  if (SWITCH_VARIABLES.some((name) => process.env[name] !== undefined)) {
+    tracingSwitch = tracingEnabledFromEnv();
+    for (const name of SWITCH_VARIABLES) delete process.env[name];
+  }
+  return tracingSwitch;
+}
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function callDirectly(fn: (...args: never[]) => unknown, args: unknown[]): unknown {

@@ -48,7 +48,11 @@ export interface HttpTracingOptions<Req> {
   projectName?: string;
   /** Client to write runs with. Default: the SDK's shared client (configured from env). */
   client?: Client;
-  /** Force tracing on or off. Default: LANGSMITH_TRACING / LANGSMITH_TRACING_V2 (and LANGCHAIN_ forms), read per request. */
+  /**
+   * Force tracing on or off. Default: LANGSMITH_TRACING / LANGSMITH_TRACING_V2
+   * (and LANGCHAIN_ forms), read per request; with `sampling`, the value the
+   * sampler took from them (`sampler.tracingEnabled()`).
+   */
   enabled?: boolean;
   /** Added to every server run (and inherited by its children). */
   metadata?: Record<string, string | number | boolean>;
@@ -131,7 +135,8 @@ export function serverTracing<Req>(options: HttpTracingOptions<Req>): ServerTrac
     throw new Error("langsmithTracing: pass either `client` or `sampling` (give the client's settings to createSampler({ clientConfig }))");
   }
   return {
-    enabled: () => options.enabled ?? tracingEnabledFromEnv(),
+    // A sampler owns the switch (sampling.ts): the environment no longer holds it.
+    enabled: () => options.enabled ?? options.sampling?.tracingEnabled() ?? tracingEnabledFromEnv(),
     trust: options.trust ?? "edge",
     inbound: {
       allowProjectOverride: options.allowProjectOverride ?? false,

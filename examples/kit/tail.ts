@@ -27,7 +27,9 @@
  * nothing here throws into a request.
  */
 import { Client, type ClientConfig } from "langsmith";
-import { signContext } from "./signing.js";
+import { MAX_PARTICIPANTS, readTailAnswer, sendKeepNotices, tailAnswerHeaders } from "./tail-notice.js";
+
+export { KEEP_HEADER, PARTICIPANTS_HEADER, TAIL_HEADER, TAIL_ROUTE } from "./tail-notice.js";
 
 export type KeepReason = "error" | "slow" | "downstream" | "notified";
 
@@ -51,12 +53,6 @@ export const DEFAULT_TAIL_LIMITS: Readonly<TailLimits> = Object.freeze({
   maxBytes: 32 * 1024 * 1024,
   ttlMs: 30_000,
 });
-
-export const KEEP_HEADER = "x-langsmith-keep";
-export const TAIL_HEADER = "x-langsmith-tail";
-export const PARTICIPANTS_HEADER = "x-langsmith-tail-participants";
-/** Where a service that holds runs learns that the root kept the trace. */
-export const TAIL_ROUTE = "/.well-known/langsmith-tail";
 
 /** The counters of the tail buffer; `held*` are gauges, the rest only grow. */
 export interface TailStats {
@@ -242,10 +238,7 @@ export class TailBuffer {
   /** Response headers for the caller: keep, or held plus who else holds. */
   responseHeaders(traceId: string): Record<string, string> {
     const trace = this.traces.get(traceId);
-    if (trace === undefined) return {};
-    const headers: Record<string, string> = trace.keep !== undefined ? { [KEEP_HEADER]: trace.keep } : { [TAIL_HEADER]: "held" };
-    if (trace.participants.size > 0) headers[PARTICIPANTS_HEADER] = [...trace.participants].join(", ");
-    return headers;
+    return trace === undefined ? {} : tailAnswerHeaders(trace.keep, trace.participants);
   }
 
   /** The request here has ended (its last run update is queued): a root discards or notifies, a participant waits. */
@@ -265,13 +258,11 @@ export class TailBuffer {
   observe(traceId: string, url: string, headers: Headers): void {
     const trace = this.traces.get(traceId);
     if (trace === undefined) return;
-    const origin = originOf(url);
-    if (headers.get(TAIL_HEADER) === "held" && origin !== undefined) addParticipant(trace, origin);
-    for (const listed of (headers.get(PARTICIPANTS_HEADER) ?? "").split(",")) {
-      const participant = originOf(listed.trim());
-      if (participant !== undefined) addParticipant(trace, participant);
+    const answer = readTailAnswer(url, headers);
+    for (const origin of [...(answer.held === undefined ? [] : [answer.held]), ...answer.listed]) {
+      if (trace.participants.size < MAX_PARTICIPANTS) trace.participants.add(origin);
     }
-    if (headers.get(KEEP_HEADER) !== null) this.keep(traceId, "downstream");
+    if (answer.kept) this.keep(traceId, "downstream");
   }
 
   stats(): TailStats {
@@ -346,21 +337,10 @@ export class TailBuffer {
   }
 
   private async notify(traceId: string, trace: HeldTrace): Promise<void> {
-    const body = JSON.stringify({ traceId, decision: "keep", reason: trace.keep });
-    await Promise.all(
-      [...trace.participants].map(async (origin) => {
-        const headers: Record<string, string> = { "content-type": "application/json" };
-        if (this.signingKey !== undefined) headers["x-langsmith-context-signature"] = signContext(body, undefined, this.signingKey);
-        try {
-          const response = await fetch(new URL(TAIL_ROUTE, origin), { method: "POST", headers, body, signal: AbortSignal.timeout(5_000) });
-          await response.body?.cancel();
-          if (response.ok) this.counts.notificationsSent += 1;
-          else this.counts.notificationsFailed += 1;
-        } catch {
-          this.counts.notificationsFailed += 1;
-        }
-      }),
-    );
+    await sendKeepNotices(JSON.stringify({ traceId, decision: "keep", reason: trace.keep }), trace.participants, this.signingKey, (accepted) => {
+      if (accepted) this.counts.notificationsSent += 1;
+      else this.counts.notificationsFailed += 1;
+    });
   }
 }
 
@@ -371,21 +351,5 @@ function sizeOf(payload: unknown): number {
   } catch {
     // Circular or otherwise unserializable here; the SDK's serializer copes, so count a nominal size.
     return 1024;
-  }
-}
-
-const MAX_PARTICIPANTS = 32;
-
-function addParticipant(trace: HeldTrace, origin: string): void {
-  if (trace.participants.size < MAX_PARTICIPANTS) trace.participants.add(origin);
-}
-
-/** An http(s) origin, or undefined: only our own services' answers are read, but a bad value must not become a request. */
-function originOf(url: string): string | undefined {
-  try {
-    const parsed = new URL(url);
-    return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.origin : undefined;
-  } catch {
-    return undefined;
   }
 }

@@ -52,7 +52,7 @@ export function createAccountsApp({ metrics, tracing }: { metrics: ServiceMetric
   });
   app.use(metrics.httpMiddleware);
   // Only the assistant calls this service: continue its trace.
-  app.use(langsmithTracing({ trust: "mesh", sampling: tracing.sampler, enabled: tracing.enabled }));
+  app.use(langsmithTracing({ trust: "mesh", sampling: tracing.sampler }));
   app.get("/accounts/:id", async (req, res) => {
     const account = await loadAccount(req.params.id);
     if (!account) {

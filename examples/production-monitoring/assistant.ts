@@ -98,7 +98,7 @@ export function createAssistantApp(options: AssistantOptions): express.Express {
   });
   app.use(metrics.httpMiddleware);
   // Public: never continue a caller's trace.
-  app.use(langsmithTracing({ trust: "edge", sampling: tracing.sampler, enabled: tracing.enabled }));
+  app.use(langsmithTracing({ trust: "edge", sampling: tracing.sampler }));
   app.post("/chat", express.json({ limit: "16kb" }), async (req, res) => {
     const parsed = ChatRequest.safeParse(req.body);
     const traceId = getRequestRun(req)?.trace_id;

@@ -7,7 +7,7 @@
  *
  *   const metrics = createMetrics("assistant");
  *   const tracing = createTracing({ metrics });
- *   app.use(langsmithTracing({ trust: "edge", sampling: tracing.sampler, enabled: tracing.enabled }));   // the sampler's client writes every run
+ *   app.use(langsmithTracing({ trust: "edge", sampling: tracing.sampler }));   // the sampler's client writes every run
  *   installShutdown({ timeoutMs: 10_000, drain: [server, tracing.replay], client: tracing.client });
  *
  * Environment: the SDK's own variables (LANGSMITH_ENDPOINT, LANGSMITH_API_KEY,
@@ -17,16 +17,19 @@
  * sampled in are dropped rather than held for the tail decision), TRACE_UPLOAD_RETRIES
  * (SDK default 4) and TRACE_REPLAY_INTERVAL_MS (default 30000; 0 turns the
  * background replay off).
+ *
+ * LANGSMITH_TRACING itself is taken over by the sampler (the kit's sampling.ts,
+ * "The tracing switch"): the adapters turn tracing on per request, so a
+ * sampled-out request makes no run at all, LangChain's streamed model calls
+ * included, and a kept one traces everything.
  */
 import type { Client } from "langsmith";
 import type { StringNodeRule } from "langsmith/anonymizer";
-import { REDACTION_RULES, createRedactor, createSampler, redactRunFields, replayFailedTraces, tracingEnabledFromEnv, type Drainable, type Sampler } from "@tracing-patterns/kit";
+import { REDACTION_RULES, createRedactor, createSampler, redactRunFields, replayFailedTraces, type Drainable, type Sampler } from "@tracing-patterns/kit";
 import { countingFetch } from "./export-counter.js";
 import type { ServiceMetrics } from "./metrics.js";
 
 export interface Tracing {
-  /** For the adapter's `enabled` option: tracing is switched on per request, not per process (see perRequestTracing). */
-  enabled: boolean;
   client: Client;
   /** For the adapter's `sampling` option; its decisions and tail buffer are in metrics. */
   sampler: Sampler;
@@ -45,7 +48,6 @@ export interface Tracing {
 export const RULES: readonly StringNodeRule[] = [...REDACTION_RULES, { pattern: /\btok_[a-z0-9]{16,}\b/g, replace: "[token]" }];
 
 export function createTracing({ metrics }: { metrics: ServiceMetrics }): Tracing {
-  const enabled = perRequestTracing();
   const retries = numberFromEnv("TRACE_UPLOAD_RETRIES");
   const redact = createRedactor({ rules: RULES });
   const slowMs = numberFromEnv("TRACE_SLOW_MS");
@@ -113,26 +115,7 @@ export function createTracing({ metrics }: { metrics: ServiceMetrics }): Tracing
     },
     outcome: (drained) => (drained ? "replay stopped" : "replay pass cut off (its files stay for the next start)"),
   };
-  return { enabled, client, sampler, replayNow, replay };
-}
-
-/**
- * Whether LANGSMITH_TRACING asks for tracing, and then the process-wide switch
- * turned off, so that only the adapter's per-request run turns it on. Why: a
- * sampled-out request runs under a `tracingEnabled: false` RunTree, but
- * LangChain's streaming (`.stream()`, AsyncGeneratorWithSetup in
- * @langchain/core 1.4) runs each step with that context replaced by none, and
- * with none it falls back to the environment: every streamed model call of a
- * dropped request became a root run of its own. With the environment off, a
- * kept request still traces everything (its RunTree says so) and a dropped one
- * nothing (tests/sampling.test.ts).
- */
-function perRequestTracing(): boolean {
-  const enabled = tracingEnabledFromEnv();
-  for (const name of ["LANGSMITH_TRACING", "LANGSMITH_TRACING_V2", "LANGCHAIN_TRACING", "LANGCHAIN_TRACING_V2"]) {
-    if (process.env[name] !== undefined) process.env[name] = "false";
-  }
-  return enabled;
+  return { client, sampler, replayNow, replay };
 }
 
 /** The SDK's own estimate of what it has not sent yet; a private field, so undefined if a release renames it. */
