@@ -92,11 +92,19 @@ export function assertSigningKey(key: string | undefined, name = "signing key"):
 const FORMAT = /^v1,t=(\d{1,10}),s=([A-Za-z0-9_-]{43})$/;
 
 function mac(key: string, t: number, trace: string, baggage: readonly string[], sampling: readonly string[]): string {
+  // A dropped request's context is the decision and the second alone: the same for every request
+  // of that second, so its MAC is computed once per second, not on every hop of every dropped request.
+  const dropped = trace === "" && baggage.length === 0 && sampling.length === 1 && sampling[0] === "drop";
+  if (dropped && lastDrop?.key === key && lastDrop.t === t) return lastDrop.mac;
   // One field per line: none of them may contain a newline (header values cannot), so fields cannot be shifted into each other.
   // The sampling decision is a line only when sent, so contexts signed before it existed verify as they did.
   const decision = sampling.length > 0 ? `\n${sampling.join(",")}` : "";
-  return createHmac("sha256", key).update(`v1\n${t}\n${trace}\n${langsmithMembers(baggage)}${decision}`).digest("base64url");
+  const value = createHmac("sha256", key).update(`v1\n${t}\n${trace}\n${langsmithMembers(baggage)}${decision}`).digest("base64url");
+  if (dropped) lastDrop = { key, t, mac: value };
+  return value;
 }
+
+let lastDrop: { key: string; t: number; mac: string } | undefined;
 
 /** The langsmith members of baggage, trimmed, in order: what the kit reads; other vendors' members are neither read nor signed. */
 function langsmithMembers(values: readonly string[]): string {

@@ -126,3 +126,20 @@ describe("signed trace context", () => {
     assert.deepEqual(warnings, []);
   });
 });
+
+test("a dropped request's signature (computed once per second and key) verifies only with its own key, and a new second gets a new one", () => {
+  const other = randomBytes(32).toString("hex");
+  const now = Date.now();
+  const drop = { trace: undefined, baggage: undefined, sampling: ["drop"] };
+  const mine = signContext("", undefined, KEY, now, "drop");
+  const theirs = signContext("", undefined, other, now, "drop");
+  assert.notEqual(mine, theirs);
+  assert.equal(signContext("", undefined, KEY, now, "drop"), mine);
+  assert.deepEqual(verifyContext({ ...drop, signature: [mine] }, { signedBy: KEY }, now), { ok: true });
+  assert.deepEqual(verifyContext({ ...drop, signature: [theirs] }, { signedBy: KEY }, now), { ok: false, reason: "signature-invalid" });
+  assert.deepEqual(verifyContext({ ...drop, signature: [theirs] }, { signedBy: other }, now), { ok: true });
+  const later = signContext("", undefined, KEY, now + 1000, "drop");
+  assert.notEqual(later, mine);
+  assert.deepEqual(verifyContext({ ...drop, signature: [later] }, { signedBy: KEY }, now + 1000), { ok: true });
+  assert.deepEqual(verifyContext({ ...drop, sampling: ["keep"], signature: [mine] }, { signedBy: KEY }, now), { ok: false, reason: "signature-invalid" });
+});
