@@ -58,7 +58,7 @@ export interface SamplingOptions {
   /**
    * Requests not sampled in get `tail` instead of `drop`: recorded, and sent
    * only if they fail (5xx or thrown; always) or take longer than `slowMs`
-   * (tail.ts). Costs a traced request's CPU, no network unless kept.
+   * (tail.ts). Costs most of a traced request's CPU (runs are built and held), no network unless kept: docs/performance.md.
    */
   tail?: { slowMs?: number; limits?: Partial<TailLimits> };
   /** Signs the keep notices this service sends as a tail root; receivers check them under their trust policy. */
