@@ -13,7 +13,7 @@ import fc from "fast-check";
 import { anyJsonArb, applyEdit, dateArb, deepJson, hostileStringArb, hugeString, isoMicros, stringEditArb, timestamp, uuidArb, type StringEdit } from "./arbitraries.js";
 import { judgeStatus, type Verdict } from "./runner.js";
 import type { Targets } from "./targets.js";
-import { exchange, nodeRefusal, nodeResetBucket, type RawRequest } from "./wire.js";
+import { applicationAnswer, exchange, type RawRequest } from "./wire.js";
 
 type Run = Record<string, unknown>;
 
@@ -190,14 +190,9 @@ export async function runNativeCase(targets: Targets, c: NativeCase): Promise<Ve
     if (f.broken === "mislabelled") headers.push(["content-encoding", c.encoding === "gzip" ? "zstd" : "gzip"]);
   }
   const request: RawRequest = { method: built.method, path: built.path, headers, body };
-  const answer = await exchange(targets.traceServer.port, request);
-  if (answer.kind === "no-answer") {
-    // An arbitrary content type can carry a CR or another control byte, which node refuses itself.
-    const reset = nodeResetBucket(request, maxHeaderSize);
-    return reset === undefined ? { bucket: "no answer", violation: `no answer: ${answer.error}` } : { bucket: reset };
-  }
-  const refused = nodeRefusal(answer);
-  if (refused !== undefined) return { bucket: refused };
+  // An arbitrary content type can carry a CR or another control byte, which node refuses itself.
+  const answer = await applicationAnswer(targets.traceServer.port, request, maxHeaderSize);
+  if ("bucket" in answer) return answer;
   let json: { detail?: unknown; accepted?: unknown; rejected?: Array<{ rule?: unknown; message?: unknown }> } = {};
   try {
     json = JSON.parse(answer.body.toString("utf8")) as typeof json;

@@ -21,7 +21,7 @@ import { spanIdToRunId } from "../../../setup/src/trace-server/otlp/mapping.js";
 import { anyJsonArb, applyEdit, deepJson, hostileStringArb, hugeString, stringEditArb, type StringEdit } from "./arbitraries.js";
 import { judgeStatus, type Verdict } from "./runner.js";
 import type { Targets } from "./targets.js";
-import { exchange, nodeRefusal, nodeResetBucket, type RawRequest } from "./wire.js";
+import { applicationAnswer, exchange, type RawRequest } from "./wire.js";
 
 interface SpanSpec {
   name: string;
@@ -216,14 +216,9 @@ export async function runOtlpCase(targets: Targets, c: OtlpCase): Promise<Verdic
     if (c.gzip !== "gzip") intact = false;
   }
   const request: RawRequest = { method: "POST", path: "/otel/v1/traces", headers, body };
-  const answer = await exchange(targets.traceServer.port, request);
-  if (answer.kind === "no-answer") {
-    // An arbitrary content type can carry a CR or another control byte, which node refuses itself.
-    const reset = nodeResetBucket(request, maxHeaderSize);
-    return reset === undefined ? { bucket: "no answer", violation: `no answer: ${answer.error}` } : { bucket: reset };
-  }
-  const refused = nodeRefusal(answer);
-  if (refused !== undefined) return { bucket: refused };
+  // An arbitrary content type can carry a CR or another control byte, which node refuses itself.
+  const answer = await applicationAnswer(targets.traceServer.port, request, maxHeaderSize);
+  if ("bucket" in answer) return answer;
   const answeredType = answer.headers["content-type"] ?? "";
   let message: string | undefined;
   try {

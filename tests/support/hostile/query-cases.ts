@@ -12,7 +12,7 @@ import fc from "fast-check";
 import { anyJsonArb, hostileStringArb, mutated, uuidArb } from "./arbitraries.js";
 import { judgeStatus, type Verdict } from "./runner.js";
 import type { Targets } from "./targets.js";
-import { exchange, nodeRefusal, nodeResetBucket, type RawRequest } from "./wire.js";
+import { applicationAnswer, exchange, type RawRequest } from "./wire.js";
 
 export interface QueryCase {
   method: "GET" | "POST";
@@ -164,14 +164,9 @@ export async function runQueryCase(targets: Targets, c: QueryCase): Promise<Verd
   const headers: Array<[string, string]> = [["x-api-key", "local"]];
   if (body !== undefined) headers.push(["content-type", "application/json"]);
   const request: RawRequest = { method: c.method, path, headers, body };
-  const answer = await exchange(targets.traceServer.port, request);
-  if (answer.kind === "no-answer") {
-    // The trace server keeps node's default header limit, which a long query string passes.
-    const reset = nodeResetBucket(request, maxHeaderSize);
-    return reset === undefined ? { bucket: "no answer", violation: `no answer: ${answer.error}` } : { bucket: reset };
-  }
-  const refused = nodeRefusal(answer);
-  if (refused !== undefined) return { bucket: refused };
+  // The trace server keeps node's default header limit, which a long query string passes.
+  const answer = await applicationAnswer(targets.traceServer.port, request, maxHeaderSize);
+  if ("bucket" in answer) return answer;
   let detail: string | undefined;
   if (answer.status >= 400) {
     try {

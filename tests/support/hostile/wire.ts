@@ -4,6 +4,7 @@
 //   const answer = await exchange(port, { method: "POST", path: "/runs", headers: [["content-type", "application/json"]], body });
 //   // { kind: "answered", status, headers, body } | { kind: "no-answer", error }
 import net from "node:net";
+import type { Verdict } from "./runner.js";
 
 export interface RawRequest {
   method: string;
@@ -146,3 +147,19 @@ export function nodeResetBucket(request: RawRequest, maxHeaderBytes: number): st
   if (bytes.some((b) => b.some((byte) => (byte < 0x20 && byte !== 0x09) || byte === 0x7f))) return "node 400 (reset while sending)";
   return undefined;
 }
+
+/**
+ * Sends the request and returns the application's answer, or the verdict when there is none to
+ * judge: no answer at all (a violation, unless node reset a head it refuses by itself) or node's
+ * own refusal of the request head.
+ */
+export async function applicationAnswer(port: number, request: RawRequest, maxHeaderBytes: number): Promise<Extract<Answer, { kind: "answered" }> | Verdict> {
+  const answer = await exchange(port, request);
+  if (answer.kind === "no-answer") {
+    const reset = nodeResetBucket(request, maxHeaderBytes);
+    return reset === undefined ? { bucket: "no answer", violation: `no answer: ${answer.error}` } : { bucket: reset };
+  }
+  const refused = nodeRefusal(answer);
+  return refused === undefined ? answer : { bucket: refused };
+}
+
